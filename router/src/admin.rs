@@ -1,0 +1,242 @@
+//! The admin listener: the route API (`/v1/routes`, bearer token), `/metrics`, `/healthz`
+//! and `/readyz`. It runs on the control runtime, away from the workers.
+//!
+//! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`, with `field` when one
+//! field of the body is at fault.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::server::Shared;
+use crate::spec::{self, AppRoutes, AppRoutesBody, RouteSet};
+use crate::update::{Change, RouteWriter, Source, UpdateError};
+
+/// Largest accepted request body (a full table of 100,000 apps fits).
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+struct Admin {
+    shared: Arc<Shared>,
+    writer: RouteWriter,
+}
+
+/// The admin API.
+pub(crate) fn router(shared: Arc<Shared>, writer: RouteWriter) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/routes", get(list_routes).put(replace_routes))
+        .route("/v1/routes/{app}", get(show_app).put(put_app).delete(delete_app))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Admin { shared, writer })
+}
+
+async fn readyz(State(admin): State<Admin>) -> Response {
+    if admin.shared.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(admin): State<Admin>) -> Response {
+    let mut response = admin.shared.metrics.render().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+async fn list_routes(_: Authorized, State(admin): State<Admin>) -> Json<RouteSet> {
+    let table = admin.shared.routes.snapshot();
+    let mut apps: Vec<AppRoutes> = table.apps().map(|app| app.state().spec.clone()).collect();
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(RouteSet { version: Some(table.version), apps })
+}
+
+async fn replace_routes(
+    _: Authorized,
+    State(admin): State<Admin>,
+    ApiJson(set): ApiJson<RouteSet>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let change = Change::Replace { version: set.version, apps: set.apps };
+    let version = admin.writer.apply(Source::Admin, change).await?;
+    Ok(Json(json!({ "version": version })))
+}
+
+#[derive(Debug, Serialize)]
+struct AppStatus {
+    version: u64,
+    source: &'static str,
+    routes: AppRoutes,
+    inflight: u32,
+    endpoints: Vec<EndpointStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct EndpointStatus {
+    address: String,
+    ejected: bool,
+    outstanding: usize,
+}
+
+async fn show_app(
+    _: Authorized,
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<AppStatus>, ApiError> {
+    let table = admin.shared.routes.snapshot();
+    let app = table.app(&name).ok_or_else(|| UpdateError::NotFound(name.clone()))?;
+    let state = app.state();
+    Ok(Json(AppStatus {
+        version: table.version,
+        source: state.source.as_str(),
+        routes: state.spec.clone(),
+        inflight: app.inflight(),
+        endpoints: state
+            .endpoints
+            .iter()
+            .map(|e| EndpointStatus {
+                address: e.addr.to_string(),
+                ejected: e.is_ejected(),
+                outstanding: e.outstanding(),
+            })
+            .collect(),
+    }))
+}
+
+async fn put_app(
+    _: Authorized,
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<AppRoutesBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    spec::check_app_name(&name).map_err(|p| ApiError::invalid(&spec::SpecError::new("name", p)))?;
+    let version = admin.writer.apply(Source::Admin, Change::Upsert(body.named(name))).await?;
+    Ok(Json(json!({ "version": version })))
+}
+
+async fn delete_app(
+    _: Authorized,
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let version = admin.writer.apply(Source::Admin, Change::Remove(name)).await?;
+    Ok(Json(json!({ "version": version })))
+}
+
+/// Proof that the request carried the admin bearer token.
+#[derive(Debug)]
+struct Authorized;
+
+impl FromRequestParts<Admin> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, admin: &Admin) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| {
+            let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+            e.www_authenticate = true;
+            e
+        };
+        let Some(expected) = admin.shared.config.admin.token.as_deref() else {
+            return Err(unauthorized("the admin API is disabled: set [admin] token or SLIPWAY_ROUTER__ADMIN__TOKEN"));
+        };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("missing bearer token: send Authorization: Bearer <token>"))?;
+        if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+            Ok(Authorized)
+        } else {
+            Err(unauthorized("wrong bearer token"))
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `Json<T>` whose rejections are our JSON errors (400 naming the field, 415, 413).
+#[derive(Debug)]
+struct ApiJson<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::from(rejection)),
+        }
+    }
+}
+
+/// An error answer of the admin API.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+    www_authenticate: bool,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: &str) -> ApiError {
+        ApiError { status, body: json!({ "error": { "code": code, "message": message } }), www_authenticate: false }
+    }
+
+    fn invalid(e: &spec::SpecError) -> ApiError {
+        let body = json!({ "error": { "code": "invalid", "message": e.to_string(), "field": e.field } });
+        ApiError { status: StatusCode::BAD_REQUEST, body, www_authenticate: false }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        let code = match rejection.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            _ => "bad_json",
+        };
+        ApiError::new(rejection.status(), code, &rejection.body_text())
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(e: UpdateError) -> ApiError {
+        match &e {
+            UpdateError::Invalid(spec) => ApiError::invalid(spec),
+            UpdateError::Stale { current, .. } => {
+                let body = json!({ "error": { "code": "stale_version", "message": e.to_string(), "current_version": current } });
+                ApiError { status: StatusCode::CONFLICT, body, www_authenticate: false }
+            }
+            UpdateError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_app", &e.to_string()),
+            UpdateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", &e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.www_authenticate {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

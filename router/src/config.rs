@@ -1,0 +1,406 @@
+//! The router's configuration: typed, documented, with defaults.
+//!
+//! A config is read in three layers, later ones winning: the defaults below, the TOML
+//! file given with `--config`, and environment variables named
+//! `SLIPWAY_ROUTER__<SECTION>__<KEY>` (for example `SLIPWAY_ROUTER__LISTEN__HTTP=0.0.0.0:80`
+//! or `SLIPWAY_ROUTER__ADMIN__TOKEN=...`). `config/router.toml` shows every key.
+//!
+//! Any problem is reported as one [`ConfigError`] that names the key and where its value
+//! came from, e.g. `config: /etc/slipway/router.toml: key "listen.http": invalid socket
+//! address syntax (found "8080"; expected an address like "0.0.0.0:8080")`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::spec::{self, Balance};
+
+/// Prefix of the environment variables that override config keys.
+pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
+
+/// The whole router configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Threads serving proxied traffic, each with its own event loop and its own
+    /// listening socket (SO_REUSEPORT). 0 means one per CPU core.
+    pub workers: usize,
+    /// DNS zones the router serves: a request for `<app>.<zone>` goes to app `<app>`.
+    pub zones: Vec<String>,
+    /// Write one structured log line per proxied request.
+    pub access_log: bool,
+    /// Log format: "auto" (JSON unless stdout is a terminal), "json" or "text".
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax, e.g. "info" or "slipway_router=debug".
+    pub log_level: String,
+    /// Listening addresses.
+    pub listen: Listen,
+    /// The admin API (route changes, metrics, health).
+    pub admin: Admin,
+    /// Route sources read at start-up.
+    pub routes: Routes,
+    /// Timeouts protecting the router from slow clients and slow upstreams.
+    pub timeouts: Timeouts,
+    /// Size and concurrency limits.
+    pub limits: Limits,
+    /// Connections to upstream endpoints (the apps' processes).
+    pub upstream: Upstream,
+}
+
+/// Listening addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// Public HTTP listener (HTTP/1.1, and HTTP/2 with prior knowledge).
+    #[serde(deserialize_with = "de::addr")]
+    pub http: SocketAddr,
+    /// Admin listener: `/v1/routes`, `/metrics`, `/healthz`, `/readyz`. Keep it private.
+    #[serde(deserialize_with = "de::addr")]
+    pub admin: SocketAddr,
+}
+
+/// The admin API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Bearer token required by `/v1/*`. Unset: the route API answers 401 to everyone.
+    /// Prefer the environment variable `SLIPWAY_ROUTER__ADMIN__TOKEN` to a file.
+    pub token: Option<String>,
+}
+
+/// Route sources.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routes {
+    /// A routes file (`.toml` or `.json`) loaded at start and reloaded when it changes.
+    /// An invalid file at start is a start-up error; later, it keeps the current routes.
+    pub file: Option<PathBuf>,
+}
+
+/// Timeouts. Values are durations like "500ms", "10s" or "2m".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Time a client has to send a complete request head once it started one
+    /// (protects against slowloris). The connection is closed when it runs out.
+    #[serde(deserialize_with = "de::duration")]
+    pub header_read: Duration,
+    /// A client connection with no request in flight is closed after this long.
+    #[serde(deserialize_with = "de::duration")]
+    pub idle: Duration,
+    /// Time to open a TCP connection to an endpoint before trying another one.
+    #[serde(deserialize_with = "de::duration")]
+    pub connect: Duration,
+    /// Time an upstream has to send its response head; then the client gets 504.
+    /// Apps can set their own (`options.response_timeout`).
+    #[serde(deserialize_with = "de::duration")]
+    pub response_header: Duration,
+    /// An idle pooled upstream connection is not reused after this long. Keep it below
+    /// the apps' own keep-alive timeouts (Node.js closes idle connections after 5s).
+    #[serde(deserialize_with = "de::duration")]
+    pub upstream_idle: Duration,
+    /// On SIGTERM/SIGINT, time given to in-flight requests before the process exits.
+    #[serde(deserialize_with = "de::duration")]
+    pub drain: Duration,
+}
+
+/// Limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more gets 431.
+    pub max_headers: usize,
+    /// Default per-app limit of concurrent requests; more get 503 for that app only.
+    /// Apps can set their own (`options.max_concurrent_requests`). 0 means no limit.
+    pub max_concurrent_requests_per_app: u32,
+}
+
+/// Upstream connections, balancing and passive health.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Upstream {
+    /// Default balancing for apps that do not choose: "least_outstanding" (power of two
+    /// choices) or "round_robin".
+    pub balance: Balance,
+    /// Times a request is tried again on another endpoint when the connection failed
+    /// before the request was sent.
+    pub retries: u32,
+    /// Idle keep-alive connections kept per endpoint and worker.
+    pub max_idle_per_endpoint: usize,
+    /// An endpoint is taken out of rotation after this many consecutive connect failures.
+    pub eject_after_failures: u32,
+    /// First wait before an ejected endpoint is probed again; doubles after each failed probe.
+    #[serde(deserialize_with = "de::duration")]
+    pub eject_backoff: Duration,
+    /// Longest wait between probes of an ejected endpoint.
+    #[serde(deserialize_with = "de::duration")]
+    pub eject_backoff_max: Duration,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, text otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 0,
+            zones: vec!["reviewapp.localhost".to_owned()],
+            access_log: true,
+            log_format: LogFormat::Auto,
+            log_level: "info".to_owned(),
+            listen: Listen::default(),
+            admin: Admin::default(),
+            routes: Routes::default(),
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+            upstream: Upstream::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen { http: SocketAddr::from(([0, 0, 0, 0], 8080)), admin: SocketAddr::from(([127, 0, 0, 1], 9080)) }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            connect: Duration::from_secs(3),
+            response_header: Duration::from_secs(60),
+            upstream_idle: Duration::from_secs(2),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_header_bytes: 32 * 1024, max_headers: 100, max_concurrent_requests_per_app: 1000 }
+    }
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Upstream {
+            balance: Balance::LeastOutstanding,
+            retries: 2,
+            max_idle_per_endpoint: 64,
+            eject_after_failures: 3,
+            eject_backoff: Duration::from_secs(1),
+            eject_backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the config file at `path`, applies `SLIPWAY_ROUTER__*` overrides and checks it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = load_layered(Some(path), ENV_PREFIX)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults plus environment overrides, without a file (used by tests and embedders).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let config: Config = load_layered(None, ENV_PREFIX)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: value ranges and names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: String| Err(ConfigError::invalid(key, problem));
+        if self.workers > 1024 {
+            return bad("workers", format!("{} is too many; use 0 (one per core) up to 1024", self.workers));
+        }
+        if self.zones.is_empty() {
+            return bad("zones", "at least one zone is needed, e.g. [\"reviewapp.localhost\"]".into());
+        }
+        for (i, zone) in self.zones.iter().enumerate() {
+            if let Err(problem) = spec::check_host(zone) {
+                return bad(&format!("zones[{i}]"), problem);
+            }
+            if zone.bytes().any(|b| b.is_ascii_uppercase()) {
+                return bad(&format!("zones[{i}]"), format!("{zone:?} must be lower-case"));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return bad("log_level", format!("{:?} is not a valid filter: {e}", self.log_level));
+        }
+        if let Some(token) = &self.admin.token
+            && token.len() < 16
+        {
+            return bad("admin.token", "must be at least 16 characters long".into());
+        }
+        let t = &self.timeouts;
+        for (key, value) in [
+            ("timeouts.header_read", t.header_read),
+            ("timeouts.idle", t.idle),
+            ("timeouts.connect", t.connect),
+            ("timeouts.response_header", t.response_header),
+            ("timeouts.upstream_idle", t.upstream_idle),
+        ] {
+            if value.is_zero() {
+                return bad(key, "must be greater than zero".into());
+            }
+        }
+        if self.limits.max_header_bytes < 1024 {
+            return bad("limits.max_header_bytes", "must be at least 1024".into());
+        }
+        if self.limits.max_headers == 0 {
+            return bad("limits.max_headers", "must be at least 1".into());
+        }
+        if self.upstream.retries > 10 {
+            return bad("upstream.retries", "must be 10 or less".into());
+        }
+        if self.upstream.eject_after_failures == 0 {
+            return bad("upstream.eject_after_failures", "must be at least 1".into());
+        }
+        if self.upstream.eject_backoff.is_zero() || self.upstream.eject_backoff_max < self.upstream.eject_backoff {
+            return bad(
+                "upstream.eject_backoff",
+                "must be greater than zero and not above upstream.eject_backoff_max".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Number of worker threads to run.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// A configuration problem, naming the key and where the bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the value came from: a file path or an environment variable.
+    pub origin: Option<String>,
+    /// Dotted key path, e.g. `listen.http`.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn invalid(key: &str, problem: String) -> Self {
+        ConfigError { origin: None, key: Some(key.to_owned()), problem }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("config")?;
+        if let Some(origin) = &self.origin {
+            write!(f, ": {origin}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key \"{key}\"")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads `T` from its defaults, an optional TOML file and `<env_prefix><KEY>__<KEY>`
+/// environment variables, and turns figment's error into a [`ConfigError`].
+pub fn load_layered<T: DeserializeOwned>(path: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(path) = path {
+        if !path.is_file() {
+            return Err(ConfigError {
+                origin: Some(path.display().to_string()),
+                key: None,
+                problem: "no such file (pass the path of a TOML config, e.g. config/router.toml)".into(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
+    figment.extract().map_err(|e| from_figment(e, env_prefix))
+}
+
+fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
+    use figment::error::Kind;
+    let key = (!error.path.is_empty()).then(|| error.path.join("."));
+    let origin = error.metadata.as_ref().map(|md| match &md.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        _ if md.name.contains("environment") => {
+            let var: Vec<String> = error.path.iter().map(|k| k.to_ascii_uppercase()).collect();
+            format!("environment variable {env_prefix}{}", var.join("__"))
+        }
+        _ => md.name.to_string(),
+    });
+    let problem = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            // figment's path already ends with the unknown field.
+            let key = key.unwrap_or_else(|| field.clone());
+            return ConfigError {
+                origin,
+                key: Some(key),
+                problem: format!("unknown key; expected one of: {}", expected.join(", ")),
+            };
+        }
+        Kind::InvalidType(actual, expected) => format!("found {actual}, expected {expected}"),
+        Kind::InvalidValue(actual, expected) => format!("found {actual}, expected {expected}"),
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value {found:?}; expected one of: {}", expected.join(", "))
+        }
+        Kind::Message(message) => {
+            // figment reports TOML syntax errors as messages with the file in the metadata.
+            message.trim_end().to_owned()
+        }
+        other => other.to_string(),
+    };
+    ConfigError { origin, key, problem }
+}
+
+/// Deserializers with error messages that show the bad value and an example of a good one.
+pub mod de {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    /// A socket address such as `0.0.0.0:8080` or `[::1]:9080`.
+    pub fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|_| D::Error::custom(format!("{s:?} is not an address like \"0.0.0.0:8080\" or \"[::1]:8080\"")))
+    }
+
+    /// A duration such as `500ms`, `10s` or `2m`.
+    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| D::Error::custom(format!("{s:?} is not a duration like \"500ms\", \"10s\" or \"2m\" ({e})")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+use std::io::Write;
+
+use super::*;
+
+fn load_str(toml: &str) -> Result<Config, ConfigError> {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    file.write_all(toml.as_bytes()).unwrap();
+    // No env layer here: environment variables are process-wide and tests run in
+    // parallel; the binary's tests cover the overrides.
+    let config: Config =
+        Figment::new().merge(Toml::file_exact(file.path())).extract().map_err(|e| from_figment(e, ENV_PREFIX))?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[test]
+fn defaults_are_valid_and_documented_values() {
+    let config = Config::default();
+    config.validate().unwrap();
+    assert_eq!(config.listen.http.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.listen.admin.to_string(), "127.0.0.1:9080");
+    assert_eq!(config.zones, ["reviewapp.localhost"]);
+}
+
+#[test]
+fn the_example_config_file_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/router.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config = load_str(&text).unwrap();
+    assert_eq!(config.zones, ["reviewapp.localhost"]);
+}
+
+#[test]
+fn values_are_read_from_the_file() {
+    let config = load_str(
+        r#"
+        workers = 2
+        zones = ["apps.example.com"]
+        [listen]
+        http = "127.0.0.1:8081"
+        [timeouts]
+        connect = "250ms"
+        [upstream]
+        balance = "round_robin"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.workers, 2);
+    assert_eq!(config.listen.http.port(), 8081);
+    assert_eq!(config.timeouts.connect, Duration::from_millis(250));
+    assert_eq!(config.upstream.balance, Balance::RoundRobin);
+    assert_eq!(config.listen.admin.port(), 9080, "unset keys keep their defaults");
+}
+
+#[test]
+fn a_bad_address_names_the_key_the_value_and_the_file() {
+    let err = load_str("[listen]\nhttp = \"8080\"\n").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("listen.http"));
+    let text = err.to_string();
+    assert!(text.contains("\"8080\"") && text.contains("0.0.0.0:8080"), "{text}");
+    assert!(err.origin.as_deref().is_some_and(|o| o.ends_with(".toml")), "{err:?}");
+}
+
+#[test]
+fn an_unknown_key_is_named_with_the_valid_ones() {
+    let err = load_str("[listen]\nhtp = \"0.0.0.0:1\"\n").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("listen.htp"));
+    assert!(err.problem.contains("http") && err.problem.contains("admin"), "{err}");
+}
+
+#[test]
+fn bad_durations_and_enums_are_explained() {
+    let err = load_str("[timeouts]\nidle = \"soon\"\n").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("timeouts.idle"));
+    assert!(err.problem.contains("10s"), "{err}");
+    let err = load_str("[upstream]\nbalance = \"random\"\n").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("upstream.balance"));
+    assert!(err.problem.contains("round_robin"), "{err}");
+}
+
+#[test]
+fn semantic_checks_name_the_key() {
+    for (toml, key) in [
+        ("zones = []", "zones"),
+        ("zones = [\"ok.example\", \"Bad Zone\"]", "zones[1]"),
+        ("[admin]\ntoken = \"short\"", "admin.token"),
+        ("[timeouts]\nconnect = \"0s\"", "timeouts.connect"),
+        ("log_level = \"info,=,\"", "log_level"),
+        ("[upstream]\neject_after_failures = 0", "upstream.eject_after_failures"),
+    ] {
+        let err = load_str(toml).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{toml}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_file_is_one_clear_error() {
+    let err = Config::load(Path::new("/nonexistent/router.toml")).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/router.toml"), "{err}");
+}

@@ -1,0 +1,297 @@
+//! One client connection: protocol detection, the hyper server connection, and the
+//! header-read and idle timers.
+//!
+//! hyper's own HTTP/1 header timeout also runs while a keep-alive connection waits for its
+//! next request, which would make "idle" and "slow head" the same timer. We keep them
+//! apart: [`ConnState`] notes when the first byte of a new request head arrived (from
+//! the I/O wrapper) and when the last response ended, and the connection task closes:
+//! - a connection whose request head is not complete `header_read` after its first byte
+//!   (slowloris), immediately;
+//! - a connection with no request in flight for `idle`, gracefully.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::HeaderValue;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::Worker;
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Milliseconds since the process's clock base (never 0, so 0 can mean "unset").
+fn now_ms() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// What the connection task and the request path share about one client connection.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    /// The client's address.
+    pub(crate) client: SocketAddr,
+    /// The client's IP as a header value (for X-Forwarded-For).
+    pub(crate) client_ip: HeaderValue,
+    /// The port the client connected to (for X-Forwarded-Port).
+    pub(crate) local_port: HeaderValue,
+    inflight: AtomicU32,
+    /// When the first byte of a request head arrived with nothing in flight; 0 if none.
+    head_started: AtomicU64,
+    /// When the last response ended (or the connection opened).
+    idle_since: AtomicU64,
+    http2: bool,
+}
+
+/// Why the connection task should close the connection.
+enum Expired {
+    HeaderTimeout,
+    Idle,
+}
+
+impl ConnState {
+    /// `opened` is when the connection was accepted: the first request head is due
+    /// `header_read` after that.
+    fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64) -> ConnState {
+        ConnState {
+            client,
+            client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
+            local_port: HeaderValue::from(local_port),
+            inflight: AtomicU32::new(0),
+            head_started: AtomicU64::new(if http2 { 0 } else { opened }),
+            idle_since: AtomicU64::new(now_ms()),
+            http2,
+        }
+    }
+
+    /// A request head was read and handed to the service.
+    pub(crate) fn request_started(&self) {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        self.head_started.store(0, Ordering::Relaxed);
+    }
+
+    /// A response ended.
+    pub(crate) fn request_finished(&self) {
+        if self.inflight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.idle_since.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes arrived from the client.
+    fn on_read(&self) {
+        if !self.http2 && self.inflight.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
+            self.head_started.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// When to look again, or why to close now.
+    fn check(&self, header_read: Duration, idle: Duration) -> Result<u64, Expired> {
+        let now = now_ms();
+        if self.inflight.load(Ordering::Relaxed) > 0 {
+            return Ok(now + idle.as_millis() as u64);
+        }
+        let head = self.head_started.load(Ordering::Relaxed);
+        if head != 0 {
+            let deadline = head + header_read.as_millis() as u64;
+            return if now >= deadline { Err(Expired::HeaderTimeout) } else { Ok(deadline) };
+        }
+        let deadline = self.idle_since.load(Ordering::Relaxed) + idle.as_millis() as u64;
+        if now >= deadline { Err(Expired::Idle) } else { Ok(deadline) }
+    }
+}
+
+/// Serves one accepted client connection until it closes.
+pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: SocketAddr, shutdown: CancellationToken) {
+    let metrics = &worker.shared.metrics;
+    metrics.open_connections.inc();
+    let _open = scopeguard(|| worker.shared.metrics.open_connections.dec());
+    let opened = now_ms();
+    let _ = stream.set_nodelay(true);
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
+    let timeouts = &worker.shared.config.timeouts;
+
+    // Detect HTTP/2 prior knowledge from the first bytes, within the header timeout.
+    let sniffed = tokio::select! {
+        r = tokio::time::timeout(timeouts.header_read, sniff(&mut stream)) => r,
+        () = shutdown.cancelled() => return,
+    };
+    let (http2, prefix) = match sniffed {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%client, error = %e, "client connection failed before its first request");
+            return;
+        }
+        Err(_) => {
+            metrics.header_timeouts.inc();
+            tracing::debug!(%client, "client sent no request head in time");
+            return;
+        }
+    };
+
+    let state = Arc::new(ConnState::new(client, local_port, http2, opened));
+    let io = TokioIo::new(Tracked { inner: stream, prefix, state: state.clone() });
+    let service = TowerToHyperService::new(worker.stack(state.clone()));
+    if http2 {
+        let conn = worker.h2.serve_connection(io, service);
+        drive(conn, &worker, &state, &shutdown).await;
+    } else {
+        let conn = worker.h1.serve_connection(io, service).with_upgrades();
+        drive(conn, &worker, &state, &shutdown).await;
+    }
+}
+
+/// Runs a hyper connection with the header/idle timers and graceful shutdown.
+async fn drive<C>(conn: C, worker: &Worker, state: &ConnState, shutdown: &CancellationToken)
+where
+    C: GracefulConnection,
+{
+    let timeouts = &worker.shared.config.timeouts;
+    let mut conn = std::pin::pin!(conn);
+    let first_check = tokio::time::Instant::now() + timeouts.header_read.min(timeouts.idle);
+    let timer = tokio::time::sleep_until(first_check);
+    let mut timer = std::pin::pin!(timer);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            biased;
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(client = %state.client, error = %e, "client connection ended with an error");
+                }
+                return;
+            }
+            () = shutdown.cancelled(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = timer.as_mut(), if !closing => match state.check(timeouts.header_read, timeouts.idle) {
+                Ok(next_ms) => {
+                    let wait = Duration::from_millis(next_ms.saturating_sub(now_ms()).max(1));
+                    timer.as_mut().reset(tokio::time::Instant::now() + wait);
+                }
+                Err(Expired::HeaderTimeout) => {
+                    worker.shared.metrics.header_timeouts.inc();
+                    tracing::debug!(client = %state.client, "request head not received in time; closing");
+                    return;
+                }
+                Err(Expired::Idle) => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            },
+        }
+    }
+}
+
+/// A hyper server connection that can be asked to finish gracefully.
+trait GracefulConnection: Future<Output = Result<(), hyper::Error>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+type Io = TokioIo<Tracked>;
+type Svc = TowerToHyperService<crate::route::Stack>;
+
+impl GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<Io, Svc> {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(self);
+    }
+}
+
+impl GracefulConnection for hyper::server::conn::http2::Connection<Io, Svc, hyper_util::rt::TokioExecutor> {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        hyper::server::conn::http2::Connection::graceful_shutdown(self);
+    }
+}
+
+/// Reads until the bytes are either not a prefix of the HTTP/2 preface (HTTP/1) or the
+/// whole preface (HTTP/2). Returns what was read, to be replayed to hyper.
+async fn sniff(stream: &mut TcpStream) -> io::Result<Option<(bool, Bytes)>> {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(None);
+        }
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Some((false, buf.freeze())));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some((true, buf.freeze())));
+        }
+    }
+}
+
+/// The client socket, replaying the sniffed bytes first and noting when bytes arrive.
+struct Tracked {
+    inner: TcpStream,
+    prefix: Bytes,
+    state: Arc<ConnState>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.state.on_read();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Runs `f` when dropped.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

@@ -1,0 +1,37 @@
+//! Slipway's router: the edge reverse proxy in front of every app.
+//!
+//! A request for `<app>.<zone>` (or one of an app's custom hosts) is routed by its host to
+//! one of the app's endpoints. Routes live in a table read without locks on every request
+//! and replaced by a single writer fed by route sources (a routes file, the admin API).
+//!
+//! Data flow of a request: `server` (worker threads, accept) → `conn` (protocol detection,
+//! timers) → `route` (host → app) → `limit` (per-app concurrency) → `proxy` (balancing,
+//! retries, upstream I/O via `pool`) → `body` (streaming the response, then metrics and the
+//! access log).
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod balance;
+pub mod body;
+pub mod config;
+mod conn;
+pub mod endpoint;
+pub mod error_page;
+mod health;
+pub mod host;
+mod limit;
+pub mod metrics;
+mod pool;
+mod proxy;
+mod route;
+mod server;
+pub mod sources;
+pub mod spec;
+pub mod table;
+pub mod telemetry;
+pub mod update;
+
+pub use config::{Config, ConfigError};
+pub use server::{Router, StartError};
+pub use spec::{AppOptions, AppRoutes, Balance, RouteSet};
+pub use update::{Change, RouteWriter, Source, UpdateError};

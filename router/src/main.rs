@@ -1,0 +1,55 @@
+//! `slipway-router --config <file>`: see `config/router.toml` and the README.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use slipway_router::{Config, Router};
+
+/// Slipway's edge router: a wildcard-subdomain reverse proxy.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Path of the TOML config (keys can be overridden by SLIPWAY_ROUTER__<SECTION>__<KEY>).
+    #[arg(long, short, env = "SLIPWAY_ROUTER_CONFIG", default_value = "config/router.toml")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("slipway-router: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _logs = slipway_router::telemetry::init(config.log_format, &config.log_level);
+    let router = match Router::start(config) {
+        Ok(router) => router,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("slipway-router: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(http = %router.http_addr(), admin = %router.admin_addr(), "router started");
+    let signal = router.control_handle().block_on(wait_for_signal());
+    tracing::info!(signal, "shutting down: no new connections, draining in-flight requests");
+    router.stop_blocking();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

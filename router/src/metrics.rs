@@ -1,0 +1,221 @@
+//! Prometheus metrics, served on the admin listener at `/metrics`.
+//!
+//! Per-app series are created the first time an app serves a request (apps that get no
+//! traffic cost nothing) and removed when the app leaves the table, so the label set stays
+//! bounded by the live table. The request path only touches pre-resolved handles (atomic
+//! adds), never the label maps.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Label value for requests that matched no app (bad or unknown host).
+pub const NO_APP: &str = "-";
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Every metric the router exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    connect_errors: IntCounterVec,
+    retries: IntCounterVec,
+    ejections: IntCounterVec,
+    /// Open client connections.
+    pub open_connections: IntGauge,
+    /// Open upgraded (WebSocket) tunnels.
+    pub open_tunnels: IntGauge,
+    /// Version of the published route table.
+    pub table_version: IntGauge,
+    /// Apps in the published route table.
+    pub table_apps: IntGauge,
+    /// Endpoints in the published route table.
+    pub table_endpoints: IntGauge,
+    /// Route changes applied, by source and result.
+    pub route_updates: IntCounterVec,
+    /// Routes-file reloads, by result.
+    pub routes_file_reloads: IntCounterVec,
+    /// Client connections closed for sending a request head too slowly.
+    pub header_timeouts: IntCounter,
+    no_app: AppMetrics,
+}
+
+/// Handles for one app's series.
+#[derive(Debug, Clone)]
+pub struct AppMetrics {
+    by_class: [IntCounter; 5],
+    duration: Histogram,
+    /// Failed connection attempts to the app's endpoints.
+    pub connect_errors: IntCounter,
+    /// Requests tried again on another endpoint.
+    pub retries: IntCounter,
+    /// Endpoints taken out of rotation.
+    pub ejections: IntCounter,
+}
+
+impl AppMetrics {
+    /// Counts one finished request.
+    pub fn observe(&self, status: u16, seconds: f64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.by_class[class].inc();
+        self.duration.observe(seconds);
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("slipway_router_requests_total", "Requests answered, by app and status class"),
+            &["app", "class"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "slipway_router_request_duration_seconds",
+                "Time from request head to the end of the response, by app",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["app"],
+        )
+        .expect("valid metric");
+        let per_app =
+            |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["app"]).expect("valid metric");
+        let connect_errors =
+            per_app("slipway_router_upstream_connect_errors_total", "Failed connection attempts to endpoints");
+        let retries = per_app("slipway_router_retries_total", "Requests tried again on another endpoint");
+        let ejections = per_app("slipway_router_endpoint_ejections_total", "Endpoints taken out of rotation");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let open_connections = gauge("slipway_router_open_connections", "Open client connections");
+        let open_tunnels = gauge("slipway_router_open_tunnels", "Open upgraded (WebSocket) connections");
+        let table_version = gauge("slipway_router_route_table_version", "Version of the published route table");
+        let table_apps = gauge("slipway_router_route_table_apps", "Apps in the route table");
+        let table_endpoints = gauge("slipway_router_route_table_endpoints", "Endpoints in the route table");
+        let route_updates = IntCounterVec::new(
+            Opts::new("slipway_router_route_updates_total", "Route changes, by source and result"),
+            &["source", "result"],
+        )
+        .expect("valid metric");
+        let routes_file_reloads = IntCounterVec::new(
+            Opts::new("slipway_router_routes_file_reloads_total", "Routes file reloads, by result"),
+            &["result"],
+        )
+        .expect("valid metric");
+        let header_timeouts = IntCounter::new(
+            "slipway_router_header_timeouts_total",
+            "Client connections closed for sending a request head too slowly",
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(connect_errors.clone()),
+            Box::new(retries.clone()),
+            Box::new(ejections.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(open_tunnels.clone()),
+            Box::new(table_version.clone()),
+            Box::new(table_apps.clone()),
+            Box::new(table_endpoints.clone()),
+            Box::new(route_updates.clone()),
+            Box::new(routes_file_reloads.clone()),
+            Box::new(header_timeouts.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        let vecs = AppVecs {
+            requests: &requests,
+            duration: &duration,
+            connect_errors: &connect_errors,
+            retries: &retries,
+            ejections: &ejections,
+        };
+        let no_app = vecs.for_app(NO_APP);
+        Metrics {
+            registry,
+            requests,
+            duration,
+            connect_errors,
+            retries,
+            ejections,
+            open_connections,
+            open_tunnels,
+            table_version,
+            table_apps,
+            table_endpoints,
+            route_updates,
+            routes_file_reloads,
+            header_timeouts,
+            no_app,
+        }
+    }
+
+    /// Handles for app `name`'s series, creating them.
+    pub fn for_app(&self, name: &str) -> AppMetrics {
+        AppVecs {
+            requests: &self.requests,
+            duration: &self.duration,
+            connect_errors: &self.connect_errors,
+            retries: &self.retries,
+            ejections: &self.ejections,
+        }
+        .for_app(name)
+    }
+
+    /// Handles for requests that matched no app.
+    pub fn no_app(&self) -> &AppMetrics {
+        &self.no_app
+    }
+
+    /// Drops app `name`'s series (the app left the table).
+    pub fn remove_app(&self, name: &str) {
+        for class in CLASSES {
+            let _ = self.requests.remove_label_values(&[name, class]);
+        }
+        let _ = self.duration.remove_label_values(&[name]);
+        let _ = self.connect_errors.remove_label_values(&[name]);
+        let _ = self.retries.remove_label_values(&[name]);
+        let _ = self.ejections.remove_label_values(&[name]);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// The labelled families per-app handles are cut from.
+struct AppVecs<'a> {
+    requests: &'a IntCounterVec,
+    duration: &'a HistogramVec,
+    connect_errors: &'a IntCounterVec,
+    retries: &'a IntCounterVec,
+    ejections: &'a IntCounterVec,
+}
+
+impl AppVecs<'_> {
+    fn for_app(&self, name: &str) -> AppMetrics {
+        AppMetrics {
+            by_class: CLASSES.map(|class| self.requests.with_label_values(&[name, class])),
+            duration: self.duration.with_label_values(&[name]),
+            connect_errors: self.connect_errors.with_label_values(&[name]),
+            retries: self.retries.with_label_values(&[name]),
+            ejections: self.ejections.with_label_values(&[name]),
+        }
+    }
+}

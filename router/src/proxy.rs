@@ -1,0 +1,331 @@
+//! Forwarding a routed request to one of its app's endpoints.
+//!
+//! 1. Pick an endpoint (balance.rs), take a pooled connection or open one.
+//! 2. A connect failure marks the endpoint (ejected after N in a row) and the request
+//!    moves to another endpoint, at most `upstream.retries` times. The request has not
+//!    been handed over yet, so its streaming body is intact.
+//! 3. A pooled connection that turns out closed before the request was written gives the
+//!    request back (hyper's `try_send_request`); it is sent on a fresh connection.
+//! 4. Once written, the request is never retried (it may not be idempotent): failures
+//!    answer 502, a missing response head after the app's timeout answers 504.
+//! 5. The response streams back; its connection returns to the pool when read to the end.
+//!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_util::task::TaskTracker;
+use tower::Service;
+
+use crate::balance::{self, Tried};
+use crate::body::{Lease, ProxyBody};
+use crate::endpoint::Endpoint;
+use crate::error_page::Problem;
+use crate::pool::{self, Conn, ConnectError};
+use crate::route::{Meta, REQUEST_ID, Routed};
+use crate::server::Shared;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// How many pooled connections found closed at send time are replaced by new ones
+/// before that counts as a failed attempt.
+const MAX_STALE: usize = 4;
+
+/// The innermost service: sends the request upstream.
+#[derive(Debug, Clone)]
+pub(crate) struct Forward {
+    pub(crate) shared: Arc<Shared>,
+    /// Tunnels of upgraded connections, waited for on shutdown.
+    pub(crate) tunnels: TaskTracker,
+}
+
+type ForwardFuture = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+impl Service<Routed> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = ForwardFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, routed: Routed) -> ForwardFuture {
+        Box::pin(forward(self.shared.clone(), self.tunnels.clone(), routed))
+    }
+}
+
+async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
+    let Routed { mut req, app, state, meta } = routed;
+    if state.endpoints.is_empty() {
+        return Ok(meta.problem(Problem::NoEndpoints));
+    }
+    let upgrade = upgrade_protocol(req.headers());
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    prepare_request(&mut req, &meta, upgrade);
+
+    let config = &shared.config;
+    let metrics = app.metrics(&shared.metrics);
+    let mut tried = Tried::default();
+    let mut attempts_left = config.upstream.retries;
+    let mut stale = 0;
+    let mut failure = Problem::Unreachable;
+    loop {
+        let Some(index) = balance::pick(&state.endpoints, state.balance, &app.cursor, tried) else {
+            return Ok(meta.problem(failure));
+        };
+        let endpoint = &state.endpoints[index];
+        let (mut conn, reused) = match take_ready(endpoint, config.timeouts.upstream_idle).await {
+            Some(conn) => (conn, true),
+            None => match pool::connect(&endpoint.addr, config.timeouts.connect).await {
+                Ok(conn) => {
+                    endpoint.connect_succeeded();
+                    (conn, false)
+                }
+                Err(e) => {
+                    metrics.connect_errors.inc();
+                    tracing::warn!(app = %app.name, endpoint = %endpoint.addr, error = %e, "cannot connect to endpoint");
+                    if endpoint.connect_failed(config.upstream.eject_after_failures) {
+                        metrics.ejections.inc();
+                        tracing::warn!(app = %app.name, endpoint = %endpoint.addr, "endpoint ejected");
+                        crate::health::spawn_probe(&shared, endpoint);
+                    }
+                    failure = if matches!(e, ConnectError::Timeout) { Problem::Timeout } else { Problem::Unreachable };
+                    tried.add(index);
+                    if attempts_left == 0 {
+                        return Ok(meta.problem(failure));
+                    }
+                    attempts_left -= 1;
+                    metrics.retries.inc();
+                    continue;
+                }
+            },
+        };
+        let inflight = endpoint.start_request();
+        let sent = tokio::time::timeout(state.response_timeout, conn.try_send_request(req)).await;
+        match sent {
+            Ok(Ok(response)) => {
+                return Ok(respond(response, conn, Lease::new(inflight), client_upgrade, &meta, &tunnels, &shared));
+            }
+            Err(_elapsed) => {
+                tracing::info!(app = %app.name, endpoint = %endpoint.addr, timeout = ?state.response_timeout, "upstream response timed out");
+                return Ok(meta.problem(Problem::Timeout));
+            }
+            Ok(Err(mut e)) => match e.take_message() {
+                // Not written: the connection closed first. The request is whole again.
+                Some(back) => {
+                    req = back;
+                    if reused && stale < MAX_STALE {
+                        stale += 1;
+                        continue;
+                    }
+                    tried.add(index);
+                    failure = Problem::Unreachable;
+                    if attempts_left == 0 {
+                        return Ok(meta.problem(failure));
+                    }
+                    attempts_left -= 1;
+                    metrics.retries.inc();
+                }
+                None => {
+                    let error = e.into_error();
+                    if error.is_user() {
+                        // The client's request body failed (bad chunking, client gone).
+                        tracing::debug!(app = %app.name, error = %error, "client request body failed");
+                        return Ok(meta.problem(Problem::BadRequest));
+                    }
+                    tracing::info!(app = %app.name, endpoint = %endpoint.addr, error = %error, "upstream failed before responding");
+                    return Ok(meta.problem(Problem::BadGateway));
+                }
+            },
+        }
+    }
+}
+
+/// A pooled connection ready for a request, if there is one.
+async fn take_ready(endpoint: &Endpoint, max_age: std::time::Duration) -> Option<Conn> {
+    while let Some(mut conn) = endpoint.pool.take(max_age) {
+        if conn.is_ready() || conn.ready().await.is_ok() {
+            return Some(conn);
+        }
+    }
+    None
+}
+
+/// Turns the upstream response into the client's.
+fn respond(
+    mut response: Response<Incoming>,
+    conn: Conn,
+    mut lease: Lease,
+    client_upgrade: Option<OnUpgrade>,
+    meta: &Meta,
+    tunnels: &TaskTracker,
+    shared: &Arc<Shared>,
+) -> Response<ProxyBody> {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client) = client_upgrade else {
+            return meta.problem(Problem::BadGateway);
+        };
+        let upstream = hyper::upgrade::on(&mut response);
+        spawn_tunnel(client, upstream, tunnels, shared);
+        let (mut parts, _) = response.into_parts();
+        let protocol = parts.headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = protocol {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, protocol);
+        }
+        return Response::from_parts(parts, ProxyBody::empty());
+    }
+    strip_hop_by_hop(response.headers_mut());
+    // The client's protocol is ours to choose, not the upstream's (an HTTP/1.0 app must
+    // not turn the client connection into HTTP/1.0).
+    *response.version_mut() = Version::HTTP_11;
+    let (parts, body) = response.into_parts();
+    lease.conn = Some(conn);
+    Response::from_parts(parts, ProxyBody::upstream(body, lease))
+}
+
+/// Copies bytes both ways once both sides have switched protocols.
+fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, tunnels: &TaskTracker, shared: &Arc<Shared>) {
+    let metrics = shared.metrics.clone();
+    tunnels.spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade did not complete");
+                return;
+            }
+        };
+        metrics.open_tunnels.inc();
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(error = %e, "tunnel closed with an error");
+        }
+        metrics.open_tunnels.dec();
+    });
+}
+
+/// The protocol a request asks to upgrade to (`Connection: upgrade` + `Upgrade: x`).
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let upgrade = headers.get(header::UPGRADE)?;
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| upgrade.clone())
+}
+
+/// Rewrites the request for the upstream: origin-form URI over HTTP/1.1 with a Host,
+/// hop-by-hop headers removed, forwarding headers set.
+fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<HeaderValue>) {
+    if let Some(authority) = req.uri().authority().cloned() {
+        // HTTP/2 or absolute-form: the authority is the host (RFC 9112 §3.2.2).
+        let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let origin = Uri::try_from(path).unwrap_or_else(|_| Uri::from_static("/"));
+        *req.uri_mut() = origin;
+        let host = authority.as_str().rsplit_once('@').map_or(authority.as_str(), |(_, h)| h);
+        if let Ok(host) = HeaderValue::from_str(host) {
+            req.headers_mut().insert(header::HOST, host);
+        }
+    }
+    *req.version_mut() = Version::HTTP_11;
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers);
+    if let Some(protocol) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+    }
+    let client_ip = &meta.conn.client_ip;
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
+        None => client_ip.clone(),
+        Some(_) => {
+            let mut chain = Vec::new();
+            for value in headers.get_all(&X_FORWARDED_FOR) {
+                chain.extend_from_slice(value.as_bytes());
+                chain.extend_from_slice(b", ");
+            }
+            chain.extend_from_slice(client_ip.as_bytes());
+            HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone())
+        }
+    };
+    headers.insert(&X_FORWARDED_FOR, forwarded_for);
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(&X_FORWARDED_HOST, host);
+    }
+    headers.insert(&X_FORWARDED_PORT, meta.conn.local_port.clone());
+    headers.insert(REQUEST_ID, meta.request_id.clone());
+}
+
+/// Removes the hop-by-hop headers of RFC 9110 §7.6.1, including those `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = connection
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !matches!(t.to_ascii_lowercase().as_str(), "keep-alive" | "close" | "upgrade"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in [
+        &header::CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ] {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, X-Secret-Hop"));
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-app", HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["x-app"], "kept");
+    }
+
+    #[test]
+    fn upgrade_needs_both_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(upgrade_protocol(&h), None);
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        assert_eq!(upgrade_protocol(&h), Some(HeaderValue::from_static("websocket")));
+    }
+}

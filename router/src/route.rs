@@ -1,0 +1,154 @@
+//! The outermost layer of the request path: find the app by host, give the request an id,
+//! and attach the [`Completion`] that records the response when it ends.
+//!
+//! The request path is a tower stack, one small layer per concern:
+//! `RouteService` (host → app, 400/404) → `AppLimit` (per-app concurrency, 503) →
+//! `Forward` (balancing, retries, upstream I/O).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use futures_util::future::{Either, Ready, ready as ready_fut};
+use http::header::ACCEPT;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use tower::Service;
+
+use crate::body::{AccessLog, Completion, ProxyBody};
+use crate::conn::ConnState;
+use crate::error_page::{self, Problem};
+use crate::limit::AppLimit;
+use crate::proxy::Forward;
+use crate::server::Shared;
+use crate::table::{App, AppState};
+
+/// The whole request path for one client connection.
+pub(crate) type Stack = RouteService<AppLimit<Forward>>;
+
+/// Header carrying the request id, kept from the client when valid, else generated.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// A request whose app is known.
+#[derive(Debug)]
+pub(crate) struct Routed {
+    pub(crate) req: Request<Incoming>,
+    pub(crate) app: Arc<App>,
+    pub(crate) state: Arc<AppState>,
+    pub(crate) meta: Meta,
+}
+
+/// What the inner layers need to know about the request beyond the request itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Meta {
+    pub(crate) request_id: HeaderValue,
+    pub(crate) accept: Option<HeaderValue>,
+    pub(crate) conn: Arc<ConnState>,
+}
+
+impl Meta {
+    /// The router's own answer for `problem`.
+    pub(crate) fn problem(&self, problem: Problem) -> Response<ProxyBody> {
+        error_page::render(problem, self.accept.as_ref(), &self.request_id)
+    }
+}
+
+/// Routes by host; see the module docs.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteService<S> {
+    pub(crate) inner: S,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) conn: Arc<ConnState>,
+}
+
+impl<S> Service<Request<Incoming>> for RouteService<S>
+where
+    S: Service<Routed, Response = Response<ProxyBody>, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = RouteFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let start = Instant::now();
+        self.conn.request_started();
+        let meta =
+            Meta { request_id: request_id(&req), accept: req.headers().get(ACCEPT).cloned(), conn: self.conn.clone() };
+        let logging = self.shared.config.access_log;
+        let (found, host) = match crate::host::routing_host(&req) {
+            Err(_) => (Err(Problem::BadHost), String::new()),
+            Ok(host) => {
+                let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
+                (found, if logging { host.into_owned() } else { String::new() })
+            }
+        };
+        let log = logging.then(|| {
+            Box::new(AccessLog {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                host,
+                request_id: meta.request_id.clone(),
+                version: req.version(),
+            })
+        });
+        let (app, inner) = match found {
+            Err(problem) => (None, Either::Left(ready_fut(Ok(meta.problem(problem))))),
+            Ok(app) => {
+                let state = app.state();
+                let routed = Routed { req, app: app.clone(), state, meta };
+                (Some(app), Either::Right(self.inner.call(routed)))
+            }
+        };
+        let done =
+            Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, http::StatusCode::OK, log);
+        RouteFuture { inner, done: Some(done) }
+    }
+}
+
+/// Resolves to the inner response with its [`Completion`] attached.
+#[derive(Debug)]
+pub(crate) struct RouteFuture<F> {
+    inner: Either<Ready<Result<Response<ProxyBody>, Infallible>>, F>,
+    done: Option<Completion>,
+}
+
+impl<F> Future for RouteFuture<F>
+where
+    F: Future<Output = Result<Response<ProxyBody>, Infallible>> + Unpin,
+{
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(mut response) = ready!(Pin::new(&mut self.inner).poll(cx));
+        if let Some(mut done) = self.done.take() {
+            done.status = response.status();
+            response.body_mut().on_complete(done);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// The client's `X-Request-Id` if it is 1 to 200 visible ASCII characters, else a new
+/// random 128-bit id in hex.
+fn request_id<B>(req: &Request<B>) -> HeaderValue {
+    if let Some(id) = req.headers().get(REQUEST_ID) {
+        let bytes = id.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 200 && bytes.iter().all(|b| (0x21..0x7f).contains(b)) {
+            return id.clone();
+        }
+    }
+    let mut hex = [0u8; 32];
+    let random = fastrand::u128(..);
+    for (i, byte) in hex.iter_mut().enumerate() {
+        *byte = b"0123456789abcdef"[((random >> (i * 4)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
+}

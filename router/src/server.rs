@@ -1,0 +1,374 @@
+//! Starting, running and stopping the router.
+//!
+//! Threads: one *control* runtime (route writer, admin API, routes-file watcher, health
+//! probes) and N *workers*. Each worker is a single-threaded tokio runtime with its own
+//! listening socket on the shared HTTP port (SO_REUSEPORT: the kernel spreads new
+//! connections), so a connection, its upstream connections and its pool slot all stay on
+//! one thread, the way nginx workers do.
+//!
+//! Shutdown (SIGTERM/SIGINT, or [`Router::shutdown`]): `/readyz` turns 503, workers close
+//! their listeners (new connections are refused), every connection finishes its in-flight
+//! requests and closes, tunnels finish; whatever is still open after `timeouts.drain` is
+//! dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::Layer;
+
+use crate::config::Config;
+use crate::conn::{self, ConnState};
+use crate::limit::AppLimitLayer;
+use crate::metrics::Metrics;
+use crate::proxy::Forward;
+use crate::route::{RouteService, Stack};
+use crate::table::Routes;
+use crate::update::{self, Defaults, RouteWriter};
+
+/// What every part of the running router shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) routes: Arc<Routes>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The control runtime, for background tasks started from the request path.
+    pub(crate) control: tokio::runtime::Handle,
+    pub(crate) ready: AtomicBool,
+}
+
+/// One worker thread's servers and request stack.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) h1: http1::Builder,
+    pub(crate) h2: http2::Builder<TokioExecutor>,
+    tunnels: TaskTracker,
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>) -> Worker {
+        let limits = &shared.config.limits;
+        let mut h1 = http1::Builder::new();
+        h1.keep_alive(true)
+            .half_close(false)
+            // Our own timer handles slow heads and idle connections (conn.rs).
+            .header_read_timeout(None)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers)
+            .max_buf_size(limits.max_header_bytes.max(64 * 1024).max(8192))
+            .pipeline_flush(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+        Worker { shared, h1, h2, tunnels: TaskTracker::new() }
+    }
+
+    /// The request path for one client connection.
+    pub(crate) fn stack(&self, conn: Arc<ConnState>) -> Stack {
+        let forward = Forward { shared: self.shared.clone(), tunnels: self.tunnels.clone() };
+        RouteService { inner: AppLimitLayer.layer(forward), shared: self.shared.clone(), conn }
+    }
+}
+
+/// Why the router could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be opened.
+    #[error("config: key \"{key}\": cannot listen on {addr}: {source}")]
+    Listen {
+        /// The config key of the address.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The routes file is invalid.
+    #[error("{0}")]
+    Routes(String),
+    /// A thread or runtime could not be created.
+    #[error("cannot start {what}: {source}")]
+    Runtime {
+        /// What was being started.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A running router.
+#[derive(Debug)]
+pub struct Router {
+    http_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shared: Arc<Shared>,
+    writer: RouteWriter,
+    shutdown: CancellationToken,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    control: Option<tokio::runtime::Runtime>,
+    _watcher: Option<crate::sources::file::Watcher>,
+}
+
+impl Router {
+    /// Binds the listeners, loads the routes file and starts serving.
+    pub fn start(config: Config) -> Result<Router, StartError> {
+        let control = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("slipway-control")
+            .enable_all()
+            .build()
+            .map_err(|source| StartError::Runtime { what: "the control runtime", source })?;
+        let workers = config.worker_count();
+        let listeners = bind_reuseport(config.listen.http, workers).map_err(|source| StartError::Listen {
+            key: "listen.http",
+            addr: config.listen.http,
+            source,
+        })?;
+        let http_addr = listeners[0].local_addr().map_err(|source| StartError::Listen {
+            key: "listen.http",
+            addr: config.listen.http,
+            source,
+        })?;
+        let admin_listener = std::net::TcpListener::bind(config.listen.admin)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| StartError::Listen { key: "listen.admin", addr: config.listen.admin, source })?;
+        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Listen {
+            key: "listen.admin",
+            addr: config.listen.admin,
+            source,
+        })?;
+
+        let metrics = Arc::new(Metrics::new());
+        let routes = Arc::new(Routes::new(&config.zones));
+        let shared = Arc::new(Shared {
+            routes: routes.clone(),
+            metrics: metrics.clone(),
+            control: control.handle().clone(),
+            ready: AtomicBool::new(false),
+            config,
+        });
+        let defaults = Defaults {
+            workers,
+            max_idle: shared.config.upstream.max_idle_per_endpoint,
+            balance: shared.config.upstream.balance,
+            max_concurrent: shared.config.limits.max_concurrent_requests_per_app,
+            response_timeout: shared.config.timeouts.response_header,
+        };
+        let writer = {
+            let _entered = control.enter();
+            update::spawn_writer(routes, metrics, defaults)
+        };
+        let watcher = match &shared.config.routes.file {
+            None => None,
+            Some(path) => {
+                let loaded = control.block_on(crate::sources::file::load(path, &writer, &shared.metrics));
+                if let Err(e) = loaded {
+                    return Err(StartError::Routes(e));
+                }
+                let _entered = control.enter();
+                Some(
+                    crate::sources::file::watch(path.clone(), writer.clone(), shared.metrics.clone())
+                        .map_err(StartError::Routes)?,
+                )
+            }
+        };
+
+        let shutdown = CancellationToken::new();
+        {
+            let _entered = control.enter();
+            let listener = TcpListener::from_std(admin_listener).map_err(|source| StartError::Listen {
+                key: "listen.admin",
+                addr: admin_addr,
+                source,
+            })?;
+            let app = crate::admin::router(shared.clone(), writer.clone());
+            let stop = shutdown.clone();
+            control.spawn(async move {
+                let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(e) = served.await {
+                    tracing::error!(error = %e, "admin listener failed");
+                }
+            });
+        }
+
+        let mut threads = Vec::with_capacity(workers);
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let worker = Arc::new(Worker::new(shared.clone()));
+            let stop = shutdown.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("slipway-worker-{index}"))
+                .spawn(move || run_worker(index, listener, worker, stop))
+                .map_err(|source| StartError::Runtime { what: "a worker thread", source })?;
+            threads.push(thread);
+        }
+        shared.ready.store(true, Ordering::Release);
+        Ok(Router {
+            http_addr,
+            admin_addr,
+            shared,
+            writer,
+            shutdown,
+            workers: threads,
+            control: Some(control),
+            _watcher: watcher,
+        })
+    }
+
+    /// Where the HTTP listener listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Where the admin listener listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Sends route changes (for embedding the router, and for tests).
+    pub fn writer(&self) -> RouteWriter {
+        self.writer.clone()
+    }
+
+    /// The live routes.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.shared.routes.clone()
+    }
+
+    /// The metrics registry's current text.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render()
+    }
+
+    /// A handle on the control runtime (signals, embedding).
+    pub fn control_handle(&self) -> tokio::runtime::Handle {
+        self.shared.control.clone()
+    }
+
+    /// Starts the graceful shutdown; see the module docs.
+    pub fn shutdown(&self) {
+        self.shared.ready.store(false, Ordering::Release);
+        self.shutdown.cancel();
+    }
+
+    /// Shuts down and blocks until the workers have drained (at most `timeouts.drain`).
+    pub fn stop_blocking(mut self) {
+        self.shutdown();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        if let Some(control) = self.control.take() {
+            control.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+
+    /// Shuts down and waits, from async code.
+    pub async fn stop(self) {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            self.stop_blocking();
+            let _ = done.send(());
+        });
+        let _ = finished.await;
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(control) = self.control.take() {
+            control.shutdown_background();
+        }
+    }
+}
+
+/// A worker: accept loop, then drain.
+fn run_worker(index: usize, listener: std::net::TcpListener, worker: Arc<Worker>, shutdown: CancellationToken) {
+    crate::pool::set_worker_index(index);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(worker = index, error = %e, "cannot start worker runtime");
+            return;
+        }
+    };
+    let drain = worker.shared.config.timeouts.drain;
+    runtime.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(worker = index, error = %e, "cannot register listener");
+                return;
+            }
+        };
+        let connections = TaskTracker::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, client)) => {
+                        connections.spawn(conn::serve(worker.clone(), stream, client, shutdown.clone()));
+                    }
+                    Err(e) => {
+                        // Per-connection errors (reset before accept) are not worth a pause;
+                        // running out of file descriptors is, or the loop would spin.
+                        if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                            tracing::warn!(worker = index, error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                },
+            }
+        }
+        drop(listener);
+        connections.close();
+        worker.tunnels.close();
+        let drained = tokio::time::timeout(drain, async {
+            connections.wait().await;
+            worker.tunnels.wait().await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(worker = index, open = connections.len() + worker.tunnels.len(), "drain timeout: closing what is left");
+        }
+    });
+}
+
+/// Opens `count` listening sockets on `addr` sharing the port with SO_REUSEPORT.
+///
+/// SO_REUSEPORT would also let a second router (or anything of the same user) silently
+/// share a port that is already in use, so first check with a plain bind that it is free.
+fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    if addr.port() != 0 {
+        let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        probe.set_reuse_address(true)?;
+        probe.bind(&addr.into())?;
+        probe.listen(1)?;
+    }
+    let mut addr = addr;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.set_tcp_nodelay(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(4096)?;
+        let listener: std::net::TcpListener = socket.into();
+        // With port 0, the first socket picks the port and the others join it.
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}

@@ -1,0 +1,125 @@
+//! The routes file: TOML or JSON (by extension), loaded at start and reloaded on change.
+//!
+//! ```toml
+//! [[apps]]
+//! name = "shop"
+//! hosts = ["shop.example.com"]
+//! endpoints = ["127.0.0.1:3000", "127.0.0.1:3001"]
+//! options = { balance = "round_robin", max_concurrent_requests = 200 }
+//! ```
+//!
+//! The file owns the apps it lists: a reload replaces them as a set (apps removed from the
+//! file leave the table), leaving apps that other sources own alone. A file that does not
+//! parse or validate at start is a start-up error; later, it keeps the current routes,
+//! logs why and counts `slipway_router_routes_file_reloads_total{result="error"}`.
+//!
+//! The watch is on the file's directory, not the file: editors and Kubernetes ConfigMap
+//! mounts replace files by rename or symlink swap, which a watch on the old inode misses.
+//! Any event in the directory triggers a read; unchanged contents are ignored.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher as _};
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::spec::AppRoutes;
+use crate::update::{Change, RouteWriter, Source};
+
+/// How long to wait for an editor's burst of writes to settle before reading.
+const SETTLE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutesFile {
+    #[serde(default)]
+    apps: Vec<AppRoutes>,
+}
+
+/// Keeps the file watch alive.
+pub struct Watcher {
+    _inner: notify::RecommendedWatcher,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watcher")
+    }
+}
+
+/// Parses a routes file's contents (`.json` as JSON, anything else as TOML).
+pub fn parse(path: &Path, text: &str) -> Result<Vec<AppRoutes>, String> {
+    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let parsed: Result<RoutesFile, String> = if is_json {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let at = e.path().to_string();
+            format!("{at}: {}", e.into_inner())
+        })
+    } else {
+        toml::from_str(text).map_err(|e| e.to_string())
+    };
+    parsed.map(|f| f.apps)
+}
+
+/// Reads, parses and applies the file. Errors name the file and the problem.
+pub(crate) async fn load(path: &Path, writer: &RouteWriter, metrics: &Metrics) -> Result<u64, String> {
+    let result = read_and_apply(path, writer).await;
+    let label = if result.is_ok() { "ok" } else { "error" };
+    metrics.routes_file_reloads.with_label_values(&[label]).inc();
+    result.map(|(version, _)| version)
+}
+
+async fn read_and_apply(path: &Path, writer: &RouteWriter) -> Result<(u64, usize), String> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| format!("routes file {}: cannot read: {e}", path.display()))?;
+    let apps = parse(path, &text).map_err(|e| format!("routes file {}: {}", path.display(), e.trim_end()))?;
+    let count = apps.len();
+    let version = writer
+        .apply(Source::File, Change::Replace { version: None, apps })
+        .await
+        .map_err(|e| format!("routes file {}: {e}", path.display()))?;
+    Ok((version, count))
+}
+
+/// Watches the file and re-applies it when it changes. Must be called inside the control
+/// runtime.
+pub(crate) fn watch(path: PathBuf, writer: RouteWriter, metrics: Arc<Metrics>) -> Result<Watcher, String> {
+    let changed = Arc::new(Notify::new());
+    let notify_changed = changed.clone();
+    let mut inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            notify_changed.notify_one();
+        }
+    })
+    .map_err(|e| format!("routes file {}: cannot watch: {e}", path.display()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    inner
+        .watch(dir, RecursiveMode::NonRecursive)
+        .map_err(|e| format!("routes file {}: cannot watch {}: {e}", path.display(), dir.display()))?;
+
+    tokio::spawn(async move {
+        let mut last = tokio::fs::read(&path).await.ok();
+        loop {
+            changed.notified().await;
+            tokio::time::sleep(SETTLE).await;
+            let current = tokio::fs::read(&path).await.ok();
+            if current.is_none() || current == last {
+                continue;
+            }
+            last = current;
+            let result = read_and_apply(&path, &writer).await;
+            match &result {
+                Ok((version, apps)) => tracing::info!(file = %path.display(), version, apps, "routes file reloaded"),
+                Err(e) => tracing::warn!(error = %e, "routes file not applied; keeping the current routes"),
+            }
+            let label = if result.is_ok() { "ok" } else { "error" };
+            metrics.routes_file_reloads.with_label_values(&[label]).inc();
+        }
+    });
+    Ok(Watcher { _inner: inner })
+}

@@ -1,0 +1,279 @@
+//! The route-table wire format: what the admin API, the routes file and (later) the control
+//! plane's route stream exchange. The control plane depends on these types; they are the
+//! one definition.
+//!
+//! JSON shape of one app:
+//! ```json
+//! { "name": "shop", "hosts": ["shop.example.com"], "endpoints": ["127.0.0.1:3000"],
+//!   "options": { "balance": "round_robin", "max_concurrent_requests": 200, "response_timeout": "30s" } }
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Most endpoints one app may have.
+pub const MAX_ENDPOINTS: usize = 4096;
+/// Most custom hosts one app may have.
+pub const MAX_HOSTS: usize = 256;
+
+/// One app's routing: its custom hosts, its endpoints and its options. The app is also
+/// reachable as `<name>.<zone>` for every zone the router serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRoutes {
+    /// App name: a DNS label (a-z, 0-9, '-', at most 63 characters).
+    pub name: String,
+    /// Extra host names (custom domains) that route to this app.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Upstream endpoints, `ip:port` or `hostname:port`.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Per-app options.
+    #[serde(default)]
+    pub options: AppOptions,
+}
+
+/// Body of `PUT /v1/routes/{app}`: an app's routes without its name (the path names it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRoutesBody {
+    /// Extra host names (custom domains) that route to this app.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Upstream endpoints, `ip:port` or `hostname:port`.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Per-app options.
+    #[serde(default)]
+    pub options: AppOptions,
+}
+
+impl AppRoutesBody {
+    /// Names the routes.
+    pub fn named(self, name: String) -> AppRoutes {
+        AppRoutes { name, hosts: self.hosts, endpoints: self.endpoints, options: self.options }
+    }
+}
+
+/// Per-app options; unset ones take the router's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppOptions {
+    /// How requests are spread over the endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Balance>,
+    /// Concurrent requests this app may have in flight; more get 503. 0 means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u32>,
+    /// Time the app has to send a response head before the client gets 504.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
+    pub response_timeout: Option<Duration>,
+}
+
+/// A whole set of routes with the version it represents: `PUT /v1/routes`, `GET /v1/routes`
+/// and the routes file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSet {
+    /// Version of this set. A replace carrying a version older than the table's is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// The apps.
+    #[serde(default)]
+    pub apps: Vec<AppRoutes>,
+}
+
+/// Balancing policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// Pick two endpoints at random, send to the one with fewer requests in flight.
+    LeastOutstanding,
+    /// Each endpoint in turn.
+    RoundRobin,
+}
+
+/// An upstream address: a socket address, or a host name resolved when connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EndpointAddr {
+    /// `ip:port`.
+    Socket(SocketAddr),
+    /// `hostname:port`.
+    Named(Box<str>, u16),
+}
+
+impl fmt::Display for EndpointAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointAddr::Socket(addr) => addr.fmt(f),
+            EndpointAddr::Named(host, port) => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+impl std::str::FromStr for EndpointAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Ok(addr) = s.parse::<SocketAddr>() {
+            if addr.port() == 0 {
+                return Err(format!("{s:?} has port 0"));
+            }
+            return Ok(EndpointAddr::Socket(addr));
+        }
+        let problem = || format!("{s:?} is not an endpoint like \"10.0.0.7:3000\" or \"web:3000\"");
+        let (host, port) = s.rsplit_once(':').ok_or_else(problem)?;
+        let port: u16 = port.parse().map_err(|_| problem())?;
+        if port == 0 || check_host(host).is_err() {
+            return Err(problem());
+        }
+        Ok(EndpointAddr::Named(host.to_ascii_lowercase().into(), port))
+    }
+}
+
+/// A problem with a route set, naming the field, e.g. `apps[2].endpoints[0]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct SpecError {
+    /// Path of the offending field.
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl SpecError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        SpecError { field: field.into(), problem: problem.into() }
+    }
+
+    /// Prefixes the field path, e.g. `apps[3]` + `endpoints[0]`.
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() { prefix.to_owned() } else { format!("{prefix}.{}", self.field) };
+        self
+    }
+}
+
+impl AppRoutes {
+    /// Checks names, hosts, endpoints and options; returns the parsed endpoints.
+    pub fn validate(&self) -> Result<Vec<EndpointAddr>, SpecError> {
+        check_app_name(&self.name).map_err(|p| SpecError::new("name", p))?;
+        if self.hosts.len() > MAX_HOSTS {
+            return Err(SpecError::new("hosts", format!("at most {MAX_HOSTS} hosts per app")));
+        }
+        for (i, host) in self.hosts.iter().enumerate() {
+            check_host(host).map_err(|p| SpecError::new(format!("hosts[{i}]"), p))?;
+            if host.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(SpecError::new(format!("hosts[{i}]"), format!("{host:?} must be lower-case")));
+            }
+            if self.hosts[..i].contains(host) {
+                return Err(SpecError::new(format!("hosts[{i}]"), format!("{host:?} is listed twice")));
+            }
+        }
+        if self.endpoints.len() > MAX_ENDPOINTS {
+            return Err(SpecError::new("endpoints", format!("at most {MAX_ENDPOINTS} endpoints per app")));
+        }
+        let mut parsed: Vec<EndpointAddr> = Vec::with_capacity(self.endpoints.len());
+        for (i, endpoint) in self.endpoints.iter().enumerate() {
+            let addr: EndpointAddr = endpoint.parse().map_err(|p| SpecError::new(format!("endpoints[{i}]"), p))?;
+            if parsed.contains(&addr) {
+                return Err(SpecError::new(format!("endpoints[{i}]"), format!("{endpoint:?} is listed twice")));
+            }
+            parsed.push(addr);
+        }
+        if let Some(timeout) = self.options.response_timeout
+            && timeout.is_zero()
+        {
+            return Err(SpecError::new("options.response_timeout", "must be greater than zero"));
+        }
+        Ok(parsed)
+    }
+}
+
+/// Checks an app name: a DNS label of at most 63 lower-case letters, digits and hyphens,
+/// not starting or ending with a hyphen.
+pub fn check_app_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!("{name:?} must be 1 to 63 characters long"));
+    }
+    let ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok || name.starts_with('-') || name.ends_with('-') {
+        return Err(format!("{name:?} is not a DNS label: use a-z, 0-9 and '-', not starting or ending with '-'"));
+    }
+    Ok(())
+}
+
+/// Checks a host name: dot-separated DNS labels, at most 253 characters, no port.
+pub fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() || host.len() > 253 {
+        return Err(format!("{host:?} must be 1 to 253 characters long"));
+    }
+    for label in host.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("{host:?} is not a valid host name"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str) -> AppRoutes {
+        AppRoutes { name: name.into(), hosts: vec![], endpoints: vec![], options: AppOptions::default() }
+    }
+
+    #[test]
+    fn app_names_must_be_dns_labels() {
+        assert!(check_app_name("pr-42-shop").is_ok());
+        assert!(check_app_name(&"a".repeat(63)).is_ok());
+        for bad in ["", "-a", "a-", "Shop", "a.b", "a_b", &"a".repeat(64)] {
+            assert!(check_app_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn endpoints_parse_addresses_and_names() {
+        assert_eq!("127.0.0.1:3000".parse(), Ok(EndpointAddr::Socket("127.0.0.1:3000".parse().unwrap())));
+        assert_eq!("[::1]:80".parse(), Ok(EndpointAddr::Socket("[::1]:80".parse().unwrap())));
+        assert_eq!("Web:3000".parse(), Ok(EndpointAddr::Named("web".into(), 3000)));
+        for bad in ["", "3000", "host", "host:0", "host:99999", "a b:80", "1.2.3.4:0"] {
+            assert!(bad.parse::<EndpointAddr>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut a = app("shop");
+        a.endpoints = vec!["127.0.0.1:1".into(), "nope".into()];
+        assert_eq!(a.validate().unwrap_err().field, "endpoints[1]");
+        let mut a = app("shop");
+        a.hosts = vec!["x.example".into(), "x.example".into()];
+        assert_eq!(a.validate().unwrap_err().field, "hosts[1]");
+        let a = app("Shop");
+        let err = a.validate().unwrap_err().within("apps[4]");
+        assert_eq!(err.field, "apps[4].name");
+    }
+
+    #[test]
+    fn json_shape_is_stable() {
+        let json = r#"{"name":"shop","hosts":["shop.example.com"],"endpoints":["127.0.0.1:3000"],
+            "options":{"balance":"round_robin","max_concurrent_requests":5,"response_timeout":"1m 30s"}}"#;
+        let a: AppRoutes = serde_json::from_str(json).unwrap();
+        assert_eq!(a.options.balance, Some(Balance::RoundRobin));
+        assert_eq!(a.options.response_timeout, Some(Duration::from_secs(90)));
+        let back: AppRoutes = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(a, back);
+        assert!(serde_json::from_str::<AppRoutes>(r#"{"name":"a","endpoint":[]}"#).is_err());
+    }
+}

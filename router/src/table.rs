@@ -1,0 +1,306 @@
+//! The live route table: host → app, read on every request without a lock.
+//!
+//! Two levels, each an immutable snapshot behind an `ArcSwap`:
+//! - [`RouteTable`] maps app names and custom hosts to `Arc<App>`. It is published whole by
+//!   the single writer (`update.rs`), but built copy-on-write from 256 shards, so adding or
+//!   removing an app copies one shard (≈ n/256 entries) plus the shard array, never the
+//!   whole table.
+//! - Each [`App`] holds its own [`AppState`] (endpoints, options) behind its own `ArcSwap`.
+//!   Changing an app's endpoints swaps that state in place: O(endpoints of that app), and
+//!   no other app, shard or connection is touched.
+//!
+//! A request does: one `ArcSwap::load` of the table, one hash lookup (custom host, then
+//! `<app>.<zone>`), one `load` of the app's state. O(1) in the number of apps.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hashbrown::HashTable;
+
+use crate::endpoint::Endpoint;
+use crate::metrics::{AppMetrics, Metrics};
+use crate::spec::{AppRoutes, Balance};
+use crate::update::Source;
+
+const SHARD_BITS: u32 = 8;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+/// A published snapshot of the routes.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    /// Version of this snapshot; every published change raises it.
+    pub version: u64,
+    pub(crate) apps: ShardMap<Arc<App>>,
+    pub(crate) hosts: ShardMap<Arc<App>>,
+}
+
+impl RouteTable {
+    /// An empty table at version 0.
+    pub fn empty() -> RouteTable {
+        RouteTable { version: 0, apps: ShardMap::new(), hosts: ShardMap::new() }
+    }
+
+    /// Number of apps.
+    pub fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    /// Whether there are no apps.
+    pub fn is_empty(&self) -> bool {
+        self.apps.len() == 0
+    }
+
+    /// The app named `name`.
+    pub fn app(&self, name: &str) -> Option<&Arc<App>> {
+        self.apps.get(name)
+    }
+
+    /// Every app, in no particular order.
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<App>> {
+        self.apps.values()
+    }
+}
+
+/// The router's view of the routes: the live table plus the zones it serves.
+#[derive(Debug)]
+pub struct Routes {
+    table: ArcSwap<RouteTable>,
+    zones: Box<[Box<str>]>,
+}
+
+impl Routes {
+    /// An empty table for `zones`.
+    pub fn new(zones: &[String]) -> Routes {
+        Routes {
+            table: ArcSwap::from_pointee(RouteTable::empty()),
+            zones: zones.iter().map(|z| z.as_str().into()).collect(),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// The zones served.
+    pub fn zones(&self) -> &[Box<str>] {
+        &self.zones
+    }
+
+    /// Publishes a new snapshot (the writer only).
+    pub(crate) fn publish(&self, table: RouteTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    /// The app serving `host` (lower-case, no port): a custom host first, then
+    /// `<app>.<zone>`. Lock-free; O(1) in the number of apps, O(zones).
+    pub fn lookup(&self, host: &str) -> Option<Arc<App>> {
+        let table = self.table.load();
+        if let Some(app) = table.hosts.get(host) {
+            return Some(app.clone());
+        }
+        let name = self.app_label(host)?;
+        table.apps.get(name).cloned()
+    }
+
+    /// For `<label>.<zone>`, the label (if it is a single DNS label).
+    pub fn app_label<'h>(&self, host: &'h str) -> Option<&'h str> {
+        self.zones.iter().find_map(|zone| {
+            let label = host.strip_suffix(&**zone)?.strip_suffix('.')?;
+            (!label.is_empty() && !label.contains('.')).then_some(label)
+        })
+    }
+}
+
+/// An app in the table. The same `App` stays in place across updates that keep the app,
+/// so its concurrency count, balancing cursor and metrics carry over.
+#[derive(Debug)]
+pub struct App {
+    /// Its name.
+    pub name: Box<str>,
+    state: ArcSwap<AppState>,
+    inflight: AtomicU32,
+    pub(crate) cursor: AtomicUsize,
+    metrics: OnceLock<AppMetrics>,
+}
+
+/// An app's routing state at one moment; replaced whole on every change.
+#[derive(Debug)]
+pub struct AppState {
+    /// The routes as last given (for `GET /v1/routes`).
+    pub spec: AppRoutes,
+    /// Endpoints, in the given order.
+    pub endpoints: Box<[Arc<Endpoint>]>,
+    /// Balancing policy in force.
+    pub balance: Balance,
+    /// Concurrent request limit in force; 0 is none.
+    pub max_concurrent: u32,
+    /// Response-head timeout in force.
+    pub response_timeout: Duration,
+    /// The source that last wrote this app (and owns it for "replace all").
+    pub source: Source,
+}
+
+impl App {
+    pub(crate) fn new(name: &str, state: AppState) -> Arc<App> {
+        Arc::new(App {
+            name: name.into(),
+            state: ArcSwap::from_pointee(state),
+            inflight: AtomicU32::new(0),
+            cursor: AtomicUsize::new(0),
+            metrics: OnceLock::new(),
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.load_full()
+    }
+
+    /// Replaces the state in place. O(1); readers see the old or the new state, whole.
+    pub(crate) fn set_state(&self, state: AppState) {
+        self.state.store(Arc::new(state));
+    }
+
+    /// This app's metric handles, created on first use.
+    pub(crate) fn metrics(&self, metrics: &Metrics) -> &AppMetrics {
+        self.metrics.get_or_init(|| metrics.for_app(&self.name))
+    }
+
+    /// Whether metric series were created for this app.
+    pub(crate) fn has_metrics(&self) -> bool {
+        self.metrics.get().is_some()
+    }
+
+    /// Takes one of `limit` concurrent-request slots (0 = unlimited); None when all are taken.
+    pub(crate) fn try_acquire(self: &Arc<Self>, limit: u32) -> Option<Permit> {
+        let before = self.inflight.fetch_add(1, Ordering::AcqRel);
+        if limit != 0 && before >= limit {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Permit(self.clone()))
+    }
+
+    /// Requests in flight.
+    pub fn inflight(&self) -> u32 {
+        self.inflight.load(Ordering::Relaxed)
+    }
+}
+
+/// One of an app's concurrent-request slots; released on drop.
+#[derive(Debug)]
+pub struct Permit(Arc<App>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A string-keyed map split into 256 shards, each behind its own `Arc`, so a copy of the
+/// map costs 256 pointer copies and a write copies only the shard it touches.
+#[derive(Debug, Clone)]
+pub(crate) struct ShardMap<V> {
+    shards: Box<[Arc<Shard<V>>]>,
+    len: usize,
+}
+
+type Shard<V> = HashTable<(Box<str>, V)>;
+
+fn hash(key: &str) -> u64 {
+    static STATE: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
+    use std::hash::BuildHasher;
+    STATE.get_or_init(foldhash::fast::RandomState::default).hash_one(key)
+}
+
+/// The shard of a hash: bits above the ones hashbrown uses for buckets and tags stay
+/// varied within a shard.
+fn shard_of(hash: u64) -> usize {
+    ((hash >> 32) as usize) & (SHARDS - 1)
+}
+
+impl<V: Clone> ShardMap<V> {
+    pub(crate) fn new() -> Self {
+        ShardMap { shards: (0..SHARDS).map(|_| Arc::new(HashTable::new())).collect(), len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// O(1).
+    pub(crate) fn get(&self, key: &str) -> Option<&V> {
+        let h = hash(key);
+        self.shards[shard_of(h)].find(h, |(k, _)| &**k == key).map(|(_, v)| v)
+    }
+
+    /// O(n/256) when the shard is shared with a published snapshot (it is copied), O(1)
+    /// when this batch already copied it.
+    pub(crate) fn insert(&mut self, key: &str, value: V) -> Option<V> {
+        let h = hash(key);
+        let shard = Arc::make_mut(&mut self.shards[shard_of(h)]);
+        match shard.entry(h, |(k, _)| &**k == key, |(k, _)| hash(k)) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => Some(std::mem::replace(&mut e.get_mut().1, value)),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert((key.into(), value));
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    /// Same cost as `insert`.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
+        let h = hash(key);
+        let slot = &mut self.shards[shard_of(h)];
+        slot.find(h, |(k, _)| &**k == key)?;
+        let shard = Arc::make_mut(slot);
+        let (entry, _) = shard.find_entry(h, |(k, _)| &**k == key).ok()?.remove();
+        self.len -= 1;
+        Some(entry.1)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.shards.iter().flat_map(|s| s.iter().map(|(_, v)| v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_map_copies_only_the_touched_shard() {
+        let mut a: ShardMap<u32> = ShardMap::new();
+        for i in 0..10_000 {
+            a.insert(&format!("app-{i}"), i);
+        }
+        let mut b = a.clone();
+        b.insert("app-5", 55);
+        b.remove("app-6");
+        b.insert("new", 1);
+        assert_eq!(a.get("app-5"), Some(&5));
+        assert_eq!(a.get("app-6"), Some(&6));
+        assert_eq!(a.get("new"), None);
+        assert_eq!(b.get("app-5"), Some(&55));
+        assert_eq!(b.get("app-6"), None);
+        assert_eq!((a.len(), b.len()), (10_000, 10_000));
+        let shared = a.shards.iter().zip(b.shards.iter()).filter(|(x, y)| Arc::ptr_eq(x, y)).count();
+        assert!(shared >= SHARDS - 3, "only touched shards are copied, {shared} shared");
+        assert_eq!(b.values().count(), 10_000);
+    }
+
+    #[test]
+    fn zone_labels_are_single_dns_labels() {
+        let routes = Routes::new(&["reviewapp.localhost".into(), "apps.example.com".into()]);
+        assert_eq!(routes.app_label("shop.reviewapp.localhost"), Some("shop"));
+        assert_eq!(routes.app_label("shop.apps.example.com"), Some("shop"));
+        assert_eq!(routes.app_label("a.shop.reviewapp.localhost"), None);
+        assert_eq!(routes.app_label("reviewapp.localhost"), None);
+        assert_eq!(routes.app_label(".reviewapp.localhost"), None);
+        assert_eq!(routes.app_label("shopreviewapp.localhost"), None);
+    }
+}

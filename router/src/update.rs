@@ -1,0 +1,330 @@
+//! The single writer of the route table.
+//!
+//! Every source (routes file, admin API, later the control plane and Kubernetes) sends its
+//! changes to one task through [`RouteWriter`]. The task takes whatever changes are queued
+//! (up to 512), applies them in order to a copy-on-write copy of the table, publishes one
+//! new snapshot, and only then answers each sender, so a `PUT` that returned is already
+//! being served.
+//!
+//! Ownership: each app belongs to the source that last wrote it (`AppState::source`). A source's "replace all"
+//! replaces exactly the apps that source owns (and takes over any it names), so a routes
+//! file and the admin API can be used side by side without erasing each other.
+//!
+//! Costs (n apps in the table, e endpoints of the app, S = 256 shards):
+//! - endpoints or options of an existing app: O(e), in place; no shard is copied;
+//! - a new or removed app, or changed hosts: O(n/S) per touched shard;
+//! - publishing a batch: O(S) pointer copies;
+//! - replace all for one source: O(n) (it walks the table for that source's apps) plus
+//!   the above per app.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::endpoint::Endpoint;
+use crate::metrics::Metrics;
+use crate::spec::{AppRoutes, Balance, EndpointAddr, SpecError};
+use crate::table::{App, AppState, RouteTable, Routes};
+
+/// Where a change comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The routes file.
+    File,
+    /// The admin API.
+    Admin,
+}
+
+impl Source {
+    /// Lower-case name, as shown in `GET /v1/routes` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One change to the routes.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Create or replace one app.
+    Upsert(AppRoutes),
+    /// Remove one app.
+    Remove(String),
+    /// Replace every app the source owns with `apps`.
+    Replace {
+        /// Refuse if older than the table's version; the table takes this version.
+        version: Option<u64>,
+        /// The new set.
+        apps: Vec<AppRoutes>,
+    },
+}
+
+/// Why a change was refused. Nothing of a refused change is applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    /// A field is invalid.
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+    /// The change carries a version older than the table's.
+    #[error("version {given} is older than the current version {current}")]
+    Stale {
+        /// Version carried by the change.
+        given: u64,
+        /// Version of the table.
+        current: u64,
+    },
+    /// No such app.
+    #[error("no app named {0:?}")]
+    NotFound(String),
+    /// The writer has stopped (the router is shutting down).
+    #[error("the router is shutting down")]
+    Closed,
+}
+
+/// Settings the writer needs to build endpoints and apply defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Defaults {
+    pub(crate) workers: usize,
+    pub(crate) max_idle: usize,
+    pub(crate) balance: Balance,
+    pub(crate) max_concurrent: u32,
+    pub(crate) response_timeout: std::time::Duration,
+}
+
+type Reply = oneshot::Sender<Result<u64, UpdateError>>;
+
+/// Sends changes to the writer task.
+#[derive(Debug, Clone)]
+pub struct RouteWriter {
+    tx: mpsc::Sender<(Source, Change, Reply)>,
+}
+
+impl RouteWriter {
+    /// Applies `change` from `source`; returns the table version that serves it.
+    pub async fn apply(&self, source: Source, change: Change) -> Result<u64, UpdateError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((source, change, reply)).await.map_err(|_| UpdateError::Closed)?;
+        answer.await.map_err(|_| UpdateError::Closed)?
+    }
+}
+
+/// Starts the writer task on the current runtime.
+pub(crate) fn spawn_writer(routes: Arc<Routes>, metrics: Arc<Metrics>, defaults: Defaults) -> RouteWriter {
+    let (tx, rx) = mpsc::channel(1024);
+    let writer = Writer { routes, metrics, defaults, endpoints: 0 };
+    tokio::spawn(writer.run(rx));
+    RouteWriter { tx }
+}
+
+/// Upper bound of changes in one published batch.
+const MAX_BATCH: usize = 512;
+
+struct Writer {
+    routes: Arc<Routes>,
+    metrics: Arc<Metrics>,
+    defaults: Defaults,
+    /// Endpoints in the table (kept incrementally so publishing stays O(S)).
+    endpoints: usize,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<(Source, Change, Reply)>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let mut table = RouteTable::clone(&self.routes.snapshot());
+            let mut results = Vec::with_capacity(batch.len());
+            let mut changed = false;
+            for (source, change, _) in batch.iter_mut() {
+                let change = std::mem::replace(change, Change::Remove(String::new()));
+                let result = self.apply(&mut table, *source, change);
+                let label = if result.is_ok() { "ok" } else { "refused" };
+                self.metrics.route_updates.with_label_values(&[source.as_str(), label]).inc();
+                changed |= result.is_ok();
+                results.push(result);
+            }
+            let version = table.version;
+            if changed {
+                self.metrics.table_version.set(version as i64);
+                self.metrics.table_apps.set(table.len() as i64);
+                self.metrics.table_endpoints.set(self.endpoints as i64);
+                self.routes.publish(table);
+            }
+            for ((_, _, reply), result) in batch.drain(..).zip(results) {
+                let _ = reply.send(result.map(|()| version));
+            }
+        }
+    }
+
+    /// Applies one change to `table`, raising its version; on error `table` is unchanged.
+    fn apply(&mut self, table: &mut RouteTable, source: Source, change: Change) -> Result<(), UpdateError> {
+        match change {
+            Change::Upsert(spec) => {
+                let endpoints = spec.validate()?;
+                self.check_hosts(table, &spec, &|_| false)?;
+                self.put_app(table, spec, endpoints, source);
+                table.version += 1;
+            }
+            Change::Remove(name) => {
+                if table.app(&name).is_none() {
+                    return Err(UpdateError::NotFound(name));
+                }
+                self.remove_app(table, &name);
+                table.version += 1;
+            }
+            Change::Replace { version, apps } => {
+                if let Some(given) = version
+                    && given < table.version
+                {
+                    return Err(UpdateError::Stale { given, current: table.version });
+                }
+                let mut names = HashSet::with_capacity(apps.len());
+                let mut parsed = Vec::with_capacity(apps.len());
+                for (i, spec) in apps.iter().enumerate() {
+                    let within = |e: SpecError| e.within(&format!("apps[{i}]"));
+                    parsed.push(spec.validate().map_err(within)?);
+                    if !names.insert(spec.name.as_str()) {
+                        return Err(within(SpecError::new("name", format!("{:?} is listed twice", spec.name))).into());
+                    }
+                }
+                // Hosts: unique within the set, and not held by an app that stays.
+                let replaced = |app: &App| names.contains(&*app.name) || app.state().source == source;
+                let mut seen: HashMap<&str, &str> = HashMap::new();
+                for (i, spec) in apps.iter().enumerate() {
+                    self.check_hosts(table, spec, &replaced).map_err(|e| e.within(&format!("apps[{i}]")))?;
+                    for (j, host) in spec.hosts.iter().enumerate() {
+                        if let Some(other) = seen.insert(host, &spec.name) {
+                            let e = SpecError::new(
+                                format!("apps[{i}].hosts[{j}]"),
+                                format!("{host:?} is also listed for app {other:?}"),
+                            );
+                            return Err(e.into());
+                        }
+                    }
+                }
+                let names: HashSet<String> = names.into_iter().map(str::to_owned).collect();
+                let dropped: Vec<Box<str>> = table
+                    .apps()
+                    .filter(|app| app.state().source == source && !names.contains(&*app.name))
+                    .map(|app| app.name.clone())
+                    .collect();
+                for name in dropped {
+                    self.remove_app(table, &name);
+                }
+                for (spec, endpoints) in apps.into_iter().zip(parsed) {
+                    self.put_app(table, spec, endpoints, source);
+                }
+                table.version = version.unwrap_or(table.version + 1).max(table.version);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses hosts that are another app's `<name>.<zone>` or that another app holds
+    /// (unless `replaced` says that app is being rewritten in the same change).
+    fn check_hosts(
+        &self,
+        table: &RouteTable,
+        spec: &AppRoutes,
+        replaced: &dyn Fn(&App) -> bool,
+    ) -> Result<(), SpecError> {
+        for (i, host) in spec.hosts.iter().enumerate() {
+            if let Some(label) = self.routes.app_label(host)
+                && label != spec.name
+            {
+                return Err(SpecError::new(
+                    format!("hosts[{i}]"),
+                    format!("{host:?} is the zone address of app {label:?}; only that app can use it"),
+                ));
+            }
+            if let Some(holder) = table.hosts.get(host)
+                && *holder.name != *spec.name
+                && !replaced(holder)
+            {
+                return Err(SpecError::new(
+                    format!("hosts[{i}]"),
+                    format!("{host:?} already routes to app {:?}", holder.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the app or updates it in place (keeping its endpoints that stay).
+    fn put_app(&mut self, table: &mut RouteTable, spec: AppRoutes, addrs: Vec<EndpointAddr>, source: Source) {
+        match table.app(&spec.name).cloned() {
+            Some(app) => {
+                let old = app.state();
+                for host in old.spec.hosts.iter().filter(|h| !spec.hosts.contains(h)) {
+                    if table.hosts.get(host).is_some_and(|holder| Arc::ptr_eq(holder, &app)) {
+                        table.hosts.remove(host);
+                    }
+                }
+                for host in spec.hosts.iter().filter(|h| !old.spec.hosts.contains(h)) {
+                    table.hosts.insert(host, app.clone());
+                }
+                let state = self.state_for(spec, addrs, &old.endpoints, source);
+                self.endpoints = self.endpoints + state.endpoints.len() - old.endpoints.len();
+                app.set_state(state);
+            }
+            None => {
+                let name = spec.name.clone();
+                let hosts = spec.hosts.clone();
+                let state = self.state_for(spec, addrs, &[], source);
+                self.endpoints += state.endpoints.len();
+                let app = App::new(&name, state);
+                for host in &hosts {
+                    table.hosts.insert(host, app.clone());
+                }
+                table.apps.insert(&name, app);
+            }
+        }
+    }
+
+    fn remove_app(&mut self, table: &mut RouteTable, name: &str) {
+        let Some(app) = table.apps.remove(name) else { return };
+        let state = app.state();
+        for host in &state.spec.hosts {
+            if table.hosts.get(host).is_some_and(|holder| Arc::ptr_eq(holder, &app)) {
+                table.hosts.remove(host);
+            }
+        }
+        self.endpoints -= state.endpoints.len();
+        if app.has_metrics() {
+            self.metrics.remove_app(name);
+        }
+    }
+
+    /// Builds an app state, reusing the `Arc<Endpoint>` of every address that stays.
+    fn state_for(&self, spec: AppRoutes, addrs: Vec<EndpointAddr>, old: &[Arc<Endpoint>], source: Source) -> AppState {
+        let by_addr: HashMap<&EndpointAddr, &Arc<Endpoint>> = old.iter().map(|e| (&e.addr, e)).collect();
+        let d = &self.defaults;
+        let endpoints = addrs
+            .into_iter()
+            .map(|addr| match by_addr.get(&addr) {
+                Some(existing) => Arc::clone(existing),
+                None => Endpoint::new(addr, d.workers, d.max_idle),
+            })
+            .collect();
+        AppState {
+            endpoints,
+            balance: spec.options.balance.unwrap_or(d.balance),
+            max_concurrent: spec.options.max_concurrent_requests.unwrap_or(d.max_concurrent),
+            response_timeout: spec.options.response_timeout.unwrap_or(d.response_timeout),
+            source,
+            spec,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+use std::time::Duration;
+
+use super::*;
+use crate::spec::AppOptions;
+
+fn writer() -> (Arc<Routes>, RouteWriter) {
+    let routes = Arc::new(Routes::new(&["zone.test".to_owned()]));
+    let defaults = Defaults {
+        workers: 1,
+        max_idle: 4,
+        balance: Balance::LeastOutstanding,
+        max_concurrent: 10,
+        response_timeout: Duration::from_secs(5),
+    };
+    let writer = spawn_writer(routes.clone(), Arc::new(Metrics::new()), defaults);
+    (routes, writer)
+}
+
+fn app(name: &str, hosts: &[&str], endpoints: &[&str]) -> AppRoutes {
+    AppRoutes {
+        name: name.into(),
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+        options: AppOptions::default(),
+    }
+}
+
+#[tokio::test]
+async fn an_upsert_is_served_when_apply_returns() {
+    let (routes, w) = writer();
+    let v = w.apply(Source::Admin, Change::Upsert(app("shop", &["shop.example"], &["127.0.0.1:1"]))).await.unwrap();
+    assert_eq!(v, 1);
+    assert_eq!(&*routes.lookup("shop.zone.test").unwrap().name, "shop");
+    assert_eq!(&*routes.lookup("shop.example").unwrap().name, "shop");
+    assert!(routes.lookup("other.zone.test").is_none());
+    assert_eq!(routes.snapshot().version, 1);
+}
+
+#[tokio::test]
+async fn changing_endpoints_keeps_the_app_and_the_endpoints_that_stay() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(app("a", &[], &["127.0.0.1:1", "127.0.0.1:2"]))).await.unwrap();
+    let before = routes.lookup("a.zone.test").unwrap();
+    let kept = before.state().endpoints[1].clone();
+    w.apply(Source::Admin, Change::Upsert(app("a", &[], &["127.0.0.1:2", "127.0.0.1:3"]))).await.unwrap();
+    let after = routes.lookup("a.zone.test").unwrap();
+    assert!(Arc::ptr_eq(&before, &after), "the app is updated in place");
+    let state = after.state();
+    assert!(Arc::ptr_eq(&state.endpoints[0], &kept), "127.0.0.1:2 keeps its Endpoint (pool, health)");
+    assert_eq!(state.endpoints[1].addr.to_string(), "127.0.0.1:3");
+}
+
+#[tokio::test]
+async fn replace_all_only_replaces_the_sources_own_apps() {
+    let (routes, w) = writer();
+    w.apply(Source::File, Change::Replace { version: None, apps: vec![app("f1", &[], &[]), app("f2", &[], &[])] })
+        .await
+        .unwrap();
+    w.apply(Source::Admin, Change::Upsert(app("a1", &[], &[]))).await.unwrap();
+    w.apply(Source::File, Change::Replace { version: None, apps: vec![app("f2", &[], &[])] }).await.unwrap();
+    let table = routes.snapshot();
+    let mut names: Vec<_> = table.apps().map(|a| a.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["a1", "f2"]);
+    // An admin replace takes over f2 and drops a1 (its own), leaving nothing from the file.
+    w.apply(Source::Admin, Change::Replace { version: None, apps: vec![app("f2", &[], &[])] }).await.unwrap();
+    let table = routes.snapshot();
+    assert_eq!(table.len(), 1);
+    assert_eq!(table.app("f2").unwrap().state().source, Source::Admin);
+}
+
+#[tokio::test]
+async fn an_older_version_is_refused_and_changes_nothing() {
+    let (routes, w) = writer();
+    let v =
+        w.apply(Source::Admin, Change::Replace { version: Some(10), apps: vec![app("a", &[], &[])] }).await.unwrap();
+    assert_eq!(v, 10);
+    let err =
+        w.apply(Source::Admin, Change::Replace { version: Some(9), apps: vec![app("b", &[], &[])] }).await.unwrap_err();
+    assert_eq!(err, UpdateError::Stale { given: 9, current: 10 });
+    assert!(routes.snapshot().app("a").is_some());
+    // The same version again is accepted (idempotent re-send).
+    assert_eq!(w.apply(Source::Admin, Change::Replace { version: Some(10), apps: vec![] }).await.unwrap(), 10);
+}
+
+#[tokio::test]
+async fn hosts_cannot_be_taken_from_another_app_or_its_zone_name() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(app("a", &["www.example"], &[]))).await.unwrap();
+    let err = w.apply(Source::Admin, Change::Upsert(app("b", &["www.example"], &[]))).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::Invalid(e) if e.field == "hosts[0]"), "{err}");
+    let err = w.apply(Source::Admin, Change::Upsert(app("b", &["a.zone.test"], &[]))).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::Invalid(e) if e.field == "hosts[0]"), "{err}");
+    // Moving a host between two apps in one replace is fine.
+    let swap = vec![app("a", &[], &[]), app("b", &["www.example"], &[])];
+    w.apply(Source::Admin, Change::Replace { version: None, apps: swap }).await.unwrap();
+    assert_eq!(&*routes.lookup("www.example").unwrap().name, "b");
+    // Within one replace, a host may be listed once.
+    let twice = vec![app("a", &["x.example"], &[]), app("b", &["x.example"], &[])];
+    let err = w.apply(Source::Admin, Change::Replace { version: None, apps: twice }).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::Invalid(e) if e.field == "apps[1].hosts[0]"), "{err}");
+}
+
+#[tokio::test]
+async fn an_invalid_app_in_a_replace_names_it_and_changes_nothing() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(app("keep", &[], &[]))).await.unwrap();
+    let bad = vec![app("ok", &[], &[]), app("bad", &[], &["nope"])];
+    let err = w.apply(Source::Admin, Change::Replace { version: None, apps: bad }).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::Invalid(e) if e.field == "apps[1].endpoints[0]"), "{err}");
+    let table = routes.snapshot();
+    assert!(table.app("keep").is_some() && table.app("ok").is_none());
+    assert_eq!(table.version, 1);
+}
+
+#[tokio::test]
+async fn removing_an_unknown_app_is_not_found() {
+    let (_routes, w) = writer();
+    assert_eq!(
+        w.apply(Source::Admin, Change::Remove("ghost".into())).await,
+        Err(UpdateError::NotFound("ghost".into()))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_changes_are_batched_and_each_answered() {
+    let (routes, w) = writer();
+    let tasks: Vec<_> = (0..500)
+        .map(|i| {
+            let w = w.clone();
+            tokio::spawn(
+                async move { w.apply(Source::Admin, Change::Upsert(app(&format!("app-{i}"), &[], &[]))).await },
+            )
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let table = routes.snapshot();
+    assert_eq!(table.len(), 500);
+    assert_eq!(table.version, 500, "one version step per change, whatever the batching");
+}
