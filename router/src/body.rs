@@ -132,6 +132,55 @@ impl Drop for ProxyBody {
     }
 }
 
+/// The request body as sent upstream: the client's, failing instead of ending when the
+/// connection's framing check refused it (framing.rs), so the app never receives a
+/// request that looks complete.
+#[derive(Debug)]
+pub(crate) struct RequestBody {
+    inner: Incoming,
+    conn: Arc<ConnState>,
+}
+
+impl RequestBody {
+    pub(crate) fn new(inner: Incoming, conn: Arc<ConnState>) -> RequestBody {
+        RequestBody { inner, conn }
+    }
+}
+
+/// The client's request body was refused mid-stream.
+#[derive(Debug, thiserror::Error)]
+#[error("the client's request body has malformed framing")]
+pub(crate) struct MalformedBody;
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.conn.is_poisoned() {
+            return Poll::Ready(Some(Err(Box::new(MalformedBody))));
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Pending => {
+                self.conn.register_body_waker(cx.waker());
+                if self.conn.is_poisoned() {
+                    return Poll::Ready(Some(Err(Box::new(MalformedBody))));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// An upstream connection serving one response, and the endpoint's in-flight count.
 #[derive(Debug)]
 pub(crate) struct Lease {

@@ -15,18 +15,21 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use http::HeaderValue;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::framing::{Feed, Framing};
 use crate::server::Worker;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -52,6 +55,12 @@ pub(crate) struct ConnState {
     /// When the last response ended (or the connection opened).
     idle_since: AtomicU64,
     http2: bool,
+    /// The request body in flight had malformed framing (framing.rs): fail it.
+    poisoned: AtomicBool,
+    /// Wakes the upstream side of a body waiting for bytes that will never come.
+    body_waker: AtomicWaker,
+    /// Tells the connection task to finish the response in flight, then close.
+    rejected: Notify,
 }
 
 /// Why the connection task should close the connection.
@@ -72,7 +81,26 @@ impl ConnState {
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),
             http2,
+            poisoned: AtomicBool::new(false),
+            body_waker: AtomicWaker::new(),
+            rejected: Notify::new(),
         }
+    }
+
+    /// Whether the request body in flight was refused for malformed framing.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Registers the task sending the request body upstream, to be woken on poisoning.
+    pub(crate) fn register_body_waker(&self, waker: &std::task::Waker) {
+        self.body_waker.register(waker);
+    }
+
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+        self.body_waker.wake();
+        self.rejected.notify_one();
     }
 
     /// A request head was read and handed to the service.
@@ -141,7 +169,9 @@ pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: So
     };
 
     let state = Arc::new(ConnState::new(client, local_port, http2, opened));
-    let io = TokioIo::new(Tracked { inner: stream, prefix, state: state.clone() });
+    let limits = &worker.shared.config.limits;
+    let framing = (!http2).then(|| Framing::new(limits.max_header_bytes, limits.max_headers));
+    let io = TokioIo::new(Tracked::new(stream, prefix, state.clone(), framing));
     let service = TowerToHyperService::new(worker.stack(state.clone()));
     if http2 {
         let conn = worker.h2.serve_connection(io, service);
@@ -163,6 +193,10 @@ where
     let timer = tokio::time::sleep_until(first_check);
     let mut timer = std::pin::pin!(timer);
     let mut closing = false;
+    // After a refused request body, the response in flight gets this long to finish.
+    let hard_stop = tokio::time::sleep(Duration::MAX);
+    let mut hard_stop = std::pin::pin!(hard_stop);
+    let mut rejected = false;
     loop {
         tokio::select! {
             biased;
@@ -172,6 +206,13 @@ where
                 }
                 return;
             }
+            () = state.rejected.notified(), if !rejected => {
+                rejected = true;
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+                hard_stop.as_mut().reset(tokio::time::Instant::now() + timeouts.header_read);
+            }
+            () = hard_stop.as_mut() => return,
             () = shutdown.cancelled(), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
@@ -233,33 +274,149 @@ async fn sniff(stream: &mut TcpStream) -> io::Result<Option<(bool, Bytes)>> {
     }
 }
 
-/// The client socket, replaying the sniffed bytes first and noting when bytes arrive.
+/// The client socket as hyper reads it: sniffed bytes replayed first, every HTTP/1 byte
+/// judged by [`Framing`] before hyper parses it, and the arrival of bytes noted for the
+/// header timer.
 struct Tracked {
-    inner: TcpStream,
-    prefix: Bytes,
+    /// None only after `drop` handed the socket to the lingering close.
+    inner: Option<TcpStream>,
+    /// Bytes for hyper before anything more is read (sniffed, joined or synthetic).
+    out: BytesMut,
+    /// The client closed its side; report EOF once `out` is drained.
+    eof: bool,
+    framing: Option<Framing>,
     state: Arc<ConnState>,
+}
+
+impl Tracked {
+    fn new(inner: TcpStream, prefix: Bytes, state: Arc<ConnState>, framing: Option<Framing>) -> Tracked {
+        let mut tracked = Tracked { inner: Some(inner), out: BytesMut::new(), eof: false, framing, state };
+        match tracked.framing.as_mut() {
+            None => tracked.out.extend_from_slice(&prefix),
+            Some(framing) => {
+                let verdict = framing.feed(&prefix);
+                tracked.judged(verdict, &prefix);
+            }
+        }
+        tracked
+    }
+
+    /// Queues the part of `bytes` the verdict lets through, and acts on a refusal.
+    fn judged(&mut self, verdict: Feed, bytes: &[u8]) {
+        match verdict {
+            Feed::Pass(n) => self.out.extend_from_slice(&bytes[..n]),
+            Feed::RejectHead(n, why) => {
+                self.out.extend_from_slice(&bytes[..n]);
+                Framing::rejected_request(why, &mut self.out);
+                tracing::info!(client = %self.state.client, reason = why.as_str(), "request refused: ambiguous framing");
+            }
+            Feed::RejectBody(n) => {
+                self.out.extend_from_slice(&bytes[..n]);
+                tracing::info!(client = %self.state.client, "request refused: malformed chunked body");
+                self.state.poison();
+            }
+        }
+    }
+
+    fn socket(&mut self) -> &mut TcpStream {
+        self.inner.as_mut().expect("the socket is only taken on drop")
+    }
 }
 
 impl AsyncRead for Tracked {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            return Poll::Ready(Ok(()));
+        let this = &mut *self;
+        loop {
+            if !this.out.is_empty() {
+                let n = this.out.len().min(buf.remaining());
+                buf.put_slice(&this.out[..n]);
+                this.out.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let Some(framing) = this.framing.as_mut() else {
+                // HTTP/2: no framing of ours to check.
+                let before = buf.filled().len();
+                let result = Pin::new(this.socket()).poll_read(cx, buf);
+                if buf.filled().len() > before {
+                    this.state.on_read();
+                }
+                return result;
+            };
+            if framing.is_rejected() {
+                // Nothing more from this client reaches hyper; the connection task closes
+                // the connection once the answer is out.
+                return Poll::Pending;
+            }
+            if framing.is_holding() {
+                // Slow path: a head arrived in part. Read more next to it.
+                let mut scratch = [0u8; 4096];
+                let mut more = ReadBuf::new(&mut scratch);
+                match Pin::new(this.socket()).poll_read(cx, &mut more) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(())) => {}
+                }
+                let framing = this.framing.as_mut().expect("checked above");
+                if more.filled().is_empty() {
+                    // EOF inside a head: give hyper what there is; it reports the error.
+                    let partial = framing.take_held();
+                    this.out.extend_from_slice(&partial);
+                    this.eof = true;
+                    continue;
+                }
+                this.state.on_read();
+                let (verdict, joined) = framing.feed_held(more.filled());
+                let passed = joined.len();
+                this.judged(verdict_with_len(verdict, passed), &joined);
+                continue;
+            }
+            // Fast path: read straight into hyper's buffer and judge the new bytes there.
+            let before = buf.filled().len();
+            match Pin::new(this.socket()).poll_read(cx, buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let after = buf.filled().len();
+            if after == before {
+                return Poll::Ready(Ok(()));
+            }
+            this.state.on_read();
+            let framing = this.framing.as_mut().expect("checked above");
+            if framing.is_pass_through() {
+                return Poll::Ready(Ok(()));
+            }
+            let verdict = framing.feed(&buf.filled()[before..]);
+            let kept = match verdict {
+                Feed::Pass(n) | Feed::RejectHead(n, _) | Feed::RejectBody(n) => n,
+            };
+            buf.set_filled(before + kept);
+            // Nothing to add for a pass; a refusal queues its consequences in `out`.
+            if !matches!(verdict, Feed::Pass(_)) {
+                this.judged(verdict_with_len(verdict, 0), &[]);
+            }
+            if kept > 0 {
+                return Poll::Ready(Ok(()));
+            }
         }
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.state.on_read();
-        }
-        result
+    }
+}
+
+/// The same verdict, cut at `n` bytes (the bytes before the cut are handled by the caller).
+fn verdict_with_len(verdict: Feed, n: usize) -> Feed {
+    match verdict {
+        Feed::Pass(_) => Feed::Pass(n),
+        Feed::RejectHead(_, why) => Feed::RejectHead(n, why),
+        Feed::RejectBody(_) => Feed::RejectBody(n),
     }
 }
 
 impl AsyncWrite for Tracked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        Pin::new(self.socket()).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -267,20 +424,50 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        Pin::new(self.socket()).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        Pin::new(self.socket()).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        Pin::new(self.socket()).poll_shutdown(cx)
     }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        // A refused client may still be sending. Closing a socket with unread data makes
+        // the kernel send a reset, which can destroy our 400 before the client reads it;
+        // so read and discard for a moment first (nginx's "lingering close").
+        if self.framing.as_ref().is_some_and(Framing::is_rejected)
+            && let Some(stream) = self.inner.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(linger(stream));
+        }
+    }
+}
+
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut total = 0usize;
+        while total < 1 << 20 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
 }
 
 /// Runs `f` when dropped.

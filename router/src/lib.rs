@@ -17,6 +17,7 @@ pub mod config;
 mod conn;
 pub mod endpoint;
 pub mod error_page;
+mod framing;
 mod health;
 pub mod host;
 mod limit;

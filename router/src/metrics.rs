@@ -39,6 +39,8 @@ pub struct Metrics {
     pub routes_file_reloads: IntCounterVec,
     /// Client connections closed for sending a request head too slowly.
     pub header_timeouts: IntCounter,
+    /// Requests refused for ambiguous or malformed framing, by reason.
+    pub rejected_requests: IntCounterVec,
     no_app: AppMetrics,
 }
 
@@ -111,6 +113,14 @@ impl Metrics {
             "Client connections closed for sending a request head too slowly",
         )
         .expect("valid metric");
+        let rejected_requests = IntCounterVec::new(
+            Opts::new(
+                "slipway_router_rejected_requests_total",
+                "Requests refused with 400 for ambiguous or malformed framing (smuggling attempts), by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -125,6 +135,7 @@ impl Metrics {
             Box::new(route_updates.clone()),
             Box::new(routes_file_reloads.clone()),
             Box::new(header_timeouts.clone()),
+            Box::new(rejected_requests.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -151,6 +162,7 @@ impl Metrics {
             route_updates,
             routes_file_reloads,
             header_timeouts,
+            rejected_requests,
             no_app,
         }
     }

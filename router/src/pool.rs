@@ -14,7 +14,6 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -22,7 +21,7 @@ use tokio::net::TcpStream;
 use crate::spec::EndpointAddr;
 
 /// A client connection to an endpoint, ready for one request at a time.
-pub(crate) type Conn = http1::SendRequest<Incoming>;
+pub(crate) type Conn = http1::SendRequest<crate::body::RequestBody>;
 
 thread_local! {
     static WORKER: Cell<usize> = const { Cell::new(0) };

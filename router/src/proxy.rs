@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use crate::balance::{self, Tried};
-use crate::body::{Lease, ProxyBody};
+use crate::body::{Lease, ProxyBody, RequestBody};
 use crate::endpoint::Endpoint;
 use crate::error_page::Problem;
 use crate::pool::{self, Conn, ConnectError};
@@ -76,6 +76,7 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let upgrade = upgrade_protocol(req.headers());
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     prepare_request(&mut req, &meta, upgrade);
+    let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
 
     let config = &shared.config;
     let metrics = app.metrics(&shared.metrics);

@@ -21,6 +21,7 @@ use tower::Service;
 use crate::body::{AccessLog, Completion, ProxyBody};
 use crate::conn::ConnState;
 use crate::error_page::{self, Problem};
+use crate::framing::{REJECTED_METHOD, Rejection};
 use crate::limit::AppLimit;
 use crate::proxy::Forward;
 use crate::server::Shared;
@@ -82,6 +83,9 @@ where
         self.conn.request_started();
         let meta =
             Meta { request_id: request_id(&req), accept: req.headers().get(ACCEPT).cloned(), conn: self.conn.clone() };
+        if req.method().as_str() == REJECTED_METHOD {
+            return self.refuse(req, meta, start);
+        }
         let logging = self.shared.config.access_log;
         let (found, host) = match crate::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
@@ -110,6 +114,28 @@ where
         let done =
             Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, http::StatusCode::OK, log);
         RouteFuture { inner, done: Some(done) }
+    }
+}
+
+impl<S> RouteService<S> {
+    /// Answers the stand-in for a request the framing check refused (framing.rs): 400,
+    /// and the connection closes after it.
+    fn refuse<F>(&self, req: Request<Incoming>, meta: Meta, start: Instant) -> RouteFuture<F> {
+        let reason = Rejection::from_path(req.uri().path()).map_or("unknown", Rejection::as_str);
+        self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
+        let mut response = meta.problem(Problem::BadRequest);
+        response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        let log = self.shared.config.access_log.then(|| {
+            Box::new(AccessLog {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                host: String::new(),
+                request_id: meta.request_id.clone(),
+                version: req.version(),
+            })
+        });
+        let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
+        RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done) }
     }
 }
 

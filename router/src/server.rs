@@ -63,8 +63,9 @@ impl Worker {
             .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes)
             .max_headers(limits.max_headers)
-            .max_buf_size(limits.max_header_bytes.max(64 * 1024).max(8192))
-            .pipeline_flush(true);
+            .max_buf_size(limits.max_header_bytes.max(64 * 1024).max(8192));
+        // Not `pipeline_flush`: it skips flushing while unread bytes are buffered, so a
+        // response queued just before a close (a 431, a refused request) is never sent.
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))

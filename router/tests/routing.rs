@@ -1,6 +1,8 @@
 //! Routing by host, forwarding headers, streaming and protocols, through a real router
 //! to real backends.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -73,6 +75,25 @@ async fn requests_without_a_usable_host_get_400() {
     let two = format!("GET / HTTP/1.1\r\nHost: a.{ZONE}\r\nHost: b.{ZONE}\r\nConnection: close\r\n\r\n");
     let reply = raw::exchange(router.http, two.as_bytes(), limit).await;
     assert_eq!(reply.statuses(), [400], "{}", reply.text());
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let router = start(common::config()).await;
+    let app = Backend::start("app").await;
+    router.put_app("app", &[app.endpoint()]).await;
+    let mut pipeline = String::new();
+    for i in 0..5 {
+        pipeline.push_str(&format!("GET /p{i} HTTP/1.1\r\nHost: app.{ZONE}\r\n\r\n"));
+    }
+    pipeline.push_str(&format!("GET /last HTTP/1.1\r\nHost: app.{ZONE}\r\nConnection: close\r\n\r\n"));
+    let reply = raw::exchange(router.http, pipeline.as_bytes(), Duration::from_secs(5)).await;
+    assert_eq!(reply.statuses(), [200; 6]);
+    let text = reply.text();
+    let order: Vec<usize> =
+        ["/p0", "/p1", "/p2", "/p3", "/p4", "/last"].iter().map(|p| text.find(p).unwrap()).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "responses out of order: {text}");
     router.stop().await;
 }
 
