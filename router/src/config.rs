@@ -371,13 +371,18 @@ fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
         Kind::UnknownVariant(found, expected) => {
             format!("unknown value {found:?}; expected one of: {}", expected.join(", "))
         }
-        Kind::Message(message) => {
-            // figment reports TOML syntax errors as messages with the file in the metadata.
-            message.trim_end().to_owned()
-        }
+        Kind::Message(message) => one_line(message),
         other => other.to_string(),
     };
     ConfigError { origin, key, problem }
+}
+
+/// TOML syntax errors come as a multi-line snippet; keep the position and the words.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('|'));
+    let first = lines.next().unwrap_or_default().to_owned();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() { first } else { format!("{first}: {}", rest.join("; ")) }
 }
 
 /// Deserializers with error messages that show the bad value and an example of a good one.

@@ -75,10 +75,13 @@ impl Process {
             .await
             .unwrap_or_else(|_| panic!("process still running after {limit:?}; output:\n{}", self.output.join("\n")))
             .unwrap();
-        // Collect what is left of the output.
-        while let Ok(line) = self.lines.try_recv() {
-            self.output.push(line);
-        }
+        // Collect what is left of the output: the pipes close when the process is gone.
+        let rest = async {
+            while let Some(line) = self.lines.recv().await {
+                self.output.push(line);
+            }
+        };
+        let _ = tokio::time::timeout(limit, rest).await;
         status.code()
     }
 }

@@ -1,0 +1,118 @@
+//! The `slipway-router` binary: config errors, environment overrides, graceful shutdown.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use slipway_tests::Backend;
+use slipway_tests::process::Process;
+
+const BIN: &str = env!("CARGO_BIN_EXE_slipway-router");
+const TOKEN: &str = "binary-test-token-0123456789";
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn config_file(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("router.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const LOOPBACK: &str = "workers = 1\n[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n";
+
+/// Runs the binary to completion and returns (exit code, everything it printed).
+async fn run_to_exit(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut process = Process::spawn(Path::new(BIN), &["--config", config.to_str().unwrap()], env);
+    let code = process.wait_exit(LIMIT).await;
+    (code, process.output.join("\n"))
+}
+
+fn addr_from(line: &str, key: &str) -> SocketAddr {
+    let json: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    json[key].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_config_is_one_clear_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
+        ("[listen]\nhttp = \"8080\"\n", &[], "key \"listen.http\""),
+        ("[listen]\nhttps = \"0.0.0.0:1\"\n", &[], "key \"listen.https\": unknown key"),
+        ("zones = [\"UPPER.case\"]\n", &[], "key \"zones[0]\""),
+        ("[timeouts]\nidle = \"forever\"\n", &[], "key \"timeouts.idle\""),
+        ("zones = [", &[], "router.toml"),
+        (LOOPBACK, &[("SLIPWAY_ROUTER__TIMEOUTS__CONNECT", "quick")], "SLIPWAY_ROUTER__TIMEOUTS__CONNECT"),
+        (LOOPBACK, &[("SLIPWAY_ROUTER__WORKERZ", "1")], "key \"workerz\": unknown key"),
+    ];
+    for (text, env, expected) in cases {
+        let path = config_file(dir.path(), text);
+        let (code, output) = run_to_exit(&path, env).await;
+        assert_eq!(code, Some(2), "{text:?} {env:?}: {output}");
+        assert!(output.contains(expected), "{text:?} {env:?}: expected {expected:?} in {output:?}");
+        assert_eq!(output.lines().count(), 1, "one error line: {output}");
+    }
+    let (code, output) = run_to_exit(&dir.path().join("missing.toml"), &[]).await;
+    assert_eq!(code, Some(2));
+    assert!(output.contains("missing.toml"), "{output}");
+}
+
+#[tokio::test]
+async fn a_listen_address_in_use_is_a_clear_start_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("workers = 1\n[listen]\nhttp = \"127.0.0.1:{port}\"\nadmin = \"127.0.0.1:0\"\n");
+    let (code, output) = run_to_exit(&config_file(dir.path(), &text), &[]).await;
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("listen.http") && output.contains(&port.to_string()), "{output}");
+}
+
+/// SIGTERM: no new connections, the request in flight finishes, exit 0. The zones and the
+/// admin token come from environment variables.
+#[tokio::test]
+async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), LOOPBACK);
+    let env = [
+        ("SLIPWAY_ROUTER__ADMIN__TOKEN", TOKEN),
+        ("SLIPWAY_ROUTER__ZONES", "[\"env.localhost\"]"),
+        ("SLIPWAY_ROUTER__TIMEOUTS__DRAIN", "10s"),
+    ];
+    let mut router = Process::spawn(Path::new(BIN), &["--config", path.to_str().unwrap()], &env);
+    let started = router.wait_for_line("router started", LIMIT).await;
+    let (http, admin) = (addr_from(&started, "http"), addr_from(&started, "admin"));
+
+    let app = Backend::start("app").await;
+    let body = serde_json::json!({ "endpoints": [app.endpoint()] }).to_string();
+    let put = Request::put("/v1/routes/slow")
+        .header("host", "admin")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    assert_eq!(slipway_tests::send(admin, put).await.unwrap().status, 200);
+
+    let in_flight = tokio::spawn(async move { slipway_tests::get(http, "slow.env.localhost", "/hold").await });
+    app.wait_held(1).await;
+    router.signal(15);
+    router.wait_for_line("shutting down", LIMIT).await;
+
+    // The listener closes: new connections are refused (polled: there is no event for it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(http).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    app.release(1);
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "released app");
+    assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
+    assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
+}
