@@ -86,3 +86,36 @@ async fn idle_keep_alive_connections_are_closed_but_busy_ones_are_not() {
     assert!(started.elapsed() >= Duration::from_millis(250), "closed after {:?}", started.elapsed());
     router.stop().await;
 }
+
+/// A listener whose accept queue is full drops new SYNs, so connecting to it hangs: the
+/// loopback stand-in for an unreachable host. The router gives up after its connect
+/// timeout and answers 504 instead of hanging.
+#[tokio::test]
+async fn a_connect_that_hangs_gives_504_after_the_connect_timeout() {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.listen(0).unwrap();
+    let blackhole: std::net::SocketAddr = socket.local_addr().unwrap().as_socket().unwrap();
+    // Fill the accept queue (never accepted).
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(blackhole)).await
+        {
+            fillers.push(s);
+        }
+    }
+
+    let mut config = common::config();
+    config.timeouts.connect = Duration::from_millis(300);
+    config.upstream.retries = 0;
+    let router = start(config).await;
+    router.put_app("hang", &[blackhole.to_string()]).await;
+    let started = Instant::now();
+    let reply = router.get("hang", "/").await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
+    drop(fillers);
+    router.stop().await;
+}
