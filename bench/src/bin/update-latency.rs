@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         loop {
             let (status, body) = proxy.send(get(&args.host)).await?;
             anyhow::ensure!(status == 200, "GET through the router: {status}");
-            if &body == expected {
+            if body == *expected {
                 break;
             }
             extra_requests += 1;
