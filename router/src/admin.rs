@@ -5,7 +5,6 @@
 //! field of the body is at fault.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
@@ -45,7 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>, writer: RouteWriter) -> Router {
 }
 
 async fn readyz(State(admin): State<Admin>) -> Response {
-    if admin.shared.ready.load(Ordering::Acquire) {
+    if admin.shared.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()

@@ -51,6 +51,36 @@ pub struct Config {
     pub limits: Limits,
     /// Connections to upstream endpoints (the apps' processes).
     pub upstream: Upstream,
+    /// The control plane: route stream, activity reports, waking sleeping apps.
+    pub control: ControlConfig,
+}
+
+/// The control plane the router follows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Base URL of the control plane's API, e.g. "http://127.0.0.1:9000". Unset: the
+    /// router takes routes only from the routes file and the admin API.
+    pub url: Option<String>,
+    /// Bearer token for the control plane (prefer `SLIPWAY_ROUTER__CONTROL__TOKEN`).
+    pub token: Option<String>,
+    /// How often the router reports each app's request count to the control plane.
+    #[serde(deserialize_with = "de::duration")]
+    pub activity_interval: Duration,
+    /// Longest time a request to a sleeping app is held while the app starts; then 503.
+    #[serde(deserialize_with = "de::duration")]
+    pub wake_timeout: Duration,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            url: None,
+            token: None,
+            activity_interval: Duration::from_secs(10),
+            wake_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Listening addresses.
@@ -171,6 +201,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             upstream: Upstream::default(),
+            control: ControlConfig::default(),
         }
     }
 }
@@ -276,6 +307,16 @@ impl Config {
         }
         if self.upstream.eject_after_failures == 0 {
             return bad("upstream.eject_after_failures", "must be at least 1".into());
+        }
+        if let Some(url) = &self.control.url {
+            let uri: Result<http::Uri, _> = url.parse();
+            let ok = uri.as_ref().is_ok_and(|u| u.scheme_str() == Some("http") && u.authority().is_some());
+            if !ok {
+                return bad("control.url", format!("{url:?} is not a URL like \"http://127.0.0.1:9000\""));
+            }
+        }
+        if self.control.activity_interval.is_zero() || self.control.wake_timeout.is_zero() {
+            return bad("control.activity_interval", "durations in [control] must be greater than zero".into());
         }
         if self.upstream.eject_backoff.is_zero() || self.upstream.eject_backoff_max < self.upstream.eject_backoff {
             return bad(

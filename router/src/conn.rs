@@ -35,7 +35,7 @@ use crate::server::Worker;
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Milliseconds since the process's clock base (never 0, so 0 can mean "unset").
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
     BASE.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }

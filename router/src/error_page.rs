@@ -18,6 +18,8 @@ pub enum Problem {
     UnknownHost,
     /// The app has no endpoints (503).
     NoEndpoints,
+    /// The app is asleep and did not start in time (503).
+    Starting,
     /// The app has too many requests in flight (503).
     OverLimit,
     /// No endpoint could be reached (502).
@@ -34,7 +36,7 @@ impl Problem {
         match self {
             Problem::BadHost | Problem::BadRequest => StatusCode::BAD_REQUEST,
             Problem::UnknownHost => StatusCode::NOT_FOUND,
-            Problem::NoEndpoints | Problem::OverLimit => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::NoEndpoints | Problem::Starting | Problem::OverLimit => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Unreachable | Problem::BadGateway => StatusCode::BAD_GATEWAY,
             Problem::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -47,6 +49,7 @@ impl Problem {
             Problem::BadRequest => "bad_request",
             Problem::UnknownHost => "unknown_host",
             Problem::NoEndpoints => "no_endpoints",
+            Problem::Starting => "app_starting",
             Problem::OverLimit => "over_limit",
             Problem::Unreachable => "upstream_unreachable",
             Problem::BadGateway => "upstream_error",
@@ -59,6 +62,7 @@ impl Problem {
             Problem::BadHost | Problem::BadRequest => "Bad request",
             Problem::UnknownHost => "No such app",
             Problem::NoEndpoints => "App not running",
+            Problem::Starting => "App starting",
             Problem::OverLimit => "App too busy",
             Problem::Unreachable | Problem::BadGateway => "App not responding",
             Problem::Timeout => "App took too long",
@@ -71,6 +75,7 @@ impl Problem {
             Problem::BadRequest => "The request could not be read as valid HTTP.",
             Problem::UnknownHost => "No app is served at this address. Check the URL, or whether the app was deleted.",
             Problem::NoEndpoints => "The app has no running processes right now. It may be starting or scaled to zero.",
+            Problem::Starting => "The app was asleep and is starting up. Try again in a few seconds.",
             Problem::OverLimit => "The app has too many requests in progress. Try again in a moment.",
             Problem::Unreachable => "The app's processes could not be reached. It may be crashing or restarting.",
             Problem::BadGateway => "The app closed the connection without a valid response.",
@@ -80,7 +85,7 @@ impl Problem {
 
     fn retry_after(self) -> Option<&'static str> {
         match self {
-            Problem::NoEndpoints => Some("5"),
+            Problem::NoEndpoints | Problem::Starting => Some("5"),
             Problem::OverLimit => Some("1"),
             _ => None,
         }

@@ -18,7 +18,7 @@ pub(crate) fn spawn_probe(shared: &Arc<Shared>, endpoint: &Arc<Endpoint>) {
     let upstream = &shared.config.upstream;
     let (mut wait, max_wait) = (upstream.eject_backoff, upstream.eject_backoff_max);
     let connect_timeout = shared.config.timeouts.connect;
-    shared.control.spawn(async move {
+    shared.runtime.spawn(async move {
         loop {
             tokio::time::sleep(wait).await;
             let Some(addr) = weak.upgrade().map(|e| e.addr.clone()) else { return };

@@ -31,6 +31,7 @@ pub mod spec;
 pub mod table;
 pub mod telemetry;
 pub mod update;
+mod wake;
 
 pub use config::{Config, ConfigError};
 pub use server::{Router, StartError};

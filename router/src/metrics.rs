@@ -41,6 +41,12 @@ pub struct Metrics {
     pub header_timeouts: IntCounter,
     /// Requests refused for ambiguous or malformed framing, by reason.
     pub rejected_requests: IntCounterVec,
+    /// Reconnections to the control plane's route stream.
+    pub control_reconnects: IntCounter,
+    /// Route events from the control plane that the table refused.
+    pub control_refused: IntCounter,
+    /// Requests to wake sleeping apps, by result.
+    pub wakes: IntCounterVec,
     no_app: AppMetrics,
 }
 
@@ -121,6 +127,19 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let control_reconnects = IntCounter::new(
+            "slipway_router_control_reconnects_total",
+            "Reconnections to the control plane's route stream",
+        )
+        .expect("valid metric");
+        let control_refused =
+            IntCounter::new("slipway_router_control_refused_total", "Route events from the control plane refused")
+                .expect("valid metric");
+        let wakes = IntCounterVec::new(
+            Opts::new("slipway_router_wakes_total", "Requests to wake sleeping apps, by result"),
+            &["result"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -136,6 +155,9 @@ impl Metrics {
             Box::new(routes_file_reloads.clone()),
             Box::new(header_timeouts.clone()),
             Box::new(rejected_requests.clone()),
+            Box::new(control_reconnects.clone()),
+            Box::new(control_refused.clone()),
+            Box::new(wakes.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -163,6 +185,9 @@ impl Metrics {
             routes_file_reloads,
             header_timeouts,
             rejected_requests,
+            control_reconnects,
+            control_refused,
+            wakes,
             no_app,
         }
     }

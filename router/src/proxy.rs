@@ -69,7 +69,13 @@ impl Service<Routed> for Forward {
 }
 
 async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
-    let Routed { mut req, app, state, meta } = routed;
+    let Routed { mut req, app, mut state, meta } = routed;
+    if state.endpoints.is_empty() && state.spec.options.sleeping {
+        match crate::wake::wait_awake(&shared, &app).await {
+            Some(awake) => state = awake,
+            None => return Ok(meta.problem(Problem::Starting)),
+        }
+    }
     if state.endpoints.is_empty() {
         return Ok(meta.problem(Problem::NoEndpoints));
     }

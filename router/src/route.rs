@@ -106,6 +106,7 @@ where
         let (app, inner) = match found {
             Err(problem) => (None, Either::Left(ready_fut(Ok(meta.problem(problem))))),
             Ok(app) => {
+                app.count_request();
                 let state = app.state();
                 let routed = Routed { req, app: app.clone(), state, meta };
                 (Some(app), Either::Right(self.inner.call(routed)))

@@ -40,7 +40,9 @@ pub(crate) struct Shared {
     pub(crate) routes: Arc<Routes>,
     pub(crate) metrics: Arc<Metrics>,
     /// The control runtime, for background tasks started from the request path.
-    pub(crate) control: tokio::runtime::Handle,
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// The control plane, when configured.
+    pub(crate) control_plane: Option<Arc<crate::sources::control::ControlPlane>>,
     pub(crate) ready: AtomicBool,
 }
 
@@ -51,6 +53,13 @@ pub(crate) struct Worker {
     pub(crate) h1: http1::Builder,
     pub(crate) h2: http2::Builder<TokioExecutor>,
     tunnels: TaskTracker,
+}
+
+impl Shared {
+    /// Ready to serve: started, not draining, and synced with the control plane if any.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && self.control_plane.as_ref().is_none_or(|c| c.is_synced())
+    }
 }
 
 impl Worker {
@@ -154,7 +163,8 @@ impl Router {
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
-            control: control.handle().clone(),
+            runtime: control.handle().clone(),
+            control_plane: crate::sources::control::ControlPlane::new(&config.control),
             ready: AtomicBool::new(false),
             config,
         });
@@ -183,6 +193,12 @@ impl Router {
                 )
             }
         };
+
+        if let Some(plane) = &shared.control_plane {
+            control.spawn(plane.clone().follow(writer.clone(), shared.metrics.clone()));
+            control
+                .spawn(plane.clone().report_activity(shared.routes.clone(), shared.config.control.activity_interval));
+        }
 
         let shutdown = CancellationToken::new();
         {
@@ -252,7 +268,7 @@ impl Router {
 
     /// A handle on the control runtime (signals, embedding).
     pub fn control_handle(&self) -> tokio::runtime::Handle {
-        self.shared.control.clone()
+        self.shared.runtime.clone()
     }
 
     /// Starts the graceful shutdown; see the module docs.

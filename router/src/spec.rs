@@ -72,6 +72,10 @@ pub struct AppOptions {
     /// Time the app has to send a response head before the client gets 504.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "humantime_serde")]
     pub response_timeout: Option<Duration>,
+    /// The app is scaled to zero and can be woken: while it has no endpoints, the router
+    /// holds its requests and asks the control plane to start it ([`WAKE_PATH`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sleeping: bool,
 }
 
 /// A whole set of routes with the version it represents: `PUT /v1/routes`, `GET /v1/routes`
@@ -85,6 +89,74 @@ pub struct RouteSet {
     /// The apps.
     #[serde(default)]
     pub apps: Vec<AppRoutes>,
+}
+
+/// One message of the control plane's route stream, `GET /v1/routes?watch=true`
+/// (server-sent events: `id` is the version, `event` the type, `data` this JSON).
+///
+/// A stream starts with a `snapshot`, or, when the router resumes with `Last-Event-ID`
+/// and the control plane still has the changes since, with those changes. Versions only
+/// grow; a router applies events in order and remembers the last version to resume from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RouteEvent {
+    /// Every app the control plane routes, at `version`: replaces what it routed before.
+    Snapshot {
+        /// Version of this state.
+        version: u64,
+        /// Every app.
+        apps: Vec<AppRoutes>,
+    },
+    /// One app created or changed.
+    Upsert {
+        /// Version after this change.
+        version: u64,
+        /// The app's routes.
+        app: AppRoutes,
+    },
+    /// One app removed.
+    Remove {
+        /// Version after this change.
+        version: u64,
+        /// The app's name.
+        name: String,
+    },
+}
+
+impl RouteEvent {
+    /// The version the event brings the routes to.
+    pub fn version(&self) -> u64 {
+        match self {
+            RouteEvent::Snapshot { version, .. }
+            | RouteEvent::Upsert { version, .. }
+            | RouteEvent::Remove { version, .. } => *version,
+        }
+    }
+
+    /// The SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouteEvent::Snapshot { .. } => "snapshot",
+            RouteEvent::Upsert { .. } => "upsert",
+            RouteEvent::Remove { .. } => "remove",
+        }
+    }
+}
+
+/// Path of the control plane's route stream.
+pub const ROUTES_PATH: &str = "/v1/routes";
+/// Path routers report traffic to: `POST` an [`Activity`].
+pub const ACTIVITY_PATH: &str = "/v1/router/activity";
+/// Path (with `{app}`) routers ask to wake a sleeping app: `POST`, empty body.
+pub const WAKE_PATH: &str = "/v1/apps/{app}/wake";
+
+/// Requests each app served since the router's previous report (apps with none are left
+/// out). The control plane uses it to put idle apps to sleep.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activity {
+    /// App name → requests.
+    pub apps: std::collections::BTreeMap<String, u64>,
 }
 
 /// Balancing policy.
@@ -263,6 +335,16 @@ mod tests {
         let a = app("Shop");
         let err = a.validate().unwrap_err().within("apps[4]");
         assert_eq!(err.field, "apps[4].name");
+    }
+
+    #[test]
+    fn route_events_are_tagged_json() {
+        let event = RouteEvent::Remove { version: 9, name: "shop".into() };
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(json, r#"{"type":"remove","version":9,"name":"shop"}"#);
+        assert_eq!(serde_json::from_str::<RouteEvent>(&json).unwrap(), event);
+        let snapshot: RouteEvent = serde_json::from_str(r#"{"type":"snapshot","version":1,"apps":[]}"#).unwrap();
+        assert_eq!((snapshot.kind(), snapshot.version()), ("snapshot", 1));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! A request does: one `ArcSwap::load` of the table, one hash lookup (custom host, then
 //! `<app>.<zone>`), one `load` of the app's state. O(1) in the number of apps.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -124,6 +124,12 @@ pub struct App {
     inflight: AtomicU32,
     pub(crate) cursor: AtomicUsize,
     metrics: OnceLock<AppMetrics>,
+    /// Requests routed to this app since the last activity report.
+    served: AtomicU64,
+    /// Notified whenever the app's state changes (a sleeping app's request waits on it).
+    changed: tokio::sync::Notify,
+    /// When the router last asked the control plane to wake this app (ms since start).
+    pub(crate) wake_requested: AtomicU64,
 }
 
 /// An app's routing state at one moment; replaced whole on every change.
@@ -151,6 +157,9 @@ impl App {
             inflight: AtomicU32::new(0),
             cursor: AtomicUsize::new(0),
             metrics: OnceLock::new(),
+            served: AtomicU64::new(0),
+            changed: tokio::sync::Notify::new(),
+            wake_requested: AtomicU64::new(0),
         })
     }
 
@@ -162,6 +171,22 @@ impl App {
     /// Replaces the state in place. O(1); readers see the old or the new state, whole.
     pub(crate) fn set_state(&self, state: AppState) {
         self.state.store(Arc::new(state));
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next state change; create it before checking the state.
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
+    /// Counts a request routed to this app.
+    pub(crate) fn count_request(&self) {
+        self.served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests routed since the last call.
+    pub(crate) fn take_served(&self) -> u64 {
+        self.served.swap(0, Ordering::Relaxed)
     }
 
     /// This app's metric handles, created on first use.

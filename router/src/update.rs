@@ -35,6 +35,8 @@ pub enum Source {
     File,
     /// The admin API.
     Admin,
+    /// The control plane's route stream.
+    Control,
 }
 
 impl Source {
@@ -43,6 +45,7 @@ impl Source {
         match self {
             Source::File => "file",
             Source::Admin => "admin",
+            Source::Control => "control",
         }
     }
 }

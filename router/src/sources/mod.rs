@@ -1,4 +1,6 @@
 //! Where routes come from besides the admin API (which lives in `admin.rs`): the routes
-//! file. Each source sends its changes to the single writer (`update.rs`).
+//! file and the control plane's route stream. Each source sends its changes to the
+//! single writer (`update.rs`).
 
+pub mod control;
 pub mod file;

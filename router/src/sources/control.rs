@@ -1,0 +1,283 @@
+//! The control plane as a route source, and the router's reports to it.
+//!
+//! - **Route stream**: `GET /v1/routes?watch=true` (server-sent events, see
+//!   [`RouteEvent`]). The first event is a snapshot, or the changes since the version the
+//!   router resumes from (`Last-Event-ID`). Apps from it are owned by [`Source::Control`],
+//!   so a snapshot replaces exactly them. On any error the client reconnects with backoff
+//!   and resumes; once connected again it converges to the control plane's state.
+//! - **Activity**: every `activity_interval`, the requests each app served since the last
+//!   report (`POST /v1/router/activity`); the control plane puts idle apps to sleep.
+//! - **Wake**: a request for a sleeping app makes the router `POST /v1/apps/{app}/wake`
+//!   (at most once per app every few seconds) and hold the request until the app has
+//!   endpoints (`wake.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use crate::config::ControlConfig;
+use crate::metrics::Metrics;
+use crate::spec::{ACTIVITY_PATH, Activity, ROUTES_PATH, RouteEvent, WAKE_PATH};
+use crate::table::Routes;
+use crate::update::{Change, RouteWriter, Source, UpdateError};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A stream with no bytes for this long (the control plane sends comments every few
+/// seconds) is considered dead and reopened.
+const STREAM_SILENCE: Duration = Duration::from_secs(30);
+
+/// Talks to the control plane.
+#[derive(Debug)]
+pub struct ControlPlane {
+    base: Uri,
+    token: Option<String>,
+    /// Set once the first snapshot (or resumed changes) has been applied.
+    synced: AtomicBool,
+    /// Version of the last event applied (0: none).
+    version: AtomicU64,
+}
+
+/// A failed exchange with the control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Network or HTTP error.
+    #[error("{0}")]
+    Http(String),
+    /// The control plane answered with an unexpected status.
+    #[error("{path}: status {status}: {body}")]
+    Status {
+        /// What was asked.
+        path: String,
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        body: String,
+    },
+    /// An event could not be parsed.
+    #[error("bad event from the control plane: {0}")]
+    BadEvent(String),
+}
+
+impl ControlPlane {
+    /// A client for `config` (already validated).
+    pub fn new(config: &ControlConfig) -> Option<Arc<ControlPlane>> {
+        let base: Uri = config.url.as_deref()?.parse().ok()?;
+        Some(Arc::new(ControlPlane {
+            base,
+            token: config.token.clone(),
+            synced: AtomicBool::new(false),
+            version: AtomicU64::new(0),
+        }))
+    }
+
+    /// Whether the routes have been loaded from the control plane at least once.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Version of the last route event applied.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Sends one request to the control plane on a new connection.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        accept: &str,
+    ) -> Result<http::Response<Incoming>, ControlError> {
+        let authority = self.base.authority().ok_or_else(|| ControlError::Http("control.url has no host".into()))?;
+        let stream = tokio::net::TcpStream::connect(authority.as_str())
+            .await
+            .map_err(|e| ControlError::Http(format!("connect {authority}: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| ControlError::Http(e.to_string()))?;
+        let (mut sender, driver) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|e| ControlError::Http(format!("handshake with {authority}: {e}")))?;
+        tokio::spawn(driver);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, authority.as_str())
+            .header(http::header::ACCEPT, accept)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(token) = &self.token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let version = self.version();
+        if path.starts_with(ROUTES_PATH) && version > 0 {
+            req = req.header("last-event-id", version.to_string());
+        }
+        let req = req.body(Full::new(body)).map_err(|e| ControlError::Http(e.to_string()))?;
+        let response = sender.send_request(req).await.map_err(|e| ControlError::Http(format!("{path}: {e}")))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            return Err(ControlError::Status { path: path.to_owned(), status, body });
+        }
+        Ok(response)
+    }
+
+    /// Asks the control plane to wake `app`.
+    pub async fn wake(&self, app: &str) -> Result<(), ControlError> {
+        let path = WAKE_PATH.replace("{app}", app);
+        let response = self.request(Method::POST, &path, Bytes::new(), "application/json").await?;
+        let _ = response.into_body().collect().await;
+        Ok(())
+    }
+
+    /// Follows the route stream forever, reconnecting with backoff.
+    pub(crate) async fn follow(self: Arc<Self>, writer: RouteWriter, metrics: Arc<Metrics>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow_once(&writer, &metrics, &mut backoff).await {
+                Ok(()) => tracing::info!("route stream ended; reconnecting"),
+                Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "route stream failed; reconnecting"),
+            }
+            metrics.control_reconnects.inc();
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn follow_once(
+        &self,
+        writer: &RouteWriter,
+        metrics: &Metrics,
+        backoff: &mut Duration,
+    ) -> Result<(), ControlError> {
+        let path = format!("{ROUTES_PATH}?watch=true");
+        let response = self.request(Method::GET, &path, Bytes::new(), "text/event-stream").await?;
+        tracing::info!(resume_from = self.version(), "following the control plane's route stream");
+        let mut body = response.into_body();
+        let mut buffer = BytesMut::new();
+        loop {
+            let frame = match tokio::time::timeout(STREAM_SILENCE, body.frame()).await {
+                Err(_) => return Err(ControlError::Http(format!("no data for {STREAM_SILENCE:?}"))),
+                Ok(None) => return Ok(()),
+                Ok(Some(frame)) => frame.map_err(|e| ControlError::Http(e.to_string()))?,
+            };
+            let Some(data) = frame.data_ref() else { continue };
+            buffer.extend_from_slice(data);
+            while let Some(event) = next_event(&mut buffer) {
+                let Some(data) = event else { continue };
+                let event: RouteEvent =
+                    serde_json::from_str(&data).map_err(|e| ControlError::BadEvent(format!("{e}: {data:.200}")))?;
+                self.apply(event, writer, metrics).await;
+                *backoff = Duration::from_millis(100);
+            }
+        }
+    }
+
+    async fn apply(&self, event: RouteEvent, writer: &RouteWriter, metrics: &Metrics) {
+        let version = event.version();
+        let kind = event.kind();
+        let change = match event {
+            RouteEvent::Snapshot { apps, .. } => Change::Replace { version: None, apps },
+            RouteEvent::Upsert { app, .. } => Change::Upsert(app),
+            RouteEvent::Remove { name, .. } => Change::Remove(name),
+        };
+        match writer.apply(Source::Control, change).await {
+            Ok(_) | Err(UpdateError::NotFound(_)) => {}
+            Err(e) => {
+                // The control plane validates with the same rules, so this is a bug or a
+                // version skew; keep following, and say so loudly.
+                metrics.control_refused.inc();
+                tracing::error!(event = kind, version, error = %e, "route event from the control plane refused");
+            }
+        }
+        self.version.store(version, Ordering::Release);
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// Reports per-app request counts every `interval`, forever.
+    pub(crate) async fn report_activity(self: Arc<Self>, routes: Arc<Routes>, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending: BTreeMap<String, u64> = BTreeMap::new();
+        loop {
+            ticker.tick().await;
+            // O(apps): one atomic swap per app.
+            for app in routes.snapshot().apps() {
+                let served = app.take_served();
+                if served > 0 {
+                    *pending.entry(app.name.to_string()).or_default() += served;
+                }
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            let body = serde_json::to_vec(&Activity { apps: pending.clone() }).unwrap_or_default();
+            match self.request(Method::POST, ACTIVITY_PATH, Bytes::from(body), "application/json").await {
+                Ok(response) => {
+                    let _ = response.into_body().collect().await;
+                    pending.clear();
+                }
+                // Kept and sent with the next report.
+                Err(e) => tracing::warn!(error = %e, "activity report failed"),
+            }
+        }
+    }
+}
+
+/// Takes one complete server-sent event off the front of `buffer`: `Some(Some(data))` for
+/// an event with data, `Some(None)` for a comment or an event without data, `None` when
+/// no complete event is buffered. Line endings may be LF or CRLF.
+fn next_event(buffer: &mut BytesMut) -> Option<Option<String>> {
+    let (end, sep) = find_blank_line(buffer)?;
+    let raw = buffer.split_to(end);
+    buffer.advance(sep);
+    let text = String::from_utf8_lossy(&raw);
+    let mut data: Option<String> = None;
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("data:") {
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            }
+        }
+    }
+    Some(data)
+}
+
+/// Position and length of the first blank line (`\n\n` or `\r\n\r\n`).
+fn find_blank_line(buffer: &[u8]) -> Option<(usize, usize)> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_sent_events_are_split_and_joined() {
+        let mut buffer = BytesMut::from(
+            &b": heartbeat\n\nid: 3\nevent: upsert\ndata: {\"a\":\ndata: 1}\n\nid: 4\r\ndata: x\r\n\r\npartial"[..],
+        );
+        assert_eq!(next_event(&mut buffer), Some(None));
+        assert_eq!(next_event(&mut buffer), Some(Some("{\"a\":\n1}".to_owned())));
+        assert_eq!(next_event(&mut buffer), Some(Some("x".to_owned())));
+        assert_eq!(next_event(&mut buffer), None);
+        assert_eq!(&buffer[..], b"partial");
+    }
+}

@@ -1,0 +1,70 @@
+//! Waking a sleeping app on its first request.
+//!
+//! An app the control plane scaled to zero keeps its routes with no endpoints and
+//! `options.sleeping`. A request for it is held here: the router asks the control plane
+//! to wake the app (once per app every few seconds, however many requests wait), then
+//! waits for the route update that brings its endpoints, at most `control.wake_timeout`.
+//! The request then proceeds as usual; if the app does not come up in time, it gets the
+//! 503 "starting" page with `Retry-After`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::server::Shared;
+use crate::table::{App, AppState};
+
+/// How often one app may be asked to wake.
+const WAKE_EVERY_MS: u64 = 5_000;
+
+/// Waits until `app` has endpoints; None after the wake timeout (or without a control
+/// plane to wake it).
+pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Option<Arc<AppState>> {
+    let plane = shared.control_plane.clone()?;
+    let deadline = tokio::time::Instant::now() + shared.config.control.wake_timeout;
+    request_wake(shared, app, plane);
+    let started = Instant::now();
+    loop {
+        let changed = app.changed();
+        let mut changed = std::pin::pin!(changed);
+        changed.as_mut().enable();
+        let state = app.state();
+        if !state.endpoints.is_empty() || !state.spec.options.sleeping {
+            tracing::info!(app = %app.name, waited = ?started.elapsed(), "sleeping app is up");
+            return Some(state);
+        }
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(app = %app.name, "sleeping app did not start in time");
+                return None;
+            }
+        }
+    }
+}
+
+/// Asks the control plane to wake `app`, unless that was done in the last few seconds.
+fn request_wake(shared: &Arc<Shared>, app: &Arc<App>, plane: Arc<crate::sources::control::ControlPlane>) {
+    let now = crate::conn::now_ms();
+    let last = app.wake_requested.load(Ordering::Relaxed);
+    if last != 0 && now.saturating_sub(last) < WAKE_EVERY_MS {
+        return;
+    }
+    if app.wake_requested.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        return;
+    }
+    let name = app.name.to_string();
+    let metrics = shared.metrics.clone();
+    shared.runtime.spawn(async move {
+        match plane.wake(&name).await {
+            Ok(()) => {
+                metrics.wakes.with_label_values(&["ok"]).inc();
+                tracing::info!(app = %name, "asked the control plane to wake the app");
+            }
+            Err(e) => {
+                metrics.wakes.with_label_values(&["error"]).inc();
+                tracing::warn!(app = %name, error = %e, "waking the app failed");
+            }
+        }
+    });
+}

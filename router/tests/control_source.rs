@@ -1,0 +1,234 @@
+//! The router following a control plane: route stream (snapshot, changes, resume),
+//! activity reports, and waking sleeping apps. The control plane here is a wire-level
+//! stand-in speaking the documented protocol (`slipway_router::spec`); the end-to-end
+//! tests in `tests/` run the real one.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::start;
+use http::{Request, Response};
+use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use slipway_router::spec::{Activity, AppOptions, AppRoutes, RouteEvent};
+use slipway_tests::Backend;
+use tokio::sync::{mpsc, watch};
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// A control plane that streams whatever the test sends and records what routers send.
+struct FakeControl {
+    addr: SocketAddr,
+    /// Sender for the currently open route stream (replaced on each connection).
+    stream: Arc<Mutex<Option<mpsc::UnboundedSender<String>>>>,
+    connections: watch::Sender<Vec<Option<String>>>,
+    activity: watch::Sender<Vec<Activity>>,
+    wakes: watch::Sender<Vec<String>>,
+}
+
+impl FakeControl {
+    async fn start() -> Arc<FakeControl> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control = Arc::new(FakeControl {
+            addr: listener.local_addr().unwrap(),
+            stream: Arc::default(),
+            connections: watch::Sender::new(Vec::new()),
+            activity: watch::Sender::new(Vec::new()),
+            wakes: watch::Sender::new(Vec::new()),
+        });
+        let server = control.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let server = server.clone();
+                        async move { Ok::<_, Infallible>(server.handle(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        control
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        assert_eq!(req.headers()["authorization"], "Bearer control-token-0123456789");
+        let path = req.uri().path().to_owned();
+        if path == "/v1/routes" {
+            let resume = req.headers().get("last-event-id").map(|v| v.to_str().unwrap().to_owned());
+            let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+            *self.stream.lock().unwrap() = Some(tx);
+            self.connections.send_modify(|c| c.push(resume));
+            let events = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+                .map(|text| Ok::<_, Infallible>(Frame::data(Bytes::from(text))));
+            let mut response = Response::new(BodyExt::boxed(StreamBody::new(events)));
+            response.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+            return response;
+        }
+        let body = req.into_body().collect().await.unwrap().to_bytes();
+        if path == "/v1/router/activity" {
+            let activity: Activity = serde_json::from_slice(&body).unwrap();
+            self.activity.send_modify(|a| a.push(activity));
+        } else if let Some(app) = path.strip_prefix("/v1/apps/").and_then(|p| p.strip_suffix("/wake")) {
+            self.wakes.send_modify(|w| w.push(app.to_owned()));
+        } else {
+            panic!("unexpected request {path}");
+        }
+        Response::new(BodyExt::boxed(http_body_util::Full::new(Bytes::from_static(b"{}"))))
+    }
+
+    /// Sends one event on the open stream (as SSE).
+    fn send(&self, event: &RouteEvent) {
+        let text = format!(
+            "id: {}\nevent: {}\ndata: {}\n\n",
+            event.version(),
+            event.kind(),
+            serde_json::to_string(event).unwrap()
+        );
+        self.stream.lock().unwrap().as_ref().expect("a router is connected").send(text).unwrap();
+    }
+
+    /// Ends the open stream (the router must reconnect).
+    fn drop_stream(&self) {
+        self.stream.lock().unwrap().take();
+    }
+
+    async fn wait_connections(&self, n: usize) -> Vec<Option<String>> {
+        self.connections.subscribe().wait_for(|c| c.len() >= n).await.unwrap().clone()
+    }
+}
+
+use futures_util::StreamExt;
+
+fn app(name: &str, endpoints: &[String]) -> AppRoutes {
+    AppRoutes { name: name.into(), hosts: vec![], endpoints: endpoints.to_vec(), options: AppOptions::default() }
+}
+
+fn config(control: &FakeControl) -> slipway_router::Config {
+    let mut config = common::config();
+    config.control.url = Some(format!("http://{}", control.addr));
+    config.control.token = Some("control-token-0123456789".into());
+    config.control.activity_interval = Duration::from_millis(100);
+    config.control.wake_timeout = Duration::from_secs(10);
+    config
+}
+
+/// Polls until `check` holds: the route change arrives on a stream the test cannot
+/// observe from the router's side.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn routes_follow_the_stream_and_resume_after_a_disconnect() {
+    let control = FakeControl::start().await;
+    let router = start(config(&control)).await;
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    assert_eq!(control.wait_connections(1).await, [None], "the first connection asks for everything");
+    assert_eq!(router.admin_call("GET", "/readyz", None, None).await.status, 503, "not ready before routes arrive");
+
+    control.send(&RouteEvent::Snapshot { version: 10, apps: vec![app("web", &[a.endpoint()])] });
+    eventually("web is routed", async || router.get("web", "/").await.status == 200).await;
+    assert_eq!(router.admin_call("GET", "/readyz", None, None).await.status, 200);
+    control.send(&RouteEvent::Upsert { version: 11, app: app("web", &[b.endpoint()]) });
+    control.send(&RouteEvent::Upsert { version: 12, app: app("api", &[a.endpoint()]) });
+    eventually("web moves to b", async || router.get("web", "/").await.json()["backend"] == "b").await;
+    assert_eq!(router.get("api", "/").await.status, 200);
+    let shown = router.admin("GET", "/v1/routes/api", None).await.json();
+    assert_eq!(shown["source"], "control");
+
+    // The stream breaks; the router comes back asking for what it missed.
+    control.drop_stream();
+    let connections = control.wait_connections(2).await;
+    assert_eq!(connections[1].as_deref(), Some("12"));
+    control.send(&RouteEvent::Remove { version: 13, name: "api".into() });
+    eventually("api is removed", async || router.get("api", "/").await.status == 404).await;
+
+    // A new snapshot replaces what the control plane routed, and leaves other sources alone.
+    router.put_app("by-admin", &[a.endpoint()]).await;
+    control.send(&RouteEvent::Snapshot { version: 20, apps: vec![app("fresh", &[a.endpoint()])] });
+    eventually("web is gone", async || router.get("web", "/").await.status == 404).await;
+    assert_eq!(router.get("fresh", "/").await.status, 200);
+    assert_eq!(router.get("by-admin", "/").await.status, 200);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn request_counts_are_reported_to_the_control_plane() {
+    let control = FakeControl::start().await;
+    let router = start(config(&control)).await;
+    let a = Backend::start("a").await;
+    control.wait_connections(1).await;
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![app("busy", &[a.endpoint()]), app("idle", &[])] });
+    eventually("busy is routed", async || router.get("busy", "/").await.status == 200).await;
+    for _ in 0..4 {
+        router.get("busy", "/").await;
+    }
+    let mut reports = control.activity.subscribe();
+    let total = |reports: &[Activity]| reports.iter().filter_map(|r| r.apps.get("busy")).sum::<u64>();
+    let reports = reports.wait_for(|r| total(r) >= 5).await.unwrap().clone();
+    assert_eq!(total(&reports), 5, "every request counted once: {reports:?}");
+    assert!(reports.iter().all(|r| !r.apps.contains_key("idle")), "apps without traffic are left out");
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_sleeping_app_is_woken_by_a_request_that_then_succeeds() {
+    let control = FakeControl::start().await;
+    let router = start(config(&control)).await;
+    control.wait_connections(1).await;
+    let mut sleeping = app("nap", &[]);
+    sleeping.options.sleeping = true;
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping.clone()] });
+    eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+
+    // The first request is held while the app wakes; then it is served.
+    let http = router.http;
+    let first = tokio::spawn(async move { slipway_tests::get(http, &common::host("nap"), "/first").await });
+    let mut wakes = control.wakes.subscribe();
+    wakes.wait_for(|w| w == &["nap".to_owned()]).await.unwrap();
+    let backend = Backend::start("woken").await;
+    control.send(&RouteEvent::Upsert { version: 2, app: app("nap", &[backend.endpoint()]) });
+    let reply = first.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["path"], "/first");
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_sleeping_app_that_does_not_wake_in_time_gets_the_starting_page() {
+    let control = FakeControl::start().await;
+    let mut config = config(&control);
+    config.control.wake_timeout = Duration::from_millis(300);
+    let router = start(config).await;
+    control.wait_connections(1).await;
+    let mut sleeping = app("nap", &[]);
+    sleeping.options.sleeping = true;
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping] });
+    eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+    let started = Instant::now();
+    let reply = router.get("nap", "/").await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.headers["retry-after"], "5");
+    assert!(reply.text().contains("starting"), "{}", reply.text());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(*control.wakes.borrow(), ["nap"]);
+    router.stop().await;
+}
