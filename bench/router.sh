@@ -12,6 +12,7 @@
 # so it holds even when the load side is the bottleneck. Everything listens on loopback
 # and stops by itself. Results: bench/out/router-results.md (paste into bench/RESULTS.md).
 set -euo pipefail
+trap 'echo "bench/router.sh: failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}

@@ -30,6 +30,13 @@ use crate::table::{App, AppState};
 /// The whole request path for one client connection.
 pub(crate) type Stack = RouteService<AppLimit<Forward>>;
 
+/// Status recorded for a request whose client went away before any response: until the
+/// response exists, that is what the request is if its future is dropped (nginx's 499).
+const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => http::StatusCode::BAD_REQUEST,
+};
+
 /// Header carrying the request id, kept from the client when valid, else generated.
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
@@ -112,8 +119,7 @@ where
                 (Some(app), Either::Right(self.inner.call(routed)))
             }
         };
-        let done =
-            Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, http::StatusCode::OK, log);
+        let done = Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, CLIENT_CLOSED, log);
         RouteFuture { inner, done: Some(done) }
     }
 }
