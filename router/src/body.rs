@@ -137,13 +137,19 @@ impl Drop for ProxyBody {
 /// request that looks complete.
 #[derive(Debug)]
 pub(crate) struct RequestBody {
-    inner: Incoming,
+    /// None for the empty body of a request the router sends again.
+    inner: Option<Incoming>,
     conn: Arc<ConnState>,
 }
 
 impl RequestBody {
     pub(crate) fn new(inner: Incoming, conn: Arc<ConnState>) -> RequestBody {
-        RequestBody { inner, conn }
+        RequestBody { inner: Some(inner), conn }
+    }
+
+    /// An empty body (for resending a request that had none).
+    pub(crate) fn empty(conn: Arc<ConnState>) -> RequestBody {
+        RequestBody { inner: None, conn }
     }
 }
 
@@ -160,7 +166,8 @@ impl Body for RequestBody {
         if self.conn.is_poisoned() {
             return Poll::Ready(Some(Err(Box::new(MalformedBody))));
         }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Pending => {
                 self.conn.register_body_waker(cx.waker());
                 if self.conn.is_poisoned() {
@@ -173,11 +180,11 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 

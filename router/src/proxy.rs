@@ -6,8 +6,11 @@
 //!    been handed over yet, so its streaming body is intact.
 //! 3. A pooled connection that turns out closed before the request was written gives the
 //!    request back (hyper's `try_send_request`); it is sent on a fresh connection.
-//! 4. Once written, the request is never retried (it may not be idempotent): failures
-//!    answer 502, a missing response head after the app's timeout answers 504.
+//! 4. Once written, a request is retried only in the keep-alive race: a bodiless GET, HEAD
+//!    or OPTIONS sent on a *reused* connection that the app closed before answering
+//!    anything (it timed the idle connection out as we wrote) goes once more on a fresh
+//!    connection. Anything else that fails after being written answers 502 (it may not be
+//!    idempotent); a missing response head after the app's timeout answers 504.
 //! 5. The response streams back; its connection returns to the pool when read to the end.
 //!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream.
 
@@ -19,6 +22,7 @@ use std::task::{Context, Poll};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -90,12 +94,14 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let mut attempts_left = config.upstream.retries;
     let mut stale = 0;
     let mut failure = Problem::Unreachable;
+    let mut raced = false;
     loop {
         let Some(index) = balance::pick(&state.endpoints, state.balance, &app.cursor, tried) else {
             return Ok(meta.problem(failure));
         };
         let endpoint = &state.endpoints[index];
-        let (mut conn, reused) = match take_ready(endpoint, config.timeouts.upstream_idle).await {
+        let pooled = if raced { None } else { take_ready(endpoint, config.timeouts.upstream_idle).await };
+        let (mut conn, reused) = match pooled {
             Some(conn) => (conn, true),
             None => match pool::connect(&endpoint.addr, config.timeouts.connect).await {
                 Ok(conn) => {
@@ -122,6 +128,8 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
             },
         };
         let inflight = endpoint.start_request();
+        // What it takes to send the request again if the keep-alive race hits it.
+        let resend = (reused && !raced && is_replayable(&req)).then(|| replay_parts(&req));
         let sent = tokio::time::timeout(state.response_timeout, conn.try_send_request(req)).await;
         match sent {
             Ok(Ok(response)) => {
@@ -149,6 +157,19 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                 }
                 None => {
                     let error = e.into_error();
+                    if let Some((method, uri, headers)) = resend
+                        && error.is_incomplete_message()
+                    {
+                        tracing::debug!(app = %app.name, endpoint = %endpoint.addr, "pooled connection closed under the request; resending it");
+                        let mut again = Request::new(RequestBody::empty(meta.conn.clone()));
+                        *again.method_mut() = method;
+                        *again.uri_mut() = uri;
+                        *again.headers_mut() = headers;
+                        req = again;
+                        raced = true;
+                        metrics.retries.inc();
+                        continue;
+                    }
                     if error.is_user() {
                         // The client's request body failed (bad chunking, client gone).
                         tracing::debug!(app = %app.name, error = %error, "client request body failed");
@@ -160,6 +181,16 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
             },
         }
     }
+}
+
+/// Whether a request may be sent twice: safe method and no body.
+fn is_replayable(req: &Request<RequestBody>) -> bool {
+    use http::Method;
+    matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) && req.body().is_end_stream()
+}
+
+fn replay_parts(req: &Request<RequestBody>) -> (http::Method, Uri, HeaderMap) {
+    (req.method().clone(), req.uri().clone(), req.headers().clone())
 }
 
 /// A pooled connection ready for a request, if there is one.

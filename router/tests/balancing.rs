@@ -162,3 +162,63 @@ async fn an_app_without_endpoints_gives_503_with_retry_after() {
     assert_eq!(reply.headers["cache-control"], "no-store");
     router.stop().await;
 }
+
+/// An app that answers the first request on each connection, and closes the connection
+/// without answering when a second one arrives on it: the keep-alive race made certain.
+async fn closes_kept_alive_connections() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let seen = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                for index in 0.. {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.clear();
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if index == 1 {
+                        return; // close under the second request
+                    }
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn a_bodiless_get_caught_in_the_keep_alive_race_is_resent_on_a_fresh_connection() {
+    use std::sync::atomic::Ordering;
+    let router = start(common::config()).await;
+    let (app, seen) = closes_kept_alive_connections().await;
+    router.put_app("racy", &[app.to_string()]).await;
+    assert_eq!(router.get("racy", "/first").await.status, 200);
+    // Same pooled upstream connection: the app closes it under this request.
+    let reply = router.get("racy", "/second").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "first, the dropped second, and its resend");
+    assert_eq!(router.metric(r#"slipway_router_retries_total{app="racy"}"#), 1.0);
+
+    // A POST is not idempotent: it is not sent twice.
+    let post = http::Request::post("/write")
+        .header("host", host("racy"))
+        .body(http_body_util::Full::new(bytes::Bytes::from("x")))
+        .unwrap();
+    let reply = slipway_tests::send(router.http, post).await.unwrap();
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(seen.load(Ordering::SeqCst), 4, "the POST reached the app once, and was not sent again");
+    router.stop().await;
+}
