@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::start;
+use common::{eventually, start};
 use http::{Request, Response};
 use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -124,16 +124,6 @@ fn config(control: &FakeControl) -> slipway_router::Config {
     config.control.activity_interval = Duration::from_millis(100);
     config.control.wake_timeout = Duration::from_secs(10);
     config
-}
-
-/// Polls until `check` holds: the route change arrives on a stream the test cannot
-/// observe from the router's side.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test]

@@ -5,9 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use common::start;
+use common::{eventually, start};
 use slipway_tests::Backend;
 
 fn write(path: &Path, text: &str) {
@@ -19,16 +18,6 @@ fn write(path: &Path, text: &str) {
 
 fn routes(app: &str, endpoint: &str) -> String {
     format!("[[apps]]\nname = \"{app}\"\nendpoints = [\"{endpoint}\"]\n")
-}
-
-/// Polls `check` until it holds: the reload happens on a file-system event the test
-/// cannot subscribe to.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -93,3 +93,13 @@ impl TestRouter {
         }
     }
 }
+
+/// Polls `check` until it holds (10 s at most). Only for changes that arrive by a path
+/// the test cannot subscribe to (a file watch, a stream into the router).
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
