@@ -312,8 +312,23 @@ fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<Hea
     headers.insert(REQUEST_ID, meta.request_id.clone());
 }
 
+/// The hop-by-hop headers of RFC 9110 §7.6.1 (plus `Connection` itself).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes the hop-by-hop headers of RFC 9110 §7.6.1, including those `Connection` names.
+/// One pass over the names first: most messages carry none, and then nothing is hashed.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if let Some(connection) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = connection
             .to_str()
