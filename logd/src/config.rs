@@ -244,6 +244,10 @@ pub struct Http {
     /// An idle stream gets a heartbeat this often.
     #[serde(deserialize_with = "de::duration")]
     pub heartbeat: Duration,
+    /// Longest a stream waits to batch lines into one write when many streams are open
+    /// (each writes at most once per `open streams × 10 µs`, up to this). 0: never wait.
+    #[serde(deserialize_with = "de::duration")]
+    pub max_coalesce: Duration,
     /// Origins allowed by CORS: exact origins, or "*" for any. Empty: no CORS headers.
     pub cors_origins: Vec<String>,
     /// Most concurrent streams; more get 503.
@@ -378,6 +382,7 @@ impl Default for Http {
             max_tail: 10_000,
             subscriber_queue: 1024,
             heartbeat: Duration::from_secs(15),
+            max_coalesce: Duration::from_millis(50),
             cors_origins: Vec::new(),
             max_subscribers: 20_000,
         }

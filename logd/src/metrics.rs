@@ -22,7 +22,9 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// Forward connections accepted.
     pub connections_total: IntCounter,
-    /// Connections closed for bad input, by reason.
+    /// Connections closed for bad input, by reason (`malformed`, `wrong_type`, `oversized`,
+    /// `too_many_entries`, `bad_gzip`, `bad_compression`, `truncated`), or refused at
+    /// accept (`connection_limit`).
     pub decode_errors: IntCounterVec,
     /// Handshakes refused, by reason.
     pub handshake_failures: IntCounterVec,
@@ -69,7 +71,7 @@ impl Metrics {
             connections_total: counter("slipway_logd_forward_connections_total", "Forward connections accepted"),
             decode_errors: counter_vec(
                 "slipway_logd_decode_errors_total",
-                "Forward connections closed for bad input, by reason",
+                "Forward connections closed for bad input (or refused at the connection limit), by reason",
                 "reason",
             ),
             handshake_failures: counter_vec(

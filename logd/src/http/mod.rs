@@ -19,6 +19,7 @@ mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -356,6 +357,16 @@ impl Guard {
     /// Cancelled at shutdown.
     pub(crate) fn shutdown(&self) -> &CancellationToken {
         &self.api.shutdown
+    }
+
+    /// When a stream that last wrote at `last_write` should write next, if it should wait:
+    /// every stream writes at most once per `open streams × 10 µs`, capped at
+    /// `http.max_coalesce` (1,000 streams: every 10 ms).
+    pub(crate) fn coalesce_until(&self, last_write: Instant) -> Option<Instant> {
+        let open = self.api.subscribers.load(Ordering::Relaxed) as u64;
+        let every = Duration::from_micros(open.saturating_mul(10)).min(self.api.http.max_coalesce);
+        let until = last_write + every;
+        (until > Instant::now()).then_some(until)
     }
 }
 

@@ -2,11 +2,19 @@
 //! item, then takes whatever else is ready without waiting, and sends it all as one chunk
 //! (one write for many lines when the subscriber is busy).
 //!
+//! Coalescing: a stream that wrote less than `coalesce` ago waits until then before its
+//! next write, so lines arriving one by one go out in batches. The first line after a
+//! quiet spell goes out at once. `coalesce` grows with the number of open streams (see
+//! `Guard::coalesce_until`): with few followers every line is written as it comes; with
+//! thousands, each writes at most every few milliseconds, which keeps the number of
+//! wake-ups and writes (the cost of fan-out) bounded and so keeps latency low.
+//!
 //! Each line's JSON is encoded once and shared by every subscriber (`Line::json`); what a
 //! subscriber does per line is copy those bytes into its write batch, which costs less
 //! than handing the socket many small shared buffers.
 
 use std::convert::Infallible;
+use std::time::Instant;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -42,13 +50,15 @@ struct State<R> {
     started: bool,
     wrote: bool,
     done: bool,
+    last_write: Instant,
 }
 
 /// A body that streams `sub` through `render` until the subscription ends, the client
 /// goes away or logd shuts down.
 pub(crate) fn body<R: Render>(sub: Subscription, render: R, guard: Guard) -> Body {
     let app = sub.app().name().clone();
-    let state = State { sub, render, guard, app, started: false, wrote: false, done: false };
+    let state =
+        State { sub, render, guard, app, started: false, wrote: false, done: false, last_write: Instant::now() };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
@@ -66,9 +76,22 @@ pub(crate) fn body<R: Render>(sub: Subscription, render: R, guard: Guard) -> Bod
                 item = st.sub.next() => item,
                 () = st.guard.shutdown().cancelled() => Item::End,
             };
+            let line = matches!(item, Item::Line(_));
             st.put(item, &mut out);
             st.drain(&mut out);
+            // Nothing more ready yet: wait a little for more lines to share this write.
+            if line
+                && out.len() < CHUNK / 2
+                && let Some(until) = st.guard.coalesce_until(st.last_write)
+            {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until.into()) => {}
+                    () = st.guard.shutdown().cancelled() => st.done = true,
+                }
+                st.drain(&mut out);
+            }
         }
+        st.last_write = Instant::now();
         if out.is_empty() {
             return None;
         }

@@ -22,8 +22,9 @@ fn config() -> WebSocketConfig {
     WebSocketConfig::default()
         // Clients only send control frames: a small read buffer is plenty.
         .read_buffer_size(1024)
-        // Write straight through; queue at most 1 MiB for a slow reader.
-        .write_buffer_size(0)
+        // Messages of a batch are written together at the flush (the buffer only grows
+        // while a batch is written); at most 1 MiB is queued for a slow reader.
+        .write_buffer_size(64 << 10)
         .max_write_buffer_size(1 << 20)
         .max_message_size(Some(64 << 10))
         .max_frame_size(Some(64 << 10))
@@ -61,6 +62,16 @@ pub(crate) fn upgrade(req: &mut Request, sub: Subscription, guard: Guard) -> Res
     response
 }
 
+/// Adds the items ready now, up to a batch (stopping after an `End`).
+fn collect(sub: &mut Subscription, items: &mut Vec<Item>) {
+    while items.len() < BATCH && !matches!(items.last(), Some(Item::End)) {
+        match sub.try_next() {
+            Some(item) => items.push(item),
+            None => break,
+        }
+    }
+}
+
 fn marker(json: String) -> Message {
     Message::Text(Utf8Bytes::from(json))
 }
@@ -72,6 +83,8 @@ where
     let app = sub.app().name().clone();
     let (mut sink, mut incoming) = ws.split();
     let mut wrote = false;
+    let mut last_write = std::time::Instant::now();
+    let mut items = Vec::new();
     loop {
         let item = tokio::select! {
             item = sub.next() => item,
@@ -82,10 +95,22 @@ where
             },
             () = guard.shutdown().cancelled() => Item::End,
         };
-        let mut queued = 0;
-        let mut next = Some(item);
+        items.clear();
+        items.push(item);
+        collect(&mut sub, &mut items);
+        // Nothing more ready yet: wait a little for more lines to share this write.
+        if items.len() < BATCH
+            && items.iter().any(|i| matches!(i, Item::Line(_)))
+            && let Some(until) = guard.coalesce_until(last_write)
+        {
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => {}
+                () = guard.shutdown().cancelled() => items.push(Item::End),
+            }
+            collect(&mut sub, &mut items);
+        }
         let mut end = false;
-        while let Some(item) = next.take() {
+        for item in items.drain(..) {
             let message = match item {
                 Item::Line(line) => {
                     wrote = true;
@@ -109,22 +134,19 @@ where
                 }
                 Item::End => {
                     end = true;
-                    None
+                    break;
                 }
             };
-            if let Some(message) = message {
-                if sink.feed(message).await.is_err() {
-                    return;
-                }
-                queued += 1;
-            }
-            if !end && queued < BATCH {
-                next = sub.try_next();
+            if let Some(message) = message
+                && sink.feed(message).await.is_err()
+            {
+                return;
             }
         }
         if sink.flush().await.is_err() {
             return;
         }
+        last_write = std::time::Instant::now();
         if end {
             break;
         }

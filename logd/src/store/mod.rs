@@ -178,11 +178,16 @@ impl Store {
         self.evicting.store(false, Ordering::Release);
     }
 
-    /// Sends a heartbeat tick to every app's subscribers and refreshes the gauges.
+    /// Sends a heartbeat tick to every app's subscribers, forgets apps that never had a
+    /// line and have no one left following them (so requests for made-up names cannot
+    /// use up `history.max_apps`), and refreshes the gauges. O(apps).
     pub fn tick(&self) {
         for app in self.apps.iter() {
             app.heartbeat();
         }
+        // Only the map holds such an app (no connection caches it, no subscriber), and it
+        // never numbered a line, so forgetting it loses nothing.
+        self.apps.retain(|_, app| Arc::strong_count(app) > 1 || app.subscribers() > 0 || app.stats().2 > 0);
         self.tick_gauges();
     }
 
@@ -204,3 +209,6 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
