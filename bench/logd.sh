@@ -34,9 +34,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts logd with `threads` runtime threads; sets $pid. History is sized so eviction runs.
+# Starts logd with `threads` runtime threads (and persistence in $work/data when a second
+# argument is given); sets $pid. History keeps its defaults, so eviction runs.
 start_logd() {
   local threads=$1
+  local persistence=""
+  if [ -n "${2:-}" ]; then
+    rm -rf "$work/data"
+    persistence=$'[persistence]\n'"dir = \"$work/data\""$'\n'"fsync = \"$2\""
+  fi
   cat > "$work/logd.toml" <<CONF
 worker_threads = $threads
 log_level = "warn"
@@ -48,6 +54,7 @@ max_subscribers = 20000
 subscriber_queue = 1024
 [auth]
 anonymous = true
+$persistence
 CONF
   "$bin/slipway-logd" --config "$work/logd.toml" > "$work/logd.log" 2>&1 &
   pid=$!
@@ -71,6 +78,11 @@ for c in 1 4 16; do
   "$bin/logd-load" --sink --connections "$c" --seconds "$secs" --label "TCP sink (peer)"
 done
 stop_logd
+for fsync in always never; do
+  start_logd 1 "$fsync"
+  "$bin/logd-load" --addr 127.0.0.1:24299 --connections 4 --seconds "$secs" --label "logd, persistence, fsync=$fsync"
+  stop_logd
+done
 echo
 
 echo "## Fan-out: one app, lines at a fixed rate, N followers (logd on 2 runtime threads; peer: nats-server)"
