@@ -241,7 +241,7 @@ mod tests {
         let app = Arc::new(AppLog::new("a".into(), 2, 1));
         let put = |n: usize| {
             let lines = (0..n).map(|i| line("web.1", "app", &format!("m{i}"))).collect();
-            app.append(lines, 0, 1000, usize::MAX, |_| {});
+            app.append(lines, 0, 1000, usize::MAX, &Default::default(), |_| {});
         };
         put(3);
         let mut sub = app.subscribe(Start { tail: 2, after: None }, Filter::default(), true);
@@ -265,7 +265,7 @@ mod tests {
     async fn resume_reports_a_gap_for_lines_no_longer_kept() {
         let app = Arc::new(AppLog::new("a".into(), 8, 1));
         let lines = (0..10).map(|i| line("", "app", &format!("m{i}"))).collect();
-        app.append(lines, 0, 5, usize::MAX, |_| {});
+        app.append(lines, 0, 5, usize::MAX, &Default::default(), |_| {});
         let mut sub = app.subscribe(Start { tail: 100, after: Some(2) }, Filter::default(), false);
         let Some(Item::Gap { from: 3, to: 5 }) = sub.try_next() else { panic!("expected a gap") };
         let Some(Item::Line(l)) = sub.try_next() else { panic!() };
