@@ -44,6 +44,8 @@ pub struct Filter {
     pub dynos: Vec<String>,
     /// Substring the message must contain.
     pub grep: Option<String>,
+    /// Regular expression the message must match (linear time: the `regex` crate).
+    pub regex: Option<regex::Regex>,
 }
 
 impl Filter {
@@ -52,6 +54,7 @@ impl Filter {
         (self.sources.is_empty() || self.sources.iter().any(|s| s == line.source()))
             && (self.dynos.is_empty() || self.dynos.iter().any(|d| dyno_matches(d, line.dyno())))
             && self.grep.as_deref().is_none_or(|g| line.message().contains(g))
+            && self.regex.as_ref().is_none_or(|r| r.is_match(line.message()))
     }
 }
 

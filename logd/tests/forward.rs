@@ -170,6 +170,36 @@ async fn handshake_with_the_right_key_lets_records_in_and_a_wrong_key_gets_pong_
     logd.stop().await;
 }
 
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_closed() {
+    let mut c = config();
+    c.forward.shared_key = Some("k".into());
+    c.forward.handshake_timeout = Duration::from_millis(300);
+    let logd = start(c).await;
+    let mut silent = Fwd::connect(logd.forward_addr()).await;
+    let _helo = silent.read_msg().await;
+    silent.wait_closed().await;
+    assert_eq!(metric(&logd, r#"slipway_logd_handshake_failures_total{reason="timeout"}"#), 1.0);
+    logd.stop().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused() {
+    let mut c = config();
+    c.forward.max_connections = 1;
+    let logd = start(c).await;
+    let mut first = Fwd::connect(logd.forward_addr()).await;
+    first.send(&message("t", Time::Int(1), &record("one", "in", &[]), &[("chunk", "1")])).await;
+    first.expect_ack("1").await;
+    let mut second = Fwd::connect(logd.forward_addr()).await;
+    second.wait_closed().await;
+    assert_eq!(metric(&logd, r#"slipway_logd_decode_errors_total{reason="connection_limit"}"#), 1.0);
+    // The first connection is unaffected.
+    first.send(&message("t", Time::Int(1), &record("one", "still in", &[]), &[("chunk", "2")])).await;
+    first.expect_ack("2").await;
+    logd.stop().await;
+}
+
 /// Each hostile input closes its own connection, with a counted reason, while a
 /// well-behaved client on another connection keeps sending and getting acks.
 #[tokio::test]

@@ -83,6 +83,9 @@ async fn filters_by_dyno_source_and_text() {
     assert_eq!(get("grep=500").await, ["GET /cart 500", "job 500 failed"]);
     assert_eq!(get("source=build").await, ["compiling"]);
     assert_eq!(get("source=app&dyno=web&grep=cart").await, ["GET /cart 500"]);
+    assert_eq!(get("regex=%5EGET%20%2F(cart%7Cx)").await, ["GET /cart 500", "GET /x 200"]);
+    let bad = slipway_tests::get(logd.http_addr(), "logd", "/v1/apps/shop/logs?regex=(").await;
+    assert_eq!((bad.status.as_u16(), bad.json()["error"]["field"].as_str()), (400, Some("regex")));
 
     // The filter applies to live lines too.
     let mut s = follow_sse(&logd, "shop", "tail=0&dyno=worker").await;
