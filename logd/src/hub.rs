@@ -49,6 +49,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether every line passes.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.dynos.is_empty() && self.grep.is_none() && self.regex.is_none()
+    }
+
     /// Whether `line` passes.
     pub fn matches(&self, line: &Line) -> bool {
         (self.sources.is_empty() || self.sources.iter().any(|s| s == line.source()))

@@ -179,7 +179,9 @@ impl AppLog {
     }
 
     /// Subscribes: the backlog chosen by `start` and, when following, the live feed.
-    /// O(backlog), or O(history) with a filter and no `after`.
+    /// Under the lock: O(backlog) `Arc` clones (O(history) with a filter and no `after`);
+    /// the filter itself runs after the lock is released, so a costly `grep`/`regex` never
+    /// holds up ingest.
     pub fn subscribe(self: &Arc<Self>, start: Start, filter: Filter, follow: bool) -> Subscription {
         let ring = self.lock();
         let rx = follow.then(|| self.tx.subscribe());
@@ -187,23 +189,31 @@ impl AppLog {
         let front = ring.lines.front().map_or(ring.next_seq, |l| l.seq);
         let mut gap = None;
         let mut reset = false;
-        let backlog: Vec<Arc<Line>> = match start.after {
+        let (candidates, tail): (Vec<Arc<Line>>, Option<usize>) = match start.after {
             Some(after) if after <= last => {
                 if after + 1 < front {
                     gap = Some((after + 1, front - 1));
                 }
                 let skip = usize::try_from((after + 1).saturating_sub(front)).unwrap_or(usize::MAX);
-                ring.lines.iter().skip(skip).filter(|l| filter.matches(l)).cloned().collect()
+                (ring.lines.iter().skip(skip).cloned().collect(), None)
             }
             _ => {
                 reset = start.after.is_some();
-                let mut tail: Vec<Arc<Line>> =
-                    ring.lines.iter().rev().filter(|l| filter.matches(l)).take(start.tail).cloned().collect();
-                tail.reverse();
-                tail
+                let take = if filter.is_empty() { start.tail } else { usize::MAX };
+                let skip = ring.lines.len().saturating_sub(take);
+                (ring.lines.iter().skip(skip).cloned().collect(), Some(start.tail))
             }
         };
         drop(ring);
+        let backlog = match tail {
+            None => candidates.into_iter().filter(|l| filter.matches(l)).collect(),
+            Some(tail) => {
+                let mut kept: Vec<Arc<Line>> =
+                    candidates.into_iter().rev().filter(|l| filter.matches(l)).take(tail).collect();
+                kept.reverse();
+                kept
+            }
+        };
         Subscription::new(self.clone(), rx, backlog, gap, reset, last, filter)
     }
 }
