@@ -7,8 +7,10 @@
 
 pub mod backend;
 pub mod client;
+pub mod clients;
 pub mod process;
 pub mod raw;
+pub mod stream;
 
 pub use backend::{Backend, Seen};
 pub use client::{Reply, get, send};

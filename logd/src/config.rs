@@ -1,0 +1,656 @@
+//! logd's configuration: typed, documented, with defaults.
+//!
+//! A config is read in three layers, later ones winning: the defaults below, the TOML file
+//! given with `--config`, and environment variables named `SLIPWAY_LOGD__<SECTION>__<KEY>`
+//! (for example `SLIPWAY_LOGD__LISTEN__HTTP=0.0.0.0:80` or
+//! `SLIPWAY_LOGD__AUTH__SIGNING_KEY=...`). `config/logd.toml` shows every key.
+//!
+//! Any problem is reported as one [`ConfigError`] naming the key and where its value came
+//! from, e.g. `config: /etc/slipway/logd.toml: key "listen.forward": "24224" is not an
+//! address like "0.0.0.0:24224" or "[::1]:24224"`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Prefix of the environment variables that override config keys.
+pub const ENV_PREFIX: &str = "SLIPWAY_LOGD__";
+
+/// The whole logd configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Threads running ingest and HTTP. 0 means one per CPU core.
+    pub worker_threads: usize,
+    /// Log format: "auto" (JSON unless stdout is a terminal), "json" or "text".
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax, e.g. "info" or "slipway_logd=debug".
+    pub log_level: String,
+    /// Listening addresses.
+    pub listen: Listen,
+    /// The Fluent forward input.
+    pub forward: Forward,
+    /// How records become log lines.
+    pub rules: Rules,
+    /// In-memory history.
+    pub history: History,
+    /// Optional on-disk history.
+    pub persistence: Persistence,
+    /// The HTTP API: streams, viewer, metrics.
+    pub http: Http,
+    /// Tokens.
+    pub auth: Auth,
+}
+
+/// Listening addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// Fluent forward protocol over plain TCP.
+    #[serde(deserialize_with = "de::addr")]
+    pub forward: SocketAddr,
+    /// Fluent forward protocol over TLS; off unless set (needs `forward.tls`).
+    #[serde(deserialize_with = "de::opt_addr")]
+    pub forward_tls: Option<SocketAddr>,
+    /// HTTP: `/v1/apps/{app}/logs`, `/apps/{app}`, `/metrics`, `/healthz`.
+    #[serde(deserialize_with = "de::addr")]
+    pub http: SocketAddr,
+}
+
+/// The Fluent forward input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Forward {
+    /// Shared key of the HELO/PING/PONG handshake. Unset: no handshake.
+    pub shared_key: Option<String>,
+    /// Name logd gives in PONG. Empty: the machine's host name.
+    pub hostname: String,
+    /// Users allowed in (username/password in PING); empty: no user check. Needs shared_key.
+    pub users: Vec<User>,
+    /// Largest frame (one msgpack message, or a decompressed packed stream), in bytes.
+    pub max_frame_bytes: usize,
+    /// Most entries (records) in one frame.
+    pub max_entries_per_frame: usize,
+    /// Most open forward connections; more are refused.
+    pub max_connections: usize,
+    /// Time a client has to finish the handshake.
+    #[serde(deserialize_with = "de::duration")]
+    pub handshake_timeout: Duration,
+    /// TLS certificate and key for `listen.forward_tls`.
+    pub tls: Option<Tls>,
+}
+
+/// A user of the forward handshake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// User name sent in PING.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// TLS files (PEM).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Rules mapping a record to a log line. Each list is tried in order; the first source
+/// giving a value wins. Sources: `key:<path>` (a record key; dots go into nested maps),
+/// `label:<name>` (Fluent Bit's `kubernetes.labels.<name>`), `namespace`
+/// (`kubernetes.namespace_name`), `pod` (`kubernetes.pod_name`), `tag` (the group of
+/// `tag_pattern` named like the field: `app`, `dyno` or `source`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// Where the app name comes from.
+    pub app: Vec<RuleSource>,
+    /// Where the dyno (process) comes from. `pod` turns `web-7d9c8b5f4-x2k8p` into `web.x2k8p`.
+    pub dyno: Vec<RuleSource>,
+    /// Where the source comes from (Heroku's `app`, `heroku`, ...).
+    pub source: Vec<RuleSource>,
+    /// Source of lines whose rules give none.
+    pub default_source: String,
+    /// Regex on the tag with named groups `app`, `dyno`, `source`.
+    #[serde(deserialize_with = "de::opt_regex")]
+    pub tag_pattern: Option<regex::Regex>,
+    /// Keys holding the message, tried in order.
+    pub message_keys: Vec<String>,
+    /// Key holding the stream (`stdout`/`stderr`).
+    pub stream_key: String,
+    /// Top-level keys dropped instead of kept as fields.
+    pub drop_keys: Vec<String>,
+    /// App of records whose rules give none. Empty: such records are dropped and counted.
+    pub fallback_app: String,
+}
+
+/// Where a line attribute comes from; see [`Rules`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum RuleSource {
+    /// A record key; the path goes into nested maps.
+    Key(Vec<String>),
+    /// `kubernetes.labels.<name>`.
+    Label(String),
+    /// `kubernetes.namespace_name`.
+    Namespace,
+    /// `kubernetes.pod_name`.
+    Pod,
+    /// The named group of `tag_pattern`.
+    Tag,
+}
+
+impl TryFrom<String> for RuleSource {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a rule source; expected \"key:<path>\", \"label:<name>\", \"namespace\", \"pod\" or \"tag\""
+            )
+        };
+        match s.as_str() {
+            "namespace" => Ok(RuleSource::Namespace),
+            "pod" => Ok(RuleSource::Pod),
+            "tag" => Ok(RuleSource::Tag),
+            _ => {
+                if let Some(path) = s.strip_prefix("key:") {
+                    let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+                    if parts.iter().any(String::is_empty) {
+                        return Err(bad());
+                    }
+                    Ok(RuleSource::Key(parts))
+                } else if let Some(label) = s.strip_prefix("label:")
+                    && !label.is_empty()
+                {
+                    Ok(RuleSource::Label(label.to_owned()))
+                } else {
+                    Err(bad())
+                }
+            }
+        }
+    }
+}
+
+/// In-memory history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct History {
+    /// Lines kept per app (oldest evicted first).
+    pub max_lines_per_app: usize,
+    /// Bytes kept per app (approximate in-memory size of the lines).
+    pub max_bytes_per_app: usize,
+    /// Bytes kept for all apps together; over it, the oldest lines of any app go first.
+    pub max_bytes_total: usize,
+    /// Most apps; records for further apps are dropped and counted.
+    pub max_apps: usize,
+}
+
+/// On-disk history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Persistence {
+    /// Directory of the segment files (one sub-directory per app). Unset: memory only.
+    pub dir: Option<PathBuf>,
+    /// When written lines are fsynced: "always" (before the ack), "interval" or "never".
+    pub fsync: Fsync,
+    /// With `fsync = "interval"`: time between fsyncs.
+    #[serde(deserialize_with = "de::duration")]
+    pub fsync_interval: Duration,
+    /// A segment file is closed and a new one started past this size, in bytes.
+    pub segment_bytes: u64,
+    /// Disk bytes kept per app; the oldest segments are deleted past it.
+    pub retention_bytes_per_app: u64,
+    /// Segments whose newest line is older than this are deleted.
+    #[serde(deserialize_with = "de::duration")]
+    pub retention_age: Duration,
+    /// Bytes queued for the disk writer before ingest waits for it.
+    pub max_pending_bytes: usize,
+}
+
+/// When lines are fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// fsync before acknowledging (group commit: one fsync per file per write batch).
+    Always,
+    /// fsync every `fsync_interval`; an ack means written to the OS.
+    Interval,
+    /// Never fsync; the OS writes back when it likes.
+    Never,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// Lines sent before following when the request gives no `tail`.
+    pub default_tail: usize,
+    /// Largest `tail` accepted.
+    pub max_tail: usize,
+    /// Bound of each subscriber's queue, in batches (a batch holds up to 64 lines).
+    pub subscriber_queue: usize,
+    /// An idle stream gets a heartbeat this often.
+    #[serde(deserialize_with = "de::duration")]
+    pub heartbeat: Duration,
+    /// Longest a stream waits to batch lines into one write when many streams are open
+    /// (each writes at most once per `open streams × 10 µs`, up to this). 0: never wait.
+    #[serde(deserialize_with = "de::duration")]
+    pub max_coalesce: Duration,
+    /// Origins allowed by CORS: exact origins, or "*" for any. Empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Most concurrent streams; more get 503.
+    pub max_subscribers: usize,
+}
+
+/// Tokens.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// HMAC-SHA256 key of app tokens (at least 32 bytes). Unset: app tokens are refused.
+    pub signing_key: Option<String>,
+    /// Token that reads every app and `/v1/apps` (at least 16 characters).
+    pub admin_token: Option<String>,
+    /// Serve streams without any token (a laptop; never on a network).
+    pub anonymous: bool,
+    /// Require the admin token on `/metrics`.
+    pub protect_metrics: bool,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, text otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            worker_threads: 0,
+            log_format: LogFormat::Auto,
+            log_level: "info".to_owned(),
+            listen: Listen::default(),
+            forward: Forward::default(),
+            rules: Rules::default(),
+            history: History::default(),
+            persistence: Persistence::default(),
+            http: Http::default(),
+            auth: Auth::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            forward: SocketAddr::from(([0, 0, 0, 0], 24224)),
+            forward_tls: None,
+            http: SocketAddr::from(([0, 0, 0, 0], 8090)),
+        }
+    }
+}
+
+impl Default for Forward {
+    fn default() -> Self {
+        Forward {
+            shared_key: None,
+            hostname: String::new(),
+            users: Vec::new(),
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_entries_per_frame: 100_000,
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            tls: None,
+        }
+    }
+}
+
+/// The default tag pattern: `slipway.<app>[.<dyno>]`.
+pub const DEFAULT_TAG_PATTERN: &str = r"^slipway\.(?P<app>[a-z0-9][a-z0-9_-]*)(?:\.(?P<dyno>.+))?$";
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            app: vec![
+                RuleSource::Key(vec!["app".into()]),
+                RuleSource::Label("slipway.dev/app".into()),
+                RuleSource::Tag,
+            ],
+            dyno: vec![
+                RuleSource::Key(vec!["dyno".into()]),
+                RuleSource::Label("slipway.dev/dyno".into()),
+                RuleSource::Pod,
+                RuleSource::Tag,
+            ],
+            source: vec![RuleSource::Key(vec!["source".into()])],
+            default_source: "app".into(),
+            tag_pattern: Some(regex::Regex::new(DEFAULT_TAG_PATTERN).expect("the default tag pattern is valid")),
+            message_keys: vec!["log".into(), "message".into()],
+            stream_key: "stream".into(),
+            drop_keys: Vec::new(),
+            fallback_app: String::new(),
+        }
+    }
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            max_lines_per_app: 10_000,
+            max_bytes_per_app: 8 * 1024 * 1024,
+            max_bytes_total: 256 * 1024 * 1024,
+            max_apps: 10_000,
+        }
+    }
+}
+
+impl Default for Persistence {
+    fn default() -> Self {
+        Persistence {
+            dir: None,
+            fsync: Fsync::Always,
+            fsync_interval: Duration::from_secs(1),
+            segment_bytes: 16 * 1024 * 1024,
+            retention_bytes_per_app: 256 * 1024 * 1024,
+            retention_age: Duration::from_secs(7 * 24 * 3600),
+            max_pending_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            default_tail: 100,
+            max_tail: 10_000,
+            subscriber_queue: 1024,
+            heartbeat: Duration::from_secs(15),
+            max_coalesce: Duration::from_millis(50),
+            cors_origins: Vec::new(),
+            max_subscribers: 20_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the config file at `path`, applies `SLIPWAY_LOGD__*` overrides and checks it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = load_layered(Some(path), ENV_PREFIX)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults plus environment overrides, without a file.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let config: Config = load_layered(None, ENV_PREFIX)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, problem: &str| Err(ConfigError::invalid(key, problem.to_owned()));
+        if self.worker_threads > 1024 {
+            return bad("worker_threads", "must be 0 (one per core) up to 1024");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(ConfigError::invalid("log_level", format!("{:?} is not a valid filter: {e}", self.log_level)));
+        }
+        let f = &self.forward;
+        if f.shared_key.as_deref().is_some_and(str::is_empty) {
+            return bad("forward.shared_key", "must not be empty (leave it unset for no handshake)");
+        }
+        if !f.users.is_empty() && f.shared_key.is_none() {
+            return bad("forward.users", "user authentication is part of the handshake: set forward.shared_key too");
+        }
+        if f.max_frame_bytes < 1024 || f.max_frame_bytes > 1 << 30 {
+            return bad("forward.max_frame_bytes", "must be between 1024 and 1073741824");
+        }
+        if f.max_entries_per_frame == 0 {
+            return bad("forward.max_entries_per_frame", "must be at least 1");
+        }
+        if f.max_connections == 0 {
+            return bad("forward.max_connections", "must be at least 1");
+        }
+        if f.handshake_timeout.is_zero() {
+            return bad("forward.handshake_timeout", "must be greater than zero");
+        }
+        if self.listen.forward_tls.is_some() && f.tls.is_none() {
+            return bad("forward.tls", "listen.forward_tls is set: give forward.tls.cert and forward.tls.key");
+        }
+        let r = &self.rules;
+        if r.app.is_empty() && r.fallback_app.is_empty() {
+            return bad("rules.app", "give at least one source, or set rules.fallback_app");
+        }
+        if !r.fallback_app.is_empty() && !crate::record::valid_app(&r.fallback_app) {
+            return bad("rules.fallback_app", "must be an app name: lower-case letters, digits, '-', '_', '.'");
+        }
+        if r.message_keys.is_empty() {
+            return bad("rules.message_keys", "give at least one key, e.g. [\"log\", \"message\"]");
+        }
+        let uses_tag = |list: &[RuleSource]| list.contains(&RuleSource::Tag);
+        if let Some(re) = &r.tag_pattern {
+            for (key, group, list) in
+                [("rules.app", "app", &r.app), ("rules.dyno", "dyno", &r.dyno), ("rules.source", "source", &r.source)]
+            {
+                if uses_tag(list) && !re.capture_names().any(|n| n == Some(group)) {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!(
+                            "uses \"tag\" but rules.tag_pattern has no group named {group:?} (write (?P<{group}>...))"
+                        ),
+                    ));
+                }
+            }
+        } else if uses_tag(&r.app) {
+            return bad("rules.app", "uses \"tag\" but rules.tag_pattern is not set");
+        }
+        let h = &self.history;
+        if h.max_lines_per_app == 0 || h.max_bytes_per_app < 1024 {
+            return bad("history.max_lines_per_app", "history needs at least 1 line and 1024 bytes per app");
+        }
+        if h.max_bytes_total < h.max_bytes_per_app {
+            return bad("history.max_bytes_total", "must be at least history.max_bytes_per_app");
+        }
+        if h.max_apps == 0 {
+            return bad("history.max_apps", "must be at least 1");
+        }
+        let p = &self.persistence;
+        if p.fsync == Fsync::Interval && p.fsync_interval.is_zero() {
+            return bad("persistence.fsync_interval", "must be greater than zero");
+        }
+        if p.segment_bytes < 4096 {
+            return bad("persistence.segment_bytes", "must be at least 4096");
+        }
+        if p.retention_bytes_per_app < p.segment_bytes {
+            return bad("persistence.retention_bytes_per_app", "must be at least persistence.segment_bytes");
+        }
+        if p.retention_age.is_zero() {
+            return bad("persistence.retention_age", "must be greater than zero");
+        }
+        if p.max_pending_bytes < 64 * 1024 {
+            return bad("persistence.max_pending_bytes", "must be at least 65536");
+        }
+        let http = &self.http;
+        if http.max_tail == 0 || http.default_tail > http.max_tail {
+            return bad("http.default_tail", "must not be above http.max_tail (which must be at least 1)");
+        }
+        if http.subscriber_queue < 2 || http.subscriber_queue > 1 << 20 {
+            return bad("http.subscriber_queue", "must be between 2 and 1048576");
+        }
+        if http.heartbeat.is_zero() {
+            return bad("http.heartbeat", "must be greater than zero");
+        }
+        if http.max_subscribers == 0 {
+            return bad("http.max_subscribers", "must be at least 1");
+        }
+        for (i, origin) in http.cors_origins.iter().enumerate() {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    &format!("http.cors_origins[{i}]"),
+                    format!("{origin:?} is not an origin like \"https://dashboard.example.com\" or \"*\""),
+                ));
+            }
+        }
+        let a = &self.auth;
+        if a.signing_key.as_ref().is_some_and(|k| k.len() < 32) {
+            return bad("auth.signing_key", "must be at least 32 bytes long");
+        }
+        if a.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return bad("auth.admin_token", "must be at least 16 characters long");
+        }
+        Ok(())
+    }
+
+    /// Number of runtime threads.
+    pub fn thread_count(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// A configuration problem, naming the key and where the bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the value came from: a file path or an environment variable.
+    pub origin: Option<String>,
+    /// Dotted key path, e.g. `listen.http`.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn invalid(key: &str, problem: String) -> Self {
+        ConfigError { origin: None, key: Some(key.to_owned()), problem }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("config")?;
+        if let Some(origin) = &self.origin {
+            write!(f, ": {origin}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key \"{key}\"")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads `T` from its defaults, an optional TOML file and `<env_prefix><KEY>__<KEY>`
+/// environment variables, and turns figment's error into a [`ConfigError`].
+pub fn load_layered<T: DeserializeOwned>(path: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
+    let mut figment = Figment::new();
+    if let Some(path) = path {
+        if !path.is_file() {
+            return Err(ConfigError {
+                origin: Some(path.display().to_string()),
+                key: None,
+                problem: "no such file (pass the path of a TOML config, e.g. config/logd.toml)".into(),
+            });
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
+    figment.extract().map_err(|e| from_figment(e, env_prefix))
+}
+
+fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
+    use figment::error::Kind;
+    let key = (!error.path.is_empty()).then(|| error.path.join("."));
+    let origin = error.metadata.as_ref().map(|md| match &md.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        _ if md.name.contains("environment") => {
+            let var: Vec<String> = error.path.iter().map(|k| k.to_ascii_uppercase()).collect();
+            format!("environment variable {env_prefix}{}", var.join("__"))
+        }
+        _ => md.name.to_string(),
+    });
+    let problem = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            let key = key.unwrap_or_else(|| field.clone());
+            return ConfigError {
+                origin,
+                key: Some(key),
+                problem: format!("unknown key; expected one of: {}", expected.join(", ")),
+            };
+        }
+        Kind::InvalidType(actual, expected) => format!("found {actual}, expected {expected}"),
+        Kind::InvalidValue(actual, expected) => format!("found {actual}, expected {expected}"),
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value {found:?}; expected one of: {}", expected.join(", "))
+        }
+        Kind::Message(message) => message.trim_end().to_owned(),
+        other => other.to_string(),
+    };
+    ConfigError { origin, key, problem }
+}
+
+/// Deserializers with error messages that show the bad value and an example of a good one.
+pub mod de {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    /// A socket address such as `0.0.0.0:8090` or `[::1]:8090`.
+    pub fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_addr(&s).map_err(D::Error::custom)
+    }
+
+    /// An optional socket address; an empty string means unset.
+    pub fn opt_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        parse_addr(&s).map(Some).map_err(D::Error::custom)
+    }
+
+    fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+        s.parse().map_err(|_| format!("{s:?} is not an address like \"0.0.0.0:24224\" or \"[::1]:24224\""))
+    }
+
+    /// A duration such as `500ms`, `10s` or `2m`.
+    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map_err(|e| D::Error::custom(format!("{s:?} is not a duration like \"500ms\", \"10s\" or \"2m\" ({e})")))
+    }
+
+    /// An optional regular expression; an empty string means unset.
+    pub fn opt_regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<regex::Regex>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        regex::Regex::new(&s).map(Some).map_err(|e| D::Error::custom(format!("{s:?} is not a valid regex: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests;

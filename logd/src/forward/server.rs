@@ -1,0 +1,323 @@
+//! Forward listeners (TCP and TLS) and one task per connection.
+//!
+//! A connection: optional handshake (HELO/PING/PONG), then a read loop. Bytes go into one
+//! buffer; the splitter cuts complete frames off its front; each frame's entries become
+//! lines (record rules), grouped by app and appended to the store, and a frame with a
+//! `chunk` option is acked once its lines are kept (and, with persistence, on disk).
+//! Bad input closes this connection only, with a logged reason and a counted metric.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::decode::{self, DecodeError, EntryIter, Limits, Splitter};
+use super::handshake::Security;
+use crate::line::Line;
+use crate::metrics::Metrics;
+use crate::record::{RecordError, Rules};
+use crate::store::{AppLog, Store};
+
+/// Everything a forward connection needs.
+#[derive(Debug)]
+pub struct Ingest {
+    /// Where lines go.
+    pub store: Arc<Store>,
+    /// Record → line rules.
+    pub rules: Rules,
+    /// Frame limits.
+    pub limits: Limits,
+    /// The handshake, when a shared key is set.
+    pub security: Option<Security>,
+    /// Time allowed for the handshake.
+    pub handshake_timeout: Duration,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Open-connection limit.
+    pub connections: Arc<Semaphore>,
+}
+
+/// Accepts forward connections (TLS when `tls` is given) until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ingest: Arc<Ingest>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                        tracing::warn!(error = %e, "forward accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = ingest.connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "forward connection refused: forward.max_connections reached");
+            ingest.metrics.decode_errors.with_label_values(&["connection_limit"]).inc();
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let sock = socket2::SockRef::from(&stream);
+        let _ = sock.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(Duration::from_secs(60)));
+        let ingest = ingest.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => connection(stream, peer, ingest, shutdown).await,
+                Some(acceptor) => {
+                    let accepted = tokio::time::timeout(ingest.handshake_timeout, acceptor.accept(stream)).await;
+                    match accepted {
+                        Ok(Ok(stream)) => connection(stream, peer, ingest, shutdown).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "forward TLS handshake failed");
+                            ingest.metrics.handshake_failures.with_label_values(&["tls"]).inc();
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "forward TLS handshake timed out");
+                            ingest.metrics.handshake_failures.with_label_values(&["timeout"]).inc();
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Why a connection ended early.
+#[derive(Debug)]
+enum Close {
+    /// Bad input.
+    Decode(DecodeError),
+    /// The handshake failed (already logged and answered).
+    Handshake,
+    /// The peer went away or a write failed.
+    Io(std::io::Error),
+    /// Lines could not be made durable; no ack sent.
+    Disk,
+    /// Shutting down.
+    Shutdown,
+}
+
+struct Conn<S> {
+    stream: S,
+    peer: SocketAddr,
+    buf: BytesMut,
+    splitter: Splitter,
+    inflated: Vec<u8>,
+    last_app: Option<Arc<AppLog>>,
+    ingest: Arc<Ingest>,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: SocketAddr,
+    ingest: Arc<Ingest>,
+    shutdown: CancellationToken,
+) {
+    let metrics = ingest.metrics.clone();
+    metrics.connections.inc();
+    metrics.connections_total.inc();
+    tracing::debug!(%peer, "forward connection opened");
+    let mut conn = Conn {
+        stream,
+        peer,
+        buf: BytesMut::new(),
+        splitter: Splitter::default(),
+        inflated: Vec::new(),
+        last_app: None,
+        ingest,
+    };
+    let result = conn.run(&shutdown).await;
+    match result {
+        Ok(()) | Err(Close::Shutdown) => tracing::debug!(%peer, "forward connection closed"),
+        Err(Close::Decode(e)) => {
+            metrics.decode_errors.with_label_values(&[e.reason()]).inc();
+            tracing::warn!(%peer, reason = e.reason(), error = %e, "closing forward connection: bad input");
+        }
+        Err(Close::Handshake) => {}
+        Err(Close::Io(e)) => tracing::debug!(%peer, error = %e, "forward connection ended"),
+        Err(Close::Disk) => tracing::warn!(%peer, "closing forward connection: lines could not be written to disk"),
+    }
+    let _ = conn.stream.shutdown().await;
+    metrics.connections.dec();
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    async fn run(&mut self, shutdown: &CancellationToken) -> Result<(), Close> {
+        if self.ingest.security.is_some() {
+            let limit = self.ingest.handshake_timeout;
+            match tokio::time::timeout(limit, self.handshake(shutdown)).await {
+                Ok(result) => result?,
+                Err(_) => {
+                    self.ingest.metrics.handshake_failures.with_label_values(&["timeout"]).inc();
+                    tracing::warn!(peer = %self.peer, "forward handshake timed out");
+                    return Err(Close::Handshake);
+                }
+            }
+        }
+        loop {
+            while let Some(frame) = self.next_frame()? {
+                self.handle(frame).await?;
+            }
+            if !self.read(shutdown).await? {
+                return if self.buf.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Close::Decode(DecodeError::Truncated(self.buf.len())))
+                };
+            }
+        }
+    }
+
+    /// Reads more bytes; false at end of stream.
+    async fn read(&mut self, shutdown: &CancellationToken) -> Result<bool, Close> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let n = tokio::select! {
+            () = shutdown.cancelled() => return Err(Close::Shutdown),
+            read = self.stream.read_buf(&mut self.buf) => read.map_err(Close::Io)?,
+        };
+        self.ingest.metrics.bytes.inc_by(n as u64);
+        Ok(n > 0)
+    }
+
+    /// Cuts the next complete frame off the buffer.
+    fn next_frame(&mut self) -> Result<Option<BytesMut>, Close> {
+        let max = self.ingest.limits.max_frame_bytes;
+        match self.splitter.next_frame(&self.buf, max).map_err(Close::Decode)? {
+            Some(len) => {
+                let frame = self.buf.split_to(len);
+                // Give back a buffer grown for a big frame once it is consumed.
+                if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+                    self.buf = BytesMut::new();
+                }
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn handshake(&mut self, shutdown: &CancellationToken) -> Result<(), Close> {
+        let Some(security) = self.ingest.security.clone() else { return Ok(()) };
+        let (session, helo) = security.helo();
+        self.stream.write_all(&helo).await.map_err(Close::Io)?;
+        let ping = loop {
+            if let Some(frame) = self.next_frame()? {
+                break frame;
+            }
+            if !self.read(shutdown).await? {
+                return Err(Close::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        };
+        match security.check_ping(&session, &ping) {
+            Ok(accepted) => {
+                tracing::debug!(peer = %self.peer, client = %accepted.client, user = ?accepted.username, "forward handshake accepted");
+                self.stream.write_all(&accepted.pong).await.map_err(Close::Io)?;
+                Ok(())
+            }
+            Err(refused) => {
+                let reason = match refused.reason {
+                    "shared_key mismatch" => "shared_key",
+                    "username/password mismatch" => "user",
+                    _ => "invalid_ping",
+                };
+                self.ingest.metrics.handshake_failures.with_label_values(&[reason]).inc();
+                tracing::warn!(peer = %self.peer, client = %refused.client, reason = refused.reason, "forward handshake refused");
+                let _ = self.stream.write_all(&refused.pong).await;
+                let _ = self.stream.flush().await;
+                Err(Close::Handshake)
+            }
+        }
+    }
+
+    /// Decodes a frame, keeps its lines and acks it.
+    async fn handle(&mut self, frame: BytesMut) -> Result<(), Close> {
+        let ingest = self.ingest.clone();
+        ingest.store.backpressure().await;
+        let parsed = decode::parse(&frame).map_err(Close::Decode)?;
+        let tag = ingest.rules.tag_info(parsed.tag);
+        let packed = match (&parsed.entries, parsed.gzip) {
+            (decode::Entries::Packed { data }, true) => {
+                decode::inflate(data, ingest.limits.max_frame_bytes, &mut self.inflated).map_err(Close::Decode)?;
+                Some(&self.inflated[..])
+            }
+            _ => None,
+        };
+        let mut entries = EntryIter::new(&parsed.entries, packed, ingest.limits.max_entries);
+        let mut groups: Vec<(Arc<AppLog>, Vec<Line>)> = Vec::new();
+        let mut pairs = Vec::new();
+        let (mut no_app, mut too_many_apps) = (0u64, 0u64);
+        while let Some((time, record)) = entries.next().map_err(Close::Decode)? {
+            let mapped = ingest.rules.map(&tag, time, record, &mut pairs).map_err(|e| match e {
+                RecordError::Malformed(e) => Close::Decode(e.into()),
+            })?;
+            let Some(name) = mapped.app else {
+                no_app += 1;
+                continue;
+            };
+            if let Some((_, lines)) = groups.iter_mut().find(|(app, _)| **app.name() == *name) {
+                lines.push(mapped.line);
+                continue;
+            }
+            let app = match &self.last_app {
+                Some(app) if **app.name() == *name => app.clone(),
+                _ => match ingest.store.app(&name) {
+                    Some(app) => {
+                        self.last_app = Some(app.clone());
+                        app
+                    }
+                    None => {
+                        too_many_apps += 1;
+                        continue;
+                    }
+                },
+            };
+            groups.push((app, vec![mapped.line]));
+        }
+        if no_app > 0 {
+            ingest.metrics.records_dropped.with_label_values(&["no_app"]).inc_by(no_app);
+        }
+        if too_many_apps > 0 {
+            ingest.metrics.records_dropped.with_label_values(&["too_many_apps"]).inc_by(too_many_apps);
+        }
+        let want_ack = parsed.chunk.is_some();
+        let mut on_disk = Vec::new();
+        for (app, lines) in groups {
+            on_disk.extend(ingest.store.append(&app, lines, want_ack));
+        }
+        if let Some(chunk) = parsed.chunk {
+            for done in on_disk {
+                if !done.await.unwrap_or(false) {
+                    return Err(Close::Disk);
+                }
+            }
+            let mut ack = Vec::with_capacity(chunk.len() + 8);
+            let _ = rmp::encode::write_map_len(&mut ack, 1);
+            let _ = rmp::encode::write_str(&mut ack, "ack");
+            ack.extend_from_slice(chunk);
+            self.stream.write_all(&ack).await.map_err(Close::Io)?;
+            self.stream.flush().await.map_err(Close::Io)?;
+            ingest.metrics.acks.inc();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! WebSocket streams (tokio-tungstenite): each line is a text message holding the line's
+//! JSON (the same shared bytes as SSE and NDJSON); markers are JSON objects with an
+//! `event` key (`dropped`, `gap`, `reset`). Idle streams get a Ping; the client's Pongs and
+//! Close are read. Buffers are kept small: an idle subscriber must stay cheap.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes, handshake::derive_accept_key};
+
+use super::{ApiError, Guard};
+use crate::hub::{Item, Subscription};
+
+/// Messages queued before a flush.
+const BATCH: usize = 256;
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        // Clients only send control frames: a small read buffer is plenty.
+        .read_buffer_size(1024)
+        // Messages of a batch are written together at the flush (the buffer only grows
+        // while a batch is written); at most 1 MiB is queued for a slow reader.
+        .write_buffer_size(64 << 10)
+        .max_write_buffer_size(1 << 20)
+        .max_message_size(Some(64 << 10))
+        .max_frame_size(Some(64 << 10))
+}
+
+/// Answers the upgrade and streams `sub` on the WebSocket once it is established.
+pub(crate) fn upgrade(req: &mut Request, sub: Subscription, guard: Guard) -> Response {
+    let version_ok = req.headers().get("sec-websocket-version").is_some_and(|v| v == "13");
+    let Some(key) = req.headers().get("sec-websocket-key").filter(|_| version_ok) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_websocket",
+            "a WebSocket upgrade needs Sec-WebSocket-Key and version 13",
+        )
+        .into_response();
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config())).await;
+                run(ws, sub, guard).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    response
+}
+
+/// Adds the items ready now, up to a batch (stopping after an `End`).
+fn collect(sub: &mut Subscription, items: &mut Vec<Item>) {
+    while items.len() < BATCH && !matches!(items.last(), Some(Item::End)) {
+        match sub.try_next() {
+            Some(item) => items.push(item),
+            None => break,
+        }
+    }
+}
+
+fn marker(json: String) -> Message {
+    Message::Text(Utf8Bytes::from(json))
+}
+
+async fn run<S>(ws: WebSocketStream<S>, mut sub: Subscription, guard: Guard)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let app = sub.app().name().clone();
+    let (mut sink, mut incoming) = ws.split();
+    let mut wrote = false;
+    let mut last_write = std::time::Instant::now();
+    let mut items = Vec::new();
+    loop {
+        let item = tokio::select! {
+            item = sub.next() => item,
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                // Pings are answered by tungstenite; pongs and client text are ignored.
+                Some(Ok(_)) => continue,
+            },
+            () = guard.shutdown().cancelled() => Item::End,
+        };
+        items.clear();
+        items.push(item);
+        collect(&mut sub, &mut items);
+        // Nothing more ready yet: wait a little for more lines to share this write.
+        if items.len() < BATCH
+            && items.iter().any(|i| matches!(i, Item::Line(_)))
+            && let Some(until) = guard.coalesce_until(last_write)
+        {
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => {}
+                () = guard.shutdown().cancelled() => items.push(Item::End),
+            }
+            collect(&mut sub, &mut items);
+        }
+        let mut end = false;
+        for item in items.drain(..) {
+            let message = match item {
+                Item::Line(line) => {
+                    wrote = true;
+                    // The shared JSON bytes are valid UTF-8 (serde_json wrote them).
+                    match Utf8Bytes::try_from(Bytes::clone(line.json(&app))) {
+                        Ok(text) => Some(Message::Text(text)),
+                        Err(_) => None,
+                    }
+                }
+                Item::Dropped(n) => {
+                    wrote = true;
+                    guard.dropped(n);
+                    Some(marker(format!("{{\"event\":\"dropped\",\"dropped\":{n}}}")))
+                }
+                Item::Gap { from, to } => Some(marker(format!("{{\"event\":\"gap\",\"from\":{from},\"to\":{to}}}"))),
+                Item::Reset => Some(marker("{\"event\":\"reset\"}".to_owned())),
+                Item::Heartbeat => {
+                    let idle = !wrote;
+                    wrote = false;
+                    idle.then(|| Message::Ping(Bytes::new()))
+                }
+                Item::End => {
+                    end = true;
+                    break;
+                }
+            };
+            if let Some(message) = message
+                && sink.feed(message).await.is_err()
+            {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+        last_write = std::time::Instant::now();
+        if end {
+            break;
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+}

@@ -1,0 +1,276 @@
+//! Live fan-out: a subscriber's view of one app, whatever the transport.
+//!
+//! Each app broadcasts batches of numbered lines (`Arc`s: never copied per subscriber) on a
+//! bounded channel; each subscriber reads it at its own pace. Sending never waits: a
+//! subscriber that falls more than the channel's capacity behind loses the oldest batches,
+//! and notices it by the jump in sequence numbers, which it reports as `dropped N` before
+//! carrying on. Ingest and the other subscribers never wait for it.
+//!
+//! A [`Subscription`] yields [`Item`]s: first a gap or reset marker if the requested resume
+//! point is gone, then the backlog (tail or resume), then live lines, `dropped` markers and
+//! heartbeat ticks.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+
+use crate::line::Line;
+use crate::store::AppLog;
+
+/// What an app broadcasts.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Lines, in sequence order.
+    Lines(Arc<[Arc<Line>]>),
+    /// A heartbeat tick: idle subscribers send a keep-alive.
+    Heartbeat,
+}
+
+/// Where a subscription starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    /// Without `after`: the last `tail` matching lines.
+    pub tail: usize,
+    /// Resume after this sequence number (`Last-Event-ID`, `since=`).
+    pub after: Option<u64>,
+}
+
+/// Which lines a subscriber wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Exact sources; empty: all.
+    pub sources: Vec<String>,
+    /// Dynos: `web` matches `web`, `web.1`, `web.2`; `web.1` only itself. Empty: all.
+    pub dynos: Vec<String>,
+    /// Substring the message must contain.
+    pub grep: Option<String>,
+}
+
+impl Filter {
+    /// Whether `line` passes.
+    pub fn matches(&self, line: &Line) -> bool {
+        (self.sources.is_empty() || self.sources.iter().any(|s| s == line.source()))
+            && (self.dynos.is_empty() || self.dynos.iter().any(|d| dyno_matches(d, line.dyno())))
+            && self.grep.as_deref().is_none_or(|g| line.message().contains(g))
+    }
+}
+
+fn dyno_matches(wanted: &str, dyno: &str) -> bool {
+    dyno == wanted || (dyno.len() > wanted.len() && dyno.starts_with(wanted) && dyno.as_bytes()[wanted.len()] == b'.')
+}
+
+/// One thing to send to a subscriber.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A line.
+    Line(Arc<Line>),
+    /// This many lines were skipped because the subscriber fell behind.
+    Dropped(u64),
+    /// Lines `from..=to` were requested but are no longer in history.
+    Gap {
+        /// First missing sequence number.
+        from: u64,
+        /// Last missing sequence number.
+        to: u64,
+    },
+    /// The resume point is ahead of the app's history (logd lost it, e.g. restarted without
+    /// persistence): sequence numbers start over.
+    Reset,
+    /// Nothing happened for a while.
+    Heartbeat,
+    /// The stream is over (no follow, or shutting down).
+    End,
+}
+
+/// A subscriber's position in one app's stream.
+#[derive(Debug)]
+pub struct Subscription {
+    app: Arc<AppLog>,
+    rx: Option<broadcast::Receiver<Event>>,
+    backlog: std::vec::IntoIter<Arc<Line>>,
+    marker: Option<Item>,
+    batch: Option<(Arc<[Arc<Line>]>, usize)>,
+    held: Option<Arc<Line>>,
+    last_seq: u64,
+    filter: Filter,
+    dropped: u64,
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        app: Arc<AppLog>,
+        rx: Option<broadcast::Receiver<Event>>,
+        backlog: Vec<Arc<Line>>,
+        gap: Option<(u64, u64)>,
+        reset: bool,
+        last_seq: u64,
+        filter: Filter,
+    ) -> Subscription {
+        let marker = match (gap, reset) {
+            (Some((from, to)), _) => Some(Item::Gap { from, to }),
+            (None, true) => Some(Item::Reset),
+            (None, false) => None,
+        };
+        Subscription {
+            app,
+            rx,
+            backlog: backlog.into_iter(),
+            marker,
+            batch: None,
+            held: None,
+            last_seq,
+            filter,
+            dropped: 0,
+        }
+    }
+
+    /// The app.
+    pub fn app(&self) -> &Arc<AppLog> {
+        &self.app
+    }
+
+    /// Lines dropped for this subscriber so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The next item, waiting for one.
+    pub async fn next(&mut self) -> Item {
+        loop {
+            if let Some(item) = self.ready() {
+                return item;
+            }
+            let Some(rx) = &mut self.rx else { return Item::End };
+            match rx.recv().await {
+                Ok(Event::Lines(lines)) => self.batch = Some((lines, 0)),
+                Ok(Event::Heartbeat) => return Item::Heartbeat,
+                // Fell behind: the next batch's sequence numbers tell how many lines.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Item::End,
+            }
+        }
+    }
+
+    /// The next item if one is ready now (to batch several into one write).
+    pub fn try_next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.ready() {
+                return Some(item);
+            }
+            let Some(rx) = &mut self.rx else { return Some(Item::End) };
+            match rx.try_recv() {
+                Ok(Event::Lines(lines)) => self.batch = Some((lines, 0)),
+                Ok(Event::Heartbeat) => return Some(Item::Heartbeat),
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Closed) => return Some(Item::End),
+            }
+        }
+    }
+
+    /// What can be produced without receiving.
+    fn ready(&mut self) -> Option<Item> {
+        if let Some(marker) = self.marker.take() {
+            return Some(marker);
+        }
+        if let Some(line) = self.backlog.next() {
+            return Some(Item::Line(line));
+        }
+        loop {
+            let line = match self.held.take() {
+                Some(line) => line,
+                None => {
+                    let (lines, next) = self.batch.as_mut()?;
+                    let Some(line) = lines.get(*next).cloned() else {
+                        self.batch = None;
+                        return None;
+                    };
+                    *next += 1;
+                    line
+                }
+            };
+            if line.seq <= self.last_seq {
+                continue;
+            }
+            if line.seq > self.last_seq + 1 {
+                let missed = line.seq - self.last_seq - 1;
+                self.last_seq = line.seq - 1;
+                self.held = Some(line);
+                self.dropped += missed;
+                return Some(Item::Dropped(missed));
+            }
+            self.last_seq = line.seq;
+            if self.filter.matches(&line) {
+                return Some(Item::Line(line));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::Timestamp;
+
+    fn line(dyno: &str, source: &str, message: &str) -> Line {
+        Line::new(Timestamp::default(), source, dyno, "stdout", message, Box::new([]))
+    }
+
+    #[test]
+    fn dyno_filter_matches_process_type_or_exact_dyno() {
+        let f = Filter { dynos: vec!["web".into()], ..Filter::default() };
+        assert!(f.matches(&line("web.1", "app", "x")));
+        assert!(f.matches(&line("web", "app", "x")));
+        assert!(!f.matches(&line("webhook.1", "app", "x")));
+        assert!(!f.matches(&line("worker.1", "app", "x")));
+        let f = Filter { dynos: vec!["web.1".into()], ..Filter::default() };
+        assert!(f.matches(&line("web.1", "app", "x")));
+        assert!(!f.matches(&line("web.10", "app", "x")));
+    }
+
+    #[test]
+    fn source_and_grep_filters() {
+        let f = Filter { sources: vec!["build".into()], grep: Some("error".into()), ..Filter::default() };
+        assert!(f.matches(&line("", "build", "an error here")));
+        assert!(!f.matches(&line("", "app", "an error here")));
+        assert!(!f.matches(&line("", "build", "all fine")));
+    }
+
+    #[tokio::test]
+    async fn backlog_then_live_without_gap_or_duplicate_and_drops_are_counted() {
+        let app = Arc::new(AppLog::new("a".into(), 2, 1));
+        let put = |n: usize| {
+            let lines = (0..n).map(|i| line("web.1", "app", &format!("m{i}"))).collect();
+            app.append(lines, 0, 1000, usize::MAX, |_| {});
+        };
+        put(3);
+        let mut sub = app.subscribe(Start { tail: 2, after: None }, Filter::default(), true);
+        put(1);
+        let mut seqs = Vec::new();
+        while let Some(Item::Line(l)) = sub.try_next() {
+            seqs.push(l.seq());
+        }
+        assert_eq!(seqs, [2, 3, 4]);
+        // Capacity 2 events: three single-line appends overflow it.
+        for _ in 0..3 {
+            put(1);
+        }
+        let Some(Item::Dropped(1)) = sub.try_next() else { panic!("expected a drop") };
+        let Some(Item::Line(l)) = sub.try_next() else { panic!("expected a line") };
+        assert_eq!(l.seq(), 6);
+        assert_eq!(sub.dropped(), 1);
+    }
+
+    #[tokio::test]
+    async fn resume_reports_a_gap_for_lines_no_longer_kept() {
+        let app = Arc::new(AppLog::new("a".into(), 8, 1));
+        let lines = (0..10).map(|i| line("", "app", &format!("m{i}"))).collect();
+        app.append(lines, 0, 5, usize::MAX, |_| {});
+        let mut sub = app.subscribe(Start { tail: 100, after: Some(2) }, Filter::default(), false);
+        let Some(Item::Gap { from: 3, to: 5 }) = sub.try_next() else { panic!("expected a gap") };
+        let Some(Item::Line(l)) = sub.try_next() else { panic!() };
+        assert_eq!(l.seq(), 6);
+        let mut sub = app.subscribe(Start { tail: 100, after: Some(50) }, Filter::default(), false);
+        assert!(matches!(sub.try_next(), Some(Item::Reset)));
+    }
+}

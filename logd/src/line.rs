@@ -1,0 +1,289 @@
+//! A log line: what a record becomes, what history keeps and what subscribers receive.
+//!
+//! The JSON form (one object per line; the same in NDJSON, SSE `data:` and WebSocket
+//! messages) is the wire format other programs read, e.g. `slipway logs --tail`:
+//!
+//! ```json
+//! {"app":"shop","seq":42,"time":"2026-11-23T10:00:00.123456789Z","source":"app",
+//!  "dyno":"web.1","stream":"stdout","message":"GET / 200","fields":{"path":"/"}}
+//! ```
+//!
+//! `fields` (the record's other keys) is left out when empty. [`LogLine`] is the typed
+//! form for readers. A [`Line`] encodes its JSON once, the first time a subscriber needs it,
+//! and every subscriber shares those bytes.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::msgpack;
+
+/// A log line as readers see it (the JSON wire format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// The app.
+    pub app: String,
+    /// Per-app sequence number: 1, 2, 3, ... without gaps.
+    pub seq: u64,
+    /// Event time, RFC 3339 in UTC with nanoseconds.
+    pub time: String,
+    /// Who wrote it: `app` for the app's own output, or e.g. `build`, `router`.
+    pub source: String,
+    /// The process, e.g. `web.1` (may be empty).
+    pub dyno: String,
+    /// `stdout`, `stderr` (may be empty).
+    pub stream: String,
+    /// The text.
+    pub message: String,
+    /// The record's other keys.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Seconds and nanoseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Timestamp {
+    /// Whole seconds.
+    pub secs: u64,
+    /// Nanoseconds, below 1e9.
+    pub nanos: u32,
+}
+
+/// The last second humantime can format (9999-12-31T23:59:59Z).
+const MAX_SECS: u64 = 253_402_300_799;
+
+impl Timestamp {
+    /// A timestamp, clamped to years 1970..=9999.
+    pub fn new(secs: u64, nanos: u32) -> Timestamp {
+        if secs > MAX_SECS {
+            return Timestamp { secs: MAX_SECS, nanos: 999_999_999 };
+        }
+        Timestamp { secs, nanos: nanos.min(999_999_999) }
+    }
+
+    /// The current time.
+    pub fn now() -> Timestamp {
+        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Timestamp::new(d.as_secs(), d.subsec_nanos())
+    }
+
+    /// From float seconds (negative and non-finite become 0).
+    pub fn from_f64(secs: f64) -> Timestamp {
+        if !secs.is_finite() || secs <= 0.0 {
+            return Timestamp::default();
+        }
+        let whole = secs.trunc();
+        // Float to int: saturating by definition; clamped in `new`.
+        Timestamp::new(whole as u64, ((secs - whole) * 1e9) as u32)
+    }
+
+    fn system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::new(self.secs, self.nanos)
+    }
+
+    /// RFC 3339 with nanoseconds: `2026-11-23T10:00:00.123456789Z`.
+    pub fn rfc3339(self) -> String {
+        humantime::format_rfc3339_nanos(self.system_time()).to_string()
+    }
+
+    /// Heroku's format, microseconds and a numeric offset: `2026-11-23T10:00:00.123456+00:00`.
+    pub fn heroku(self) -> String {
+        let mut s = humantime::format_rfc3339_micros(self.system_time()).to_string();
+        if s.ends_with('Z') {
+            s.pop();
+            s.push_str("+00:00");
+        }
+        s
+    }
+
+    /// Nanoseconds since the epoch.
+    pub fn as_nanos(self) -> u128 {
+        u128::from(self.secs) * 1_000_000_000 + u128::from(self.nanos)
+    }
+}
+
+/// Longest source, dyno or stream kept (longer ones are cut at a character boundary).
+const MAX_ATTR: usize = 255;
+
+/// One log line. Built by the record rules, numbered and shared (`Arc<Line>`) by the store.
+#[derive(Debug)]
+pub struct Line {
+    pub(crate) seq: u64,
+    /// Global arrival order, for evicting the oldest lines across apps.
+    pub(crate) arrival: u64,
+    time: Timestamp,
+    /// source, dyno, stream and message, one after the other.
+    text: Box<str>,
+    lens: [u8; 3],
+    /// The record's other keys: a msgpack map, or empty.
+    fields: Box<[u8]>,
+    json: OnceLock<Bytes>,
+}
+
+impl Line {
+    /// A line not yet numbered.
+    pub fn new(time: Timestamp, source: &str, dyno: &str, stream: &str, message: &str, fields: Box<[u8]>) -> Line {
+        let (source, dyno, stream) = (cut(source), cut(dyno), cut(stream));
+        let mut text = String::with_capacity(source.len() + dyno.len() + stream.len() + message.len());
+        for part in [source, dyno, stream, message] {
+            text.push_str(part);
+        }
+        // `cut` keeps each below 256 bytes.
+        let lens = [source.len(), dyno.len(), stream.len()].map(|n| u8::try_from(n).unwrap_or(u8::MAX));
+        Line { seq: 0, arrival: 0, time, text: text.into_boxed_str(), lens, fields, json: OnceLock::new() }
+    }
+
+    /// The per-app sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The event time.
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let [a, b, c] = self.lens.map(usize::from);
+        let bounds = [0, a, a + b, a + b + c, self.text.len()];
+        &self.text[bounds[i]..bounds[i + 1]]
+    }
+
+    /// The source, e.g. `app`.
+    pub fn source(&self) -> &str {
+        self.part(0)
+    }
+
+    /// The dyno, e.g. `web.1`, or empty.
+    pub fn dyno(&self) -> &str {
+        self.part(1)
+    }
+
+    /// The stream, e.g. `stdout`, or empty.
+    pub fn stream(&self) -> &str {
+        self.part(2)
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        self.part(3)
+    }
+
+    /// The other keys, as a msgpack map (empty slice when none).
+    pub fn fields_msgpack(&self) -> &[u8] {
+        &self.fields
+    }
+
+    /// Approximate memory the line holds, counting its shared JSON form once encoded.
+    pub fn approx_bytes(&self) -> usize {
+        let raw = self.text.len() + self.fields.len();
+        std::mem::size_of::<Line>() + 16 + raw + raw + raw / 4 + 160
+    }
+
+    /// The JSON form, encoded on first use and shared afterwards.
+    pub fn json(&self, app: &str) -> &Bytes {
+        self.json.get_or_init(|| Bytes::from(self.encode_json(app)))
+    }
+
+    fn encode_json(&self, app: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.text.len() + self.fields.len() * 2 + 128);
+        out.extend_from_slice(b"{\"app\":");
+        msgpack::write_json_str(&mut out, app);
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"time\":\"");
+        out.extend_from_slice(self.time.rfc3339().as_bytes());
+        out.extend_from_slice(b"\",\"source\":");
+        msgpack::write_json_str(&mut out, self.source());
+        out.extend_from_slice(b",\"dyno\":");
+        msgpack::write_json_str(&mut out, self.dyno());
+        out.extend_from_slice(b",\"stream\":");
+        msgpack::write_json_str(&mut out, self.stream());
+        out.extend_from_slice(b",\"message\":");
+        msgpack::write_json_str(&mut out, self.message());
+        if !self.fields.is_empty() {
+            let mark = out.len();
+            out.extend_from_slice(b",\"fields\":");
+            // Fields were checked when the record was read; if they still fail, leave them out.
+            if msgpack::write_json(&mut msgpack::Reader::new(&self.fields), &mut out, 0).is_err() {
+                out.truncate(mark);
+            }
+        }
+        out.push(b'}');
+        out
+    }
+
+    /// Heroku's text form: `2026-11-23T10:00:00.123456+00:00 app[web.1]: message`.
+    pub fn heroku_text(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.time.heroku().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(self.source().as_bytes());
+        if !self.dyno().is_empty() {
+            out.push(b'[');
+            out.extend_from_slice(self.dyno().as_bytes());
+            out.push(b']');
+        }
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(self.message().as_bytes());
+        out.push(b'\n');
+    }
+}
+
+fn cut(s: &str) -> &str {
+    if s.len() <= MAX_ATTR {
+        return s;
+    }
+    let mut end = MAX_ATTR;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trips_through_log_line() {
+        let mut fields = Vec::new();
+        rmp::encode::write_map_len(&mut fields, 1).unwrap();
+        rmp::encode::write_str(&mut fields, "path").unwrap();
+        rmp::encode::write_str(&mut fields, "/").unwrap();
+        let mut line =
+            Line::new(Timestamp::new(1_795_428_000, 123_456_789), "app", "web.1", "stdout", "hi \"x\"", fields.into());
+        line.seq = 7;
+        let parsed: LogLine = serde_json::from_slice(line.json("shop")).unwrap();
+        assert_eq!(parsed.app, "shop");
+        assert_eq!(parsed.seq, 7);
+        assert_eq!(parsed.time, "2026-11-23T10:00:00.123456789Z");
+        assert_eq!((parsed.source.as_str(), parsed.dyno.as_str(), parsed.stream.as_str()), ("app", "web.1", "stdout"));
+        assert_eq!(parsed.message, "hi \"x\"");
+        assert_eq!(parsed.fields["path"], "/");
+    }
+
+    #[test]
+    fn heroku_text_format() {
+        let line = Line::new(Timestamp::new(1_795_428_000, 123_456_789), "app", "web.1", "", "hello", Box::new([]));
+        let mut out = Vec::new();
+        line.heroku_text(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "2026-11-23T10:00:00.123456+00:00 app[web.1]: hello\n");
+    }
+
+    #[test]
+    fn long_attributes_are_cut_at_a_char_boundary() {
+        let dyno = "é".repeat(200);
+        let line = Line::new(Timestamp::default(), "app", &dyno, "", "m", Box::new([]));
+        assert!(line.dyno().len() <= MAX_ATTR && line.dyno().chars().all(|c| c == 'é'));
+        assert_eq!(line.message(), "m");
+    }
+
+    #[test]
+    fn timestamps_clamp() {
+        assert_eq!(Timestamp::from_f64(-1.0), Timestamp::default());
+        assert_eq!(Timestamp::from_f64(1.5), Timestamp::new(1, 500_000_000));
+        assert_eq!(Timestamp::new(u64::MAX, 0).rfc3339(), "9999-12-31T23:59:59.999999999Z");
+    }
+}

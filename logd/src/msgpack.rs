@@ -1,0 +1,388 @@
+//! Zero-copy reading of msgpack values out of a frame buffer, on top of `rmp`'s marker
+//! decoding, and msgpack → JSON conversion for the fields of log lines.
+//!
+//! Nothing here allocates from a length the input declares: a header is only believed once
+//! the bytes it announces are in the buffer (`take` checks before slicing).
+
+use std::io::Write;
+
+use base64::Engine;
+use rmp::Marker;
+
+/// Deepest nesting accepted when converting or walking values (protects the stack).
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a value could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The value runs past the end of the buffer.
+    Truncated,
+    /// A value of another type was found; names what was expected.
+    Type(&'static str),
+    /// Nesting deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A reserved marker (0xc1).
+    Reserved,
+}
+
+/// The head of one value: scalars with their payload, containers with their length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Head<'a> {
+    /// nil
+    Nil,
+    /// true / false
+    Bool(bool),
+    /// A non-negative integer.
+    Uint(u64),
+    /// A negative integer.
+    Int(i64),
+    /// A float (f32 widened).
+    Float(f64),
+    /// A str (bytes as sent; not yet checked as UTF-8).
+    Str(&'a [u8]),
+    /// A bin.
+    Bin(&'a [u8]),
+    /// An array of this many values.
+    Array(u32),
+    /// A map of this many key/value pairs.
+    Map(u32),
+    /// An ext value: type and data.
+    Ext(i8, &'a [u8]),
+}
+
+/// A cursor over a buffer.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads `buf` from its start.
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Whether every byte was consumed.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// The bytes between two positions of this reader.
+    pub fn slice(&self, from: usize, to: usize) -> &'a [u8] {
+        &self.buf[from..to]
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        let end = self.pos.checked_add(n).ok_or(Error::Truncated)?;
+        let bytes = self.buf.get(self.pos..end).ok_or(Error::Truncated)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn len8(&mut self) -> Result<usize, Error> {
+        Ok(usize::from(self.u8()?))
+    }
+
+    fn len16(&mut self) -> Result<usize, Error> {
+        Ok(usize::from(u16::from_be_bytes(self.be()?)))
+    }
+
+    fn len32(&mut self) -> Result<usize, Error> {
+        usize::try_from(u32::from_be_bytes(self.be()?)).map_err(|_| Error::Truncated)
+    }
+
+    /// Reads the head of the next value (and the payload of scalars).
+    pub fn head(&mut self) -> Result<Head<'a>, Error> {
+        let marker = Marker::from_u8(self.u8()?);
+        Ok(match marker {
+            Marker::Null => Head::Nil,
+            Marker::True => Head::Bool(true),
+            Marker::False => Head::Bool(false),
+            Marker::FixPos(n) => Head::Uint(u64::from(n)),
+            Marker::FixNeg(n) => Head::Int(i64::from(n)),
+            Marker::U8 => Head::Uint(u64::from(self.u8()?)),
+            Marker::U16 => Head::Uint(u64::from(u16::from_be_bytes(self.be()?))),
+            Marker::U32 => Head::Uint(u64::from(u32::from_be_bytes(self.be()?))),
+            Marker::U64 => Head::Uint(u64::from_be_bytes(self.be()?)),
+            Marker::I8 => int(i64::from(i8::from_be_bytes(self.be()?))),
+            Marker::I16 => int(i64::from(i16::from_be_bytes(self.be()?))),
+            Marker::I32 => int(i64::from(i32::from_be_bytes(self.be()?))),
+            Marker::I64 => int(i64::from_be_bytes(self.be()?)),
+            Marker::F32 => Head::Float(f64::from(f32::from_be_bytes(self.be()?))),
+            Marker::F64 => Head::Float(f64::from_be_bytes(self.be()?)),
+            Marker::FixStr(n) => Head::Str(self.take(usize::from(n))?),
+            Marker::Str8 => {
+                let n = self.len8()?;
+                Head::Str(self.take(n)?)
+            }
+            Marker::Str16 => {
+                let n = self.len16()?;
+                Head::Str(self.take(n)?)
+            }
+            Marker::Str32 => {
+                let n = self.len32()?;
+                Head::Str(self.take(n)?)
+            }
+            Marker::Bin8 => {
+                let n = self.len8()?;
+                Head::Bin(self.take(n)?)
+            }
+            Marker::Bin16 => {
+                let n = self.len16()?;
+                Head::Bin(self.take(n)?)
+            }
+            Marker::Bin32 => {
+                let n = self.len32()?;
+                Head::Bin(self.take(n)?)
+            }
+            Marker::FixArray(n) => Head::Array(u32::from(n)),
+            Marker::Array16 => Head::Array(u32::from(u16::from_be_bytes(self.be()?))),
+            Marker::Array32 => Head::Array(u32::from_be_bytes(self.be()?)),
+            Marker::FixMap(n) => Head::Map(u32::from(n)),
+            Marker::Map16 => Head::Map(u32::from(u16::from_be_bytes(self.be()?))),
+            Marker::Map32 => Head::Map(u32::from_be_bytes(self.be()?)),
+            Marker::FixExt1 => self.ext(1)?,
+            Marker::FixExt2 => self.ext(2)?,
+            Marker::FixExt4 => self.ext(4)?,
+            Marker::FixExt8 => self.ext(8)?,
+            Marker::FixExt16 => self.ext(16)?,
+            Marker::Ext8 => {
+                let n = self.len8()?;
+                self.ext(n)?
+            }
+            Marker::Ext16 => {
+                let n = self.len16()?;
+                self.ext(n)?
+            }
+            Marker::Ext32 => {
+                let n = self.len32()?;
+                self.ext(n)?
+            }
+            Marker::Reserved => return Err(Error::Reserved),
+        })
+    }
+
+    fn ext(&mut self, len: usize) -> Result<Head<'a>, Error> {
+        let ty = i8::from_be_bytes(self.be()?);
+        Ok(Head::Ext(ty, self.take(len)?))
+    }
+
+    /// Skips one whole value, iteratively (no recursion, however deep).
+    pub fn skip(&mut self) -> Result<(), Error> {
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            match self.head()? {
+                Head::Array(n) => pending += u64::from(n),
+                Head::Map(n) => pending += 2 * u64::from(n),
+                _ => {}
+            }
+            // Every pending value needs at least one byte: fail early on absurd counts.
+            if pending > (self.buf.len() - self.pos) as u64 {
+                return Err(Error::Truncated);
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips one value and returns its bytes.
+    pub fn value(&mut self) -> Result<&'a [u8], Error> {
+        let start = self.pos;
+        self.skip()?;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// Reads an array header.
+    pub fn array_len(&mut self) -> Result<u32, Error> {
+        match self.head()? {
+            Head::Array(n) => Ok(n),
+            _ => Err(Error::Type("an array")),
+        }
+    }
+
+    /// Reads a map header.
+    pub fn map_len(&mut self) -> Result<u32, Error> {
+        match self.head()? {
+            Head::Map(n) => Ok(n),
+            _ => Err(Error::Type("a map")),
+        }
+    }
+
+    /// Reads a str or bin value's bytes.
+    pub fn bytes(&mut self) -> Result<&'a [u8], Error> {
+        match self.head()? {
+            Head::Str(b) | Head::Bin(b) => Ok(b),
+            _ => Err(Error::Type("a string")),
+        }
+    }
+
+    /// Reads a str (or bin) value as UTF-8 text.
+    pub fn str(&mut self) -> Result<&'a str, Error> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| Error::Type("a UTF-8 string"))
+    }
+}
+
+fn int(v: i64) -> Head<'static> {
+    if v >= 0 { Head::Uint(v.unsigned_abs()) } else { Head::Int(v) }
+}
+
+/// The value of key `key` in the map that `value` holds, if `value` is a map that has it.
+pub fn map_get<'a>(value: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let mut r = Reader::new(value);
+    let n = r.map_len().ok()?;
+    for _ in 0..n {
+        let matches = matches!(r.head().ok()?, Head::Str(k) | Head::Bin(k) if k == key);
+        let v = r.value().ok()?;
+        if matches {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The text of a str or bin `value`, if it is valid UTF-8.
+pub fn as_str(value: &[u8]) -> Option<&str> {
+    let mut r = Reader::new(value);
+    r.bytes().ok().and_then(|b| std::str::from_utf8(b).ok())
+}
+
+/// Writes `value` as JSON into `out`. Bin is written as (lossy) text, EventTime as a float
+/// of seconds, other ext values and non-finite floats as `null`.
+pub fn write_json(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::TooDeep);
+    }
+    match r.head()? {
+        Head::Nil => out.extend_from_slice(b"null"),
+        Head::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Head::Uint(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Head::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Head::Float(f) if f.is_finite() => {
+            let _ = write!(out, "{f}");
+        }
+        Head::Float(_) => out.extend_from_slice(b"null"),
+        Head::Str(b) => write_json_str(out, &String::from_utf8_lossy(b)),
+        Head::Bin(b) => match std::str::from_utf8(b) {
+            Ok(s) => write_json_str(out, s),
+            Err(_) => write_json_str(out, &base64::engine::general_purpose::STANDARD.encode(b)),
+        },
+        Head::Ext(0, data) if data.len() == 8 => {
+            let secs = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            let nanos = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+            let _ = write!(out, "{secs}.{nanos:09}");
+        }
+        Head::Ext(..) => out.extend_from_slice(b"null"),
+        Head::Array(n) => {
+            out.push(b'[');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(r, out, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Head::Map(n) => {
+            out.push(b'{');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_key(r, out, depth + 1)?;
+                out.push(b':');
+                write_json(r, out, depth + 1)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+/// A map key as a JSON string: strings as they are, anything else as its JSON text.
+fn write_json_key(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    let start = r.pos();
+    if let Head::Str(b) | Head::Bin(b) = r.head()? {
+        write_json_str(out, &String::from_utf8_lossy(b));
+        return Ok(());
+    }
+    r.pos = start;
+    let mut key = Vec::new();
+    write_json(r, &mut key, depth)?;
+    write_json_str(out, &String::from_utf8_lossy(&key));
+    Ok(())
+}
+
+/// Writes `s` as a JSON string literal.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_lengths_past_the_buffer_are_truncated_not_allocated() {
+        // str32 declaring 4 GiB, array32 declaring 4 billion elements.
+        assert_eq!(Reader::new(&[0xdb, 0xff, 0xff, 0xff, 0xff, b'a']).head(), Err(Error::Truncated));
+        assert_eq!(Reader::new(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]).skip(), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn values_convert_to_json() {
+        let mut buf = Vec::new();
+        rmp::encode::write_map_len(&mut buf, 3).unwrap();
+        rmp::encode::write_str(&mut buf, "a").unwrap();
+        rmp::encode::write_array_len(&mut buf, 3).unwrap();
+        rmp::encode::write_sint(&mut buf, -3).unwrap();
+        rmp::encode::write_f64(&mut buf, 1.5).unwrap();
+        rmp::encode::write_nil(&mut buf).unwrap();
+        rmp::encode::write_uint(&mut buf, 7).unwrap();
+        rmp::encode::write_bool(&mut buf, true).unwrap();
+        rmp::encode::write_str(&mut buf, "q\"").unwrap();
+        rmp::encode::write_bin(&mut buf, b"bin").unwrap();
+        let mut out = Vec::new();
+        write_json(&mut Reader::new(&buf), &mut out, 0).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":[-3,1.5,null],"7":true,"q\"":"bin"}"#);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_when_converting() {
+        let buf = vec![0x91u8; 1000]; // [[[[...
+        let mut out = Vec::new();
+        assert_eq!(write_json(&mut Reader::new(&buf), &mut out, 0), Err(Error::TooDeep));
+    }
+
+    #[test]
+    fn map_get_finds_keys() {
+        let mut buf = Vec::new();
+        rmp::encode::write_map_len(&mut buf, 2).unwrap();
+        rmp::encode::write_str(&mut buf, "x").unwrap();
+        rmp::encode::write_uint(&mut buf, 1).unwrap();
+        rmp::encode::write_str(&mut buf, "name").unwrap();
+        rmp::encode::write_str(&mut buf, "web").unwrap();
+        assert_eq!(map_get(&buf, b"name").and_then(as_str), Some("web"));
+        assert_eq!(map_get(&buf, b"nope"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! One app's history: a ring of its newest lines (bounded by lines and bytes), its next
+//! sequence number, and the broadcast channel its subscribers listen on.
+//!
+//! Appending and subscribing take the app's lock for O(lines appended) or O(backlog) work;
+//! lines are numbered, kept and broadcast under it, so a subscriber's backlog (taken under
+//! the same lock) and its live feed meet without a gap or a duplicate.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+
+use crate::hub::{Event, Filter, Start, Subscription};
+use crate::line::Line;
+
+/// Largest batch sent to subscribers as one event (bounds what one queue slot holds).
+pub const EVENT_LINES: usize = 64;
+
+/// One app's history and live feed.
+#[derive(Debug)]
+pub struct AppLog {
+    name: Arc<str>,
+    ring: Mutex<Ring>,
+    tx: broadcast::Sender<Event>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Ring {
+    pub(crate) lines: VecDeque<Arc<Line>>,
+    pub(crate) bytes: usize,
+    /// The sequence number the next line gets (the first is 1).
+    pub(crate) next_seq: u64,
+}
+
+/// What an append changed, for the store's accounting.
+#[derive(Debug, Default)]
+pub(crate) struct Appended {
+    pub(crate) added_bytes: usize,
+    pub(crate) evicted_bytes: usize,
+    pub(crate) evicted_lines: usize,
+    pub(crate) lines: Vec<Arc<Line>>,
+}
+
+impl AppLog {
+    pub(crate) fn new(name: Arc<str>, queue: usize, next_seq: u64) -> AppLog {
+        let (tx, _) = broadcast::channel(queue);
+        AppLog { name, ring: Mutex::new(Ring { lines: VecDeque::new(), bytes: 0, next_seq: next_seq.max(1) }), tx }
+    }
+
+    /// The app's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Ring> {
+        // A panic while holding the lock leaves the ring consistent (every step is a push
+        // or a pop), so a poisoned lock is still usable.
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lines and bytes kept, and the last sequence number given.
+    pub fn stats(&self) -> (usize, usize, u64) {
+        let ring = self.lock();
+        (ring.lines.len(), ring.bytes, ring.next_seq - 1)
+    }
+
+    /// Number of live subscribers.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// Numbers, keeps and broadcasts `lines`; evicts past the per-app bounds. `on_kept`
+    /// runs under the lock with the numbered lines (the disk queue uses it to keep order).
+    /// O(lines + evicted).
+    pub(crate) fn append(
+        &self,
+        lines: Vec<Line>,
+        arrival: u64,
+        max_lines: usize,
+        max_bytes: usize,
+        on_kept: impl FnOnce(&[Arc<Line>]),
+    ) -> Appended {
+        let mut out = Appended { lines: Vec::with_capacity(lines.len()), ..Appended::default() };
+        let mut ring = self.lock();
+        for mut line in lines {
+            line.seq = ring.next_seq;
+            line.arrival = arrival;
+            ring.next_seq += 1;
+            let line = Arc::new(line);
+            let size = line.approx_bytes();
+            out.added_bytes += size;
+            ring.bytes += size;
+            ring.lines.push_back(line.clone());
+            out.lines.push(line);
+        }
+        while ring.lines.len() > max_lines || (ring.bytes > max_bytes && ring.lines.len() > 1) {
+            let Some(old) = ring.lines.pop_front() else { break };
+            let size = old.approx_bytes();
+            ring.bytes -= size;
+            out.evicted_bytes += size;
+            out.evicted_lines += 1;
+        }
+        if self.tx.receiver_count() > 0 {
+            for chunk in out.lines.chunks(EVENT_LINES) {
+                // Err only when every receiver is gone meanwhile: nothing to do.
+                let _ = self.tx.send(Event::Lines(chunk.into()));
+            }
+        }
+        on_kept(&out.lines);
+        drop(ring);
+        out
+    }
+
+    /// Evicts the app's oldest lines that arrived at or before `arrival`, at most `want`
+    /// bytes' worth (at least one line). Returns (bytes, lines) evicted.
+    pub(crate) fn evict_oldest(&self, arrival: u64, want: usize) -> (usize, usize) {
+        let mut ring = self.lock();
+        let (mut bytes, mut lines) = (0, 0);
+        while let Some(front) = ring.lines.front() {
+            if front.arrival > arrival || (lines > 0 && bytes >= want) {
+                break;
+            }
+            let size = front.approx_bytes();
+            ring.lines.pop_front();
+            ring.bytes -= size;
+            bytes += size;
+            lines += 1;
+        }
+        (bytes, lines)
+    }
+
+    /// The arrival number of the oldest line kept.
+    pub(crate) fn oldest_arrival(&self) -> Option<u64> {
+        self.lock().lines.front().map(|l| l.arrival)
+    }
+
+    /// Loads lines read back from disk (already numbered), keeping the newest that fit.
+    pub(crate) fn restore(&self, lines: Vec<Line>, max_lines: usize, max_bytes: usize) -> usize {
+        let mut ring = self.lock();
+        for line in lines {
+            ring.next_seq = ring.next_seq.max(line.seq + 1);
+            let line = Arc::new(line);
+            ring.bytes += line.approx_bytes();
+            ring.lines.push_back(line);
+            while ring.lines.len() > max_lines || (ring.bytes > max_bytes && ring.lines.len() > 1) {
+                if let Some(old) = ring.lines.pop_front() {
+                    ring.bytes -= old.approx_bytes();
+                }
+            }
+        }
+        ring.bytes
+    }
+
+    /// Sends a heartbeat tick to the subscribers.
+    pub(crate) fn heartbeat(&self) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Event::Heartbeat);
+        }
+    }
+
+    /// Subscribes: the backlog chosen by `start` and, when following, the live feed.
+    /// O(backlog), or O(history) with a filter and no `after`.
+    pub fn subscribe(self: &Arc<Self>, start: Start, filter: Filter, follow: bool) -> Subscription {
+        let ring = self.lock();
+        let rx = follow.then(|| self.tx.subscribe());
+        let last = ring.next_seq - 1;
+        let front = ring.lines.front().map_or(ring.next_seq, |l| l.seq);
+        let mut gap = None;
+        let mut reset = false;
+        let backlog: Vec<Arc<Line>> = match start.after {
+            Some(after) if after <= last => {
+                if after + 1 < front {
+                    gap = Some((after + 1, front - 1));
+                }
+                let skip = usize::try_from((after + 1).saturating_sub(front)).unwrap_or(usize::MAX);
+                ring.lines.iter().skip(skip).filter(|l| filter.matches(l)).cloned().collect()
+            }
+            _ => {
+                reset = start.after.is_some();
+                let mut tail: Vec<Arc<Line>> =
+                    ring.lines.iter().rev().filter(|l| filter.matches(l)).take(start.tail).cloned().collect();
+                tail.reverse();
+                tail
+            }
+        };
+        drop(ring);
+        Subscription::new(self.clone(), rx, backlog, gap, reset, last, filter)
+    }
+}
