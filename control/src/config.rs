@@ -109,7 +109,9 @@ pub struct Deploy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
-    /// The shell that runs Procfile commands (`<shell> -c <command>`).
+    /// The shell that runs Procfile commands (`<shell> -c <command>`). bash, as on Heroku:
+    /// it replaces itself with the command's (last) program, so that program gets the
+    /// signals and its exit status is the process's.
     pub shell: PathBuf,
     /// Time new web processes have to accept TCP connections on `$PORT` before a release
     /// switch gives up (the previous release keeps serving).
@@ -239,7 +241,7 @@ impl Default for Deploy {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            shell: PathBuf::from("/bin/sh"),
+            shell: PathBuf::from("/bin/bash"),
             boot_timeout: Duration::from_secs(60),
             drain_delay: Duration::from_secs(2),
             stop_grace: Duration::from_secs(10),

@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod addons;
+pub mod api;
 pub mod build;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod deploy;
@@ -13,7 +15,11 @@ pub mod model;
 pub mod platform;
 pub mod routes;
 pub mod runtime;
+pub mod server;
+pub mod sleep;
 pub mod slug;
 pub mod store;
+pub mod telemetry;
+pub mod up;
 
 pub use config::Config;

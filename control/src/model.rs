@@ -131,7 +131,9 @@ pub type ConfigPatch = BTreeMap<String, Option<String>>;
 pub struct ConfigChanged {
     /// The config vars now.
     pub config: BTreeMap<String, String>,
-    /// The release the change made.
+    /// Whether anything changed (no change makes no release).
+    pub changed: bool,
+    /// The release the change made (or the live one, when nothing changed).
     pub release: Release,
 }
 

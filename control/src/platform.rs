@@ -465,7 +465,11 @@ impl Platform {
             }
         }
         if set.is_empty() && unset.is_empty() {
-            return Ok(model::ConfigChanged { config, release: release_model(&current, app.current_release, false) });
+            return Ok(model::ConfigChanged {
+                config,
+                changed: false,
+                release: release_model(&current, app.current_release, false),
+            });
         }
         let mut parts = Vec::new();
         if !set.is_empty() {
@@ -475,7 +479,11 @@ impl Platform {
             parts.push(format!("Unset {}", unset.join(", ")));
         }
         let release = self.release(&app, current.slug.as_ref(), &config, &parts.join("; ")).await?;
-        Ok(model::ConfigChanged { config, release: release_model(&release, Some(release.version), false) })
+        Ok(model::ConfigChanged {
+            config,
+            changed: true,
+            release: release_model(&release, Some(release.version), false),
+        })
     }
 
     // ---- formation and dynos ----------------------------------------------------------

@@ -1,5 +1,6 @@
 //! One OS process of a dyno: started as `<shell> -c <command>` in its own process group
-//! (so a signal reaches the shell and everything it started), with a clean environment;
+//! (so a signal reaches the app and everything it started; bash, the default shell, execs
+//! the command's program so the app itself is the leader), with a clean environment;
 //! its stdout and stderr pumped line by line to the log sink; stopped with SIGTERM to the
 //! group, then SIGKILL after the grace period.
 
