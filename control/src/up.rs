@@ -125,6 +125,7 @@ pub fn main(args: UpArgs) -> ExitCode {
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
     };
     runtime.block_on(async move {
+        let mut signals = Signals::install();
         let up = match start(args.clone()).await {
             Ok(up) => up,
             Err(e) => {
@@ -134,7 +135,7 @@ pub fn main(args: UpArgs) -> ExitCode {
             }
         };
         banner(&up, &args).await;
-        let signal = wait_for_signal().await;
+        let signal = signals.wait().await;
         tracing::info!(signal, "stopping: router, then every app's processes, then logd");
         up.stop().await;
         ExitCode::SUCCESS
@@ -341,15 +342,34 @@ fn concrete(addr: SocketAddr) -> std::io::Result<SocketAddr> {
     std::net::TcpListener::bind(addr)?.local_addr()
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-pub async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, caught from the moment this exists (install it before printing
+/// that the program is up, so a signal sent right after is not lost to the default
+/// action).
+#[derive(Debug)]
+pub struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers (inside a tokio runtime).
+    pub fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+        if term.is_none() || int.is_none() {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        }
+        Signals { term, int }
+    }
+
+    /// Waits for SIGTERM or SIGINT and names it.
+    pub async fn wait(&mut self) -> &'static str {
+        let (Some(term), Some(int)) = (&mut self.term, &mut self.int) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }

@@ -22,6 +22,7 @@ pub(super) fn server(path: &Path) -> ExitCode {
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
     };
     runtime.block_on(async move {
+        let mut signals = crate::up::Signals::install();
         let server = match Server::start(config).await {
             Ok(server) => server,
             Err(e) => {
@@ -29,7 +30,7 @@ pub(super) fn server(path: &Path) -> ExitCode {
                 return report(&CliError::new(e.to_string()));
             }
         };
-        let signal = crate::up::wait_for_signal().await;
+        let signal = signals.wait().await;
         tracing::info!(signal, "shutting down: stopping the API and every app's processes");
         server.stop().await;
         tracing::info!("stopped");

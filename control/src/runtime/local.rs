@@ -373,7 +373,7 @@ async fn supervise(inner: Arc<Inner>, dyno: Arc<Dyno>) {
         match outcome {
             Outcome::Stopped(how) => {
                 dyno.set(Phase::Stopped, None, restarts, Some(how.clone()));
-                inner.logs.event(&dyno.app, &dyno.name, format!("Process {how}"));
+                inner.logs.event(&dyno.app, &dyno.name, format!("Stopped (the process {how})"));
                 return;
             }
             Outcome::Crashed(how) => {

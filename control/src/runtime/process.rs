@@ -64,21 +64,50 @@ pub(crate) fn kill_group(pgid: u32) {
 }
 
 /// SIGTERM to the group, SIGKILL after `grace`; returns how the leader exited.
+///
+/// The leader may be a launcher that does not exec the app (a version manager's shim,
+/// `npm start`, a shell script): it may exit at once while the app, which got the SIGTERM
+/// too, is still finishing its requests. So the whole group gets the grace period, as on
+/// Heroku, not just the leader.
 pub(crate) async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<ExitStatus> {
     let pgid = child.id();
+    let deadline = tokio::time::Instant::now() + grace;
     signal_group(child, Signal::TERM);
-    let status = match tokio::time::timeout(grace, child.wait()).await {
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
         Ok(status) => status?,
         Err(_) => {
             signal_group(child, Signal::KILL);
             child.wait().await?
         }
     };
-    // Whatever the leader left behind in its group goes too.
     if let Some(pgid) = pgid {
+        // No event says that a process group is empty: poll /proc (only while stopping).
+        while tokio::time::Instant::now() < deadline && group_alive(pgid) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Whatever is left goes now.
         kill_group(pgid);
     }
     Ok(status)
+}
+
+/// Whether a live process (not a zombie) is in process group `pgid`. Reads `/proc`
+/// (Linux): `kill(-pgid, 0)` would also count zombies that nobody reaps.
+/// O(processes on the machine).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let mut fields = rest.split_whitespace();
+        let (state, _ppid, group) = (fields.next(), fields.next(), fields.next());
+        if state != Some("Z") && group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            return true;
+        }
+    }
+    false
 }
 
 /// `exited with status 1` or `was killed by SIGKILL`.
