@@ -142,7 +142,13 @@ fn unreachable(url: &str, e: &hyper_util::client::legacy::Error) -> CliError {
 /// The one-line error for an API error answer, with a hint for the common ones.
 pub(super) fn api_error(status: StatusCode, body: &[u8]) -> CliError {
     let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => (e.error.code, e.error.message),
+        Ok(e) => match e.error.field {
+            // The field named, so the line says what to fix.
+            Some(field) if !e.error.message.starts_with(&field) => {
+                (e.error.code, format!("{field}: {}", e.error.message))
+            }
+            _ => (e.error.code, e.error.message),
+        },
         Err(_) => (
             "http".to_owned(),
             format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]).trim()),

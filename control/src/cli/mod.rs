@@ -351,8 +351,13 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         return ExitCode::from(2);
     }
     let rendered = e.render().to_string();
-    let first = rendered.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("invalid arguments");
-    let message = first.strip_prefix("error: ").unwrap_or(first);
+    // The message is the first paragraph ("error: ...", maybe with indented details such
+    // as the missing arguments), joined into one line.
+    let paragraph: Vec<&str> =
+        rendered.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+    let first = paragraph.join(" ");
+    let message = first.strip_prefix("error: ").unwrap_or(&first);
+    let message = if message.is_empty() { "invalid arguments" } else { message };
     // "Usage: slipway apps create [OPTIONS] <NAME>" → "slipway apps create"
     let command = rendered
         .lines()
