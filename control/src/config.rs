@@ -158,6 +158,10 @@ pub struct Sleep {
     /// How often apps with `sleep_after` are checked for idleness.
     #[serde(deserialize_with = "de::duration")]
     pub check_interval: Duration,
+    /// The shortest `sleep_after` an app may have. Keep it well above the routers'
+    /// `control.activity_interval`: idleness is measured from their reports.
+    #[serde(deserialize_with = "de::duration")]
+    pub min_sleep_after: Duration,
 }
 
 /// logd.
@@ -263,7 +267,7 @@ impl Default for Routes {
 
 impl Default for Sleep {
     fn default() -> Self {
-        Sleep { check_interval: Duration::from_secs(10) }
+        Sleep { check_interval: Duration::from_secs(10), min_sleep_after: Duration::from_secs(60) }
     }
 }
 
@@ -381,6 +385,9 @@ impl Config {
         }
         if self.sleep.check_interval.is_zero() {
             return bad("sleep.check_interval", "must be greater than zero".into());
+        }
+        if self.sleep.min_sleep_after < Duration::from_secs(1) {
+            return bad("sleep.min_sleep_after", "must be at least 1s".into());
         }
         let l = &self.logd;
         if let Some(url) = &l.url {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::build::Builder;
+use crate::clock;
 use crate::config::Config;
 use crate::deploy::{self, FetchError};
 use crate::logs::LogSink;
@@ -20,7 +21,6 @@ use crate::routes::RouteHub;
 use crate::runtime::{AppPlan, ReleasePlan, RestartTarget, Runtime, RuntimeError};
 use crate::slug::{self, Slugs};
 use crate::store::{AppRow, NewRelease, ReleaseRow, ReleaseStatus, SlugRow, Store, StoreError};
-use crate::{clock, routes};
 
 /// Most processes of one type.
 pub const MAX_QUANTITY: u32 = 100;
@@ -231,7 +231,8 @@ impl Platform {
     /// Creates an app.
     pub async fn create_app(&self, new: model::NewApp) -> Result<model::App, PlatformError> {
         slipway_router::spec::check_app_name(&new.name).map_err(|p| invalid("name", p))?;
-        let sleep_after = new.sleep_after.as_deref().map(parse_sleep_after).transpose()?;
+        let min = self.config.sleep.min_sleep_after;
+        let sleep_after = new.sleep_after.as_deref().map(|t| parse_sleep_after(t, min)).transpose()?;
         let app = self.store.create_app(&new.name, sleep_after, clock::now_ms()).await.map_err(conflict)?;
         self.routes.set_app(&app.name, Vec::new(), false);
         self.touch(&app.name);
@@ -276,7 +277,8 @@ impl Platform {
         let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
         if let Some(sleep_after) = patch.sleep_after {
-            let sleep_after = sleep_after.as_deref().map(parse_sleep_after).transpose()?;
+            let min = self.config.sleep.min_sleep_after;
+            let sleep_after = sleep_after.as_deref().map(|t| parse_sleep_after(t, min)).transpose()?;
             self.store.set_sleep_after(app.id, sleep_after).await?;
             self.touch(name);
             let message = match sleep_after {
@@ -509,7 +511,7 @@ impl Platform {
         if scale.is_empty() {
             return Err(invalid("formation", "give at least one process type and count, e.g. {\"web\": 2}"));
         }
-        let _lock = self.lock(name).await;
+        let lock = self.lock(name).await;
         let app = self.app_row(name).await?;
         let release = self.current_release(&app).await?;
         let types = release.slug.as_ref().map(|s| s.process_types.clone()).unwrap_or_default();
@@ -537,7 +539,7 @@ impl Platform {
         if !app.sleeping {
             self.start_current(&app).await?;
         }
-        drop(_lock);
+        drop(lock);
         self.formation(name).await
     }
 
@@ -610,6 +612,11 @@ impl Platform {
         }
         let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
+        let hosts = self.hosts(&app).await?;
+        if hosts.len() >= slipway_router::spec::MAX_HOSTS && !hosts.contains(&hostname) {
+            let max = slipway_router::spec::MAX_HOSTS;
+            return Err(invalid("hostname", format!("an app has at most {max} custom domains")));
+        }
         let now = clock::now_ms();
         self.store.add_domain(app.id, &hostname, now).await.map_err(conflict)?;
         self.routes.set_app(name, self.hosts(&app).await?, app.sleeping);
@@ -658,7 +665,8 @@ impl Platform {
     /// Records routers' request counts: apps that served requests are active.
     pub fn record_activity(&self, activity: &slipway_router::spec::Activity) {
         for (app, requests) in &activity.apps {
-            if *requests > 0 {
+            // Only apps this control plane routes: a router's other sources are not ours.
+            if *requests > 0 && self.routes.contains(app) {
                 self.touch(app);
             }
         }
@@ -668,7 +676,8 @@ impl Platform {
     pub async fn sleep_idle_apps(&self) -> Result<(), PlatformError> {
         for app in self.store.apps().await? {
             let Some(after) = app.sleep_after else { continue };
-            if app.sleeping || self.idle_for(&app.name) < after {
+            // Only apps with processes to stop (not before their first deploy).
+            if app.sleeping || self.idle_for(&app.name) < after || self.runtime.dynos(&app.name).is_empty() {
                 continue;
             }
             let _lock = self.lock(&app.name).await;
@@ -741,9 +750,6 @@ impl Platform {
     }
 }
 
-/// The route hub's wire event, re-exported for the API.
-pub use routes::CatchUp;
-
 fn conflict(e: StoreError) -> PlatformError {
     match e {
         StoreError::Conflict(message) => PlatformError::Conflict(message),
@@ -771,12 +777,15 @@ fn release_model(r: &ReleaseRow, current: Option<u64>, with_config: bool) -> mod
     }
 }
 
-/// Parses `sleep_after`: a duration from 1s to 30 days.
-pub fn parse_sleep_after(text: &str) -> Result<Duration, PlatformError> {
+/// Parses `sleep_after`: a duration from `min` (`sleep.min_sleep_after`) to 30 days.
+pub fn parse_sleep_after(text: &str, min: Duration) -> Result<Duration, PlatformError> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| invalid("sleep_after", format!("{text:?} is not a duration like \"30m\" or \"2h\" ({e})")))?;
-    if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 24 * 3600) {
-        return Err(invalid("sleep_after", format!("{text:?} must be between 1s and 30 days")));
+    if d < min || d > Duration::from_secs(30 * 24 * 3600) {
+        return Err(invalid(
+            "sleep_after",
+            format!("{text:?} must be between {} (sleep.min_sleep_after) and 30 days", clock::human(min)),
+        ));
     }
     Ok(d)
 }
@@ -824,9 +833,11 @@ mod tests {
 
     #[test]
     fn sleep_after_is_bounded() {
-        assert_eq!(parse_sleep_after("30m").unwrap(), Duration::from_secs(1800));
-        for bad in ["", "soon", "0s", "500ms", "31days"] {
-            assert!(parse_sleep_after(bad).is_err(), "{bad:?}");
+        let min = Duration::from_secs(60);
+        assert_eq!(parse_sleep_after("30m", min).unwrap(), Duration::from_secs(1800));
+        for bad in ["", "soon", "0s", "59s", "31days"] {
+            assert!(parse_sleep_after(bad, min).is_err(), "{bad:?}");
         }
+        assert!(parse_sleep_after("1s", Duration::from_secs(1)).is_ok());
     }
 }

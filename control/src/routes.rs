@@ -125,6 +125,11 @@ impl RouteHub {
         true
     }
 
+    /// Whether the app is published.
+    pub fn contains(&self, name: &str) -> bool {
+        self.lock().apps.contains_key(name)
+    }
+
     /// The endpoints an app is routed to now.
     pub fn endpoints(&self, name: &str) -> Vec<String> {
         self.lock().apps.get(name).map(|e| e.endpoints.clone()).unwrap_or_default()

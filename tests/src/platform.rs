@@ -111,7 +111,7 @@ impl Slipway {
                  [apps]\nzones = [\"{ZONE}\"]\nurl = \"http://{{app}}.{ZONE}:{http_port}\"\n\
                  [runtime]\nboot_timeout = \"30s\"\ndrain_delay = \"{drain}\"\nstop_grace = \"5s\"\n\
                  restart_backoff = \"200ms\"\nrestart_backoff_max = \"2s\"\n\
-                 [sleep]\ncheck_interval = \"{sleep}\"\n\
+                 [sleep]\ncheck_interval = \"{sleep}\"\nmin_sleep_after = \"1s\"\n\
                  [logd]\nforward = \"{forward}\"\nurl = \"http://{logd_http}\"\nsigning_key = \"{SIGNING_KEY}\"\n",
                 data = dir.path().join("data").display(),
                 drain = options.drain_delay,
