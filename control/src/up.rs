@@ -180,8 +180,17 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
     config.logd.url = Some(format!("http://{}", logd.http_addr()));
     config.logd.signing_key = Some(secrets.log_signing_key.clone());
     config.logd.token_ttl = Duration::from_secs(12 * 3600);
-    config.validate().map_err(|e| UpError::new(e.to_string()).hint("check --zone"))?;
-    let server = Server::start(config).await.map_err(|e| taken("the control plane", "--api", &e))?;
+    if let Err(e) = config.validate() {
+        logd.stop().await;
+        return Err(UpError::new(e.to_string()).hint("check --zone"));
+    }
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            logd.stop().await;
+            return Err(taken("the control plane", "--api", &e));
+        }
+    };
 
     let mut router_config = slipway_router::Config { zones: vec![zone], access_log: false, ..Default::default() };
     router_config.listen.http = http;
@@ -190,11 +199,23 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
     router_config.control.url = Some(format!("http://{}", server.api_addr()));
     router_config.control.token = Some(secrets.router_token.clone());
     router_config.timeouts.drain = Duration::from_secs(5);
-    router_config.validate().map_err(|e| UpError::new(format!("router: {e}")))?;
-    let router = tokio::task::spawn_blocking(move || slipway_router::Router::start(router_config))
-        .await
-        .map_err(|e| UpError::new(format!("the router did not start: {e}")))?
-        .map_err(|e| taken("the router", "--http or --router-admin", &e))?;
+    let started = match router_config.validate() {
+        Err(e) => Err(UpError::new(format!("router: {e}"))),
+        Ok(()) => match tokio::task::spawn_blocking(move || slipway_router::Router::start(router_config)).await {
+            Err(e) => Err(UpError::new(format!("the router did not start: {e}"))),
+            Ok(Err(e)) => Err(taken("the router", "--http or --router-admin", &e)),
+            Ok(Ok(router)) => Ok(router),
+        },
+    };
+    let router = match started {
+        Ok(router) => router,
+        Err(e) => {
+            // Stop what did start, the apps' processes included.
+            server.stop().await;
+            logd.stop().await;
+            return Err(e);
+        }
+    };
 
     let up = Up { server, router, logd, admin_token: secrets.admin_token, data_dir };
     if let Err(e) = up.create_demo().await {
