@@ -44,14 +44,22 @@ pub struct Filter {
     pub dynos: Vec<String>,
     /// Substring the message must contain.
     pub grep: Option<String>,
+    /// Regular expression the message must match (linear time: the `regex` crate).
+    pub regex: Option<regex::Regex>,
 }
 
 impl Filter {
+    /// Whether every line passes.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.dynos.is_empty() && self.grep.is_none() && self.regex.is_none()
+    }
+
     /// Whether `line` passes.
     pub fn matches(&self, line: &Line) -> bool {
         (self.sources.is_empty() || self.sources.iter().any(|s| s == line.source()))
             && (self.dynos.is_empty() || self.dynos.iter().any(|d| dyno_matches(d, line.dyno())))
             && self.grep.as_deref().is_none_or(|g| line.message().contains(g))
+            && self.regex.as_ref().is_none_or(|r| r.is_match(line.message()))
     }
 }
 
@@ -241,7 +249,7 @@ mod tests {
         let app = Arc::new(AppLog::new("a".into(), 2, 1));
         let put = |n: usize| {
             let lines = (0..n).map(|i| line("web.1", "app", &format!("m{i}"))).collect();
-            app.append(lines, 0, 1000, usize::MAX, |_| {});
+            app.append(lines, 0, 1000, usize::MAX, &Default::default(), |_| {});
         };
         put(3);
         let mut sub = app.subscribe(Start { tail: 2, after: None }, Filter::default(), true);
@@ -265,7 +273,7 @@ mod tests {
     async fn resume_reports_a_gap_for_lines_no_longer_kept() {
         let app = Arc::new(AppLog::new("a".into(), 8, 1));
         let lines = (0..10).map(|i| line("", "app", &format!("m{i}"))).collect();
-        app.append(lines, 0, 5, usize::MAX, |_| {});
+        app.append(lines, 0, 5, usize::MAX, &Default::default(), |_| {});
         let mut sub = app.subscribe(Start { tail: 100, after: Some(2) }, Filter::default(), false);
         let Some(Item::Gap { from: 3, to: 5 }) = sub.try_next() else { panic!("expected a gap") };
         let Some(Item::Line(l)) = sub.try_next() else { panic!() };

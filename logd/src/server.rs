@@ -41,6 +41,9 @@ pub enum StartError {
     /// The persistence directory is unusable.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// A start-up task failed unexpectedly.
+    #[error("cannot start: {0}")]
+    Internal(String),
     /// The signing key is unusable.
     #[error("config: key \"auth.signing_key\": {0}")]
     Key(crate::token::TokenError),
@@ -115,7 +118,7 @@ impl Logd {
             let metrics = metrics.clone();
             tokio::task::spawn_blocking(move || Store::open(&config, metrics))
                 .await
-                .map_err(|e| StartError::Tls(format!("store start-up panicked: {e}")))??
+                .map_err(|e| StartError::Internal(format!("opening the store failed: {e}")))??
         };
         let store = Arc::new(store);
         let shutdown = CancellationToken::new();

@@ -53,6 +53,60 @@ async fn every_mode_and_time_format_from_hand_built_frames() {
     logd.stop().await;
 }
 
+/// What Fluent Bit 2.x+ sends: PackedForward (gzip) with `[[EventTime, metadata], record]`
+/// entries, integer `size` and `fluent_signal` options, and the kubernetes filter's keys.
+#[tokio::test]
+async fn fluent_bit_shaped_frames_with_metadata_and_kubernetes_keys() {
+    let logd = start(config()).await;
+    let mut stream = Vec::new();
+    for (i, pod) in ["web-7d9c8b5f4-x2k8p", "worker-0"].iter().enumerate() {
+        rmp::encode::write_array_len(&mut stream, 2).unwrap();
+        rmp::encode::write_array_len(&mut stream, 2).unwrap();
+        common::write_time(&mut stream, Time::Event(1_795_428_000, i as u32));
+        rmp::encode::write_map_len(&mut stream, 0).unwrap();
+        rmp::encode::write_map_len(&mut stream, 4).unwrap();
+        rmp::encode::write_str(&mut stream, "time").unwrap();
+        rmp::encode::write_str(&mut stream, "2026-11-23T10:00:00.000000000Z").unwrap();
+        rmp::encode::write_str(&mut stream, "stream").unwrap();
+        rmp::encode::write_str(&mut stream, "stderr").unwrap();
+        rmp::encode::write_str(&mut stream, "log").unwrap();
+        rmp::encode::write_str(&mut stream, &format!("from {pod}\n")).unwrap();
+        rmp::encode::write_str(&mut stream, "kubernetes").unwrap();
+        rmp::encode::write_map_len(&mut stream, 3).unwrap();
+        rmp::encode::write_str(&mut stream, "pod_name").unwrap();
+        rmp::encode::write_str(&mut stream, pod).unwrap();
+        rmp::encode::write_str(&mut stream, "namespace_name").unwrap();
+        rmp::encode::write_str(&mut stream, "review").unwrap();
+        rmp::encode::write_str(&mut stream, "labels").unwrap();
+        rmp::encode::write_map_len(&mut stream, 1).unwrap();
+        rmp::encode::write_str(&mut stream, "slipway.dev/app").unwrap();
+        rmp::encode::write_str(&mut stream, "pr-7-shop").unwrap();
+    }
+    let mut frame = Vec::new();
+    rmp::encode::write_array_len(&mut frame, 3).unwrap();
+    rmp::encode::write_str(&mut frame, "kube.var.log.containers.web").unwrap();
+    rmp::encode::write_bin(&mut frame, &common::gzip(&stream)).unwrap();
+    rmp::encode::write_map_len(&mut frame, 4).unwrap();
+    rmp::encode::write_str(&mut frame, "size").unwrap();
+    rmp::encode::write_uint(&mut frame, 2).unwrap();
+    rmp::encode::write_str(&mut frame, "chunk").unwrap();
+    rmp::encode::write_str(&mut frame, "fb-1").unwrap();
+    rmp::encode::write_str(&mut frame, "compressed").unwrap();
+    rmp::encode::write_str(&mut frame, "gzip").unwrap();
+    rmp::encode::write_str(&mut frame, "fluent_signal").unwrap();
+    rmp::encode::write_uint(&mut frame, 0).unwrap();
+    let mut fwd = Fwd::connect(logd.forward_addr()).await;
+    fwd.send(&frame).await;
+    fwd.expect_ack("fb-1").await;
+    let lines = history(&logd, "pr-7-shop", "").await;
+    assert_eq!(messages(&lines), ["from web-7d9c8b5f4-x2k8p", "from worker-0"]);
+    assert_eq!((lines[0].dyno.as_str(), lines[1].dyno.as_str()), ("web.x2k8p", "worker.0"));
+    assert_eq!(lines[0].stream, "stderr");
+    assert_eq!(lines[1].time, "2026-11-23T10:00:00.000000001Z");
+    assert_eq!(lines[0].fields["kubernetes"]["namespace_name"], "review");
+    logd.stop().await;
+}
+
 #[tokio::test]
 async fn an_ack_is_sent_only_once_the_lines_are_kept() {
     let logd = start(config()).await;
@@ -167,6 +221,36 @@ async fn handshake_with_the_right_key_lets_records_in_and_a_wrong_key_gets_pong_
     assert_eq!(messages(&history(&logd, "secure", "").await), ["in"]);
     assert_eq!(metric(&logd, r#"slipway_logd_handshake_failures_total{reason="shared_key"}"#), 1.0);
     assert_eq!(metric(&logd, r#"slipway_logd_handshake_failures_total{reason="user"}"#), 1.0);
+    logd.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_handshake_is_closed() {
+    let mut c = config();
+    c.forward.shared_key = Some("k".into());
+    c.forward.handshake_timeout = Duration::from_millis(300);
+    let logd = start(c).await;
+    let mut silent = Fwd::connect(logd.forward_addr()).await;
+    let _helo = silent.read_msg().await;
+    silent.wait_closed().await;
+    assert_eq!(metric(&logd, r#"slipway_logd_handshake_failures_total{reason="timeout"}"#), 1.0);
+    logd.stop().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused() {
+    let mut c = config();
+    c.forward.max_connections = 1;
+    let logd = start(c).await;
+    let mut first = Fwd::connect(logd.forward_addr()).await;
+    first.send(&message("t", Time::Int(1), &record("one", "in", &[]), &[("chunk", "1")])).await;
+    first.expect_ack("1").await;
+    let mut second = Fwd::connect(logd.forward_addr()).await;
+    second.wait_closed().await;
+    assert_eq!(metric(&logd, r#"slipway_logd_decode_errors_total{reason="connection_limit"}"#), 1.0);
+    // The first connection is unaffected.
+    first.send(&message("t", Time::Int(1), &record("one", "still in", &[]), &[("chunk", "2")])).await;
+    first.expect_ack("2").await;
     logd.stop().await;
 }
 

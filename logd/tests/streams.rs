@@ -83,6 +83,9 @@ async fn filters_by_dyno_source_and_text() {
     assert_eq!(get("grep=500").await, ["GET /cart 500", "job 500 failed"]);
     assert_eq!(get("source=build").await, ["compiling"]);
     assert_eq!(get("source=app&dyno=web&grep=cart").await, ["GET /cart 500"]);
+    assert_eq!(get("regex=%5EGET%20%2F(cart%7Cx)").await, ["GET /cart 500", "GET /x 200"]);
+    let bad = slipway_tests::get(logd.http_addr(), "logd", "/v1/apps/shop/logs?regex=(").await;
+    assert_eq!((bad.status.as_u16(), bad.json()["error"]["field"].as_str()), (400, Some("regex")));
 
     // The filter applies to live lines too.
     let mut s = follow_sse(&logd, "shop", "tail=0&dyno=worker").await;
@@ -212,12 +215,14 @@ async fn slow_subscriber_gets_dropped_marker_and_others_get_every_line() {
     c.history.max_bytes_total = 512 << 20;
     let logd = start(c).await;
     let mut fwd = Fwd::connect(logd.forward_addr()).await;
-    let mut slow = follow_sse(&logd, "busy", "tail=0").await;
+    // The slow reader's receive buffer is fixed at 64 KiB (no autotuning).
+    let path = "/v1/apps/busy/logs?tail=0";
+    let mut slow = stream::open_with(logd.http_addr(), path, &[("accept", "text/event-stream")], Some(64 << 10)).await;
     let mut fast = follow_sse(&logd, "busy", "tail=0").await;
-    // Enough to fill the slow reader's socket buffers and its queue many times over:
-    // 2,000 frames of 8 KiB lines, one line per frame (one queue slot each).
+    // Enough to fill the socket buffers (logd's send buffer at its largest, the reader's
+    // fixed one) and the queue twice over: 8 KiB lines, one per frame (one queue slot each).
     let big = "x".repeat(8 * 1024);
-    let total = 2000;
+    let total = 2 * (send_buffer_max() + (128 << 10)) / big.len() + 500;
     let reader = tokio::spawn(async move {
         let lines = sse_lines(&mut fast, total).await;
         assert!(lines.windows(2).all(|w| w[1].seq == w[0].seq + 1), "the fast reader missed lines");
@@ -256,6 +261,12 @@ async fn slow_subscriber_gets_dropped_marker_and_others_get_every_line() {
     assert_eq!(seen + dropped, total as u64, "every line is either delivered or counted as dropped");
     assert!(metric(&logd, "slipway_logd_subscriber_dropped_lines_total") >= dropped as f64);
     logd.stop().await;
+}
+
+/// The largest send buffer the kernel may give a TCP socket.
+fn send_buffer_max() -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
+    text.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(8 << 20)
 }
 
 /// 1,000 SSE and 1,000 WebSocket subscribers on one app, each gets every line in order.

@@ -8,7 +8,7 @@ use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::TcpSocket;
 
 /// One server-sent event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,7 +41,17 @@ pub struct Stream {
 
 /// `GET path` with extra headers; returns once the response head arrived.
 pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Stream {
-    let stream = TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    open_with(addr, path, headers, None).await
+}
+
+/// Like [`open`], with a fixed socket receive buffer (no autotuning): a reader that stops
+/// reading then backs up into the server quickly.
+pub async fn open_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)], recv_buffer: Option<u32>) -> Stream {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let stream = socket.connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_nodelay(true).unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);

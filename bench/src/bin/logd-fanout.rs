@@ -28,6 +28,9 @@ struct Args {
     /// logd's forward address.
     #[arg(long, default_value = "127.0.0.1:24224")]
     forward: SocketAddr,
+    /// nats-server's address (transport `nats`).
+    #[arg(long, default_value = "127.0.0.1:4222")]
+    nats: SocketAddr,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -36,6 +39,8 @@ struct Args {
 enum Transport {
     Sse,
     Ws,
+    /// The peer: nats-server's core pub/sub fan-out of the same lines (no history).
+    Nats,
 }
 
 impl Transport {
@@ -43,6 +48,7 @@ impl Transport {
         match self {
             Transport::Sse => "sse",
             Transport::Ws => "websocket",
+            Transport::Nats => "nats (peer)",
         }
     }
 }
@@ -147,6 +153,23 @@ async fn read_sse(mut s: TcpStream, shared: Arc<Shared>) {
     }
 }
 
+/// A NATS subscriber: `SUB fan`, then `PING` and wait for `PONG` so the subscription is
+/// registered before the test starts.
+async fn open_nats(nats: SocketAddr) -> anyhow::Result<TcpStream> {
+    let mut s = TcpStream::connect(nats).await.context("connect nats")?;
+    s.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB fan 1\r\nPING\r\n").await?;
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"PONG") {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("nats closed the connection");
+        }
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    Ok(s)
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn open_ws(http: SocketAddr) -> anyhow::Result<Ws> {
@@ -165,11 +188,11 @@ async fn read_ws(mut ws: Ws, shared: Arc<Shared>) {
 }
 
 enum Sub {
-    Sse(TcpStream),
+    Lines(TcpStream),
     Ws(Box<Ws>),
 }
 
-async fn open(http: SocketAddr, transport: Transport, n: usize) -> anyhow::Result<Vec<Sub>> {
+async fn open(http: SocketAddr, nats: SocketAddr, transport: Transport, n: usize) -> anyhow::Result<Vec<Sub>> {
     let mut subs = Vec::with_capacity(n);
     while subs.len() < n {
         let batch = (n - subs.len()).min(250);
@@ -177,8 +200,9 @@ async fn open(http: SocketAddr, transport: Transport, n: usize) -> anyhow::Resul
         for _ in 0..batch {
             opening.spawn(async move {
                 match transport {
-                    Transport::Sse => open_sse(http).await.map(Sub::Sse),
+                    Transport::Sse => open_sse(http).await.map(Sub::Lines),
                     Transport::Ws => open_ws(http).await.map(|w| Sub::Ws(Box::new(w))),
+                    Transport::Nats => open_nats(nats).await.map(Sub::Lines),
                 }
             });
         }
@@ -235,6 +259,18 @@ fn frame(lines: u64, ts: u64) -> Vec<u8> {
     out
 }
 
+/// The same lines as NATS publishes, each the size of logd's JSON for it.
+fn nats_pub(lines: u64, ts: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for _ in 0..lines {
+        let payload = format!(
+            "{{\"app\":\"fan\",\"seq\":1,\"time\":\"2026-11-23T10:00:00.000000000Z\",\"source\":\"app\",\"dyno\":\"web.1\",\"stream\":\"\",\"message\":\"GET /api/items 200 ts={ts}\"}}"
+        );
+        out.extend_from_slice(format!("PUB fan {}\r\n{payload}\r\n", payload.len()).as_bytes());
+    }
+    out
+}
+
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
@@ -246,25 +282,33 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 async fn fanout(args: &Args, subscribers: usize, transport: Transport, rate: u64, seconds: u64) -> anyhow::Result<()> {
     let shared = Arc::new(Shared { hist: Histogram::new(), received: AtomicU64::new(0) });
-    let subs = open(args.http, transport, subscribers).await?;
+    let subs = open(args.http, args.nats, transport, subscribers).await?;
     let mut readers = tokio::task::JoinSet::new();
     for sub in subs {
         let shared = shared.clone();
         match sub {
-            Sub::Sse(s) => readers.spawn(read_sse(s, shared)),
+            Sub::Lines(s) => readers.spawn(read_sse(s, shared)),
             Sub::Ws(w) => readers.spawn(read_ws(*w, shared)),
         };
     }
-    wait_subscribers(args.http, transport, subscribers).await?;
-    let mut fwd = TcpStream::connect(args.forward).await?;
+    if transport != Transport::Nats {
+        wait_subscribers(args.http, transport, subscribers).await?;
+    }
+    let mut fwd = TcpStream::connect(if transport == Transport::Nats { args.nats } else { args.forward }).await?;
     fwd.set_nodelay(true)?;
+    if transport == Transport::Nats {
+        fwd.write_all(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n").await?;
+    }
     let start = Instant::now();
     let total = rate * seconds;
     let mut sent = 0u64;
     while sent < total {
         let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64 + 1).min(total);
         if due > sent {
-            fwd.write_all(&frame(due - sent, now_nanos())).await?;
+            let lines = due - sent;
+            let bytes =
+                if transport == Transport::Nats { nats_pub(lines, now_nanos()) } else { frame(lines, now_nanos()) };
+            fwd.write_all(&bytes).await?;
             sent = due;
         }
         let next = start + Duration::from_secs_f64(sent as f64 / rate as f64);
@@ -302,10 +346,10 @@ async fn fanout(args: &Args, subscribers: usize, transport: Transport, rate: u64
 
 async fn idle(args: &Args, subscribers: usize, transport: Transport, pid: u32) -> anyhow::Result<()> {
     // Warm up: one subscriber and a line, so one-time allocations are not counted.
-    let warm = open(args.http, transport, 1).await?;
+    let warm = open(args.http, args.nats, transport, 1).await?;
     wait_subscribers(args.http, transport, 1).await?;
     let before = rss_kib(pid)?;
-    let subs = open(args.http, transport, subscribers).await?;
+    let subs = open(args.http, args.nats, transport, subscribers).await?;
     wait_subscribers(args.http, transport, subscribers + 1).await?;
     let after = rss_kib(pid)?;
     let per = (after.saturating_sub(before)) as f64 / subscribers as f64;

@@ -295,6 +295,8 @@ pub fn parse(frame: &[u8]) -> Result<Frame<'_>, DecodeError> {
                                 return Err(DecodeError::Compression(other.unwrap_or("(not a string)").to_owned()));
                             }
                         },
+                        // `size` counts entries for Fluent Bit and bytes for Node's client:
+                        // informational only. Unknown options are ignored.
                         _ => {}
                     }
                 }

@@ -3,8 +3,9 @@
 //! - `GET /v1/apps/{app}/logs`: one URL, three transports chosen by the request:
 //!   `Upgrade: websocket` → WebSocket (`ws`); `Accept: text/event-stream` → SSE (`sse`);
 //!   otherwise streaming NDJSON, or Heroku-style text with `format=text` (`ndjson`).
-//!   Query: `tail=N`, `follow=true|false`, `source=a,b`, `dyno=web,worker.1`, `grep=text`,
-//!   `since=SEQ` (or the `Last-Event-ID` header), `token=`.
+//!   Query: `tail=N`, `follow=true|false`, `source=a,b`, `dyno=web,worker.1`, `grep=text`
+//!   (substring), `regex=RE` (the `regex` crate's syntax, linear time), `since=SEQ` (or the
+//!   `Last-Event-ID` header), `format=json|text`, `token=`.
 //! - `GET /v1/apps` (admin token): apps with their history sizes.
 //! - `GET /apps/{app}`: the viewer page (`viewer`).
 //! - `GET /metrics`, `GET /healthz`, `GET /readyz`.
@@ -277,7 +278,16 @@ impl LogsQuery {
             Some(_) => return Err(invalid("format", "format must be json or text")),
         };
         let grep = param(q, "grep").filter(|g| !g.is_empty()).map(str::to_owned);
-        let filter = Filter { sources: list(q, "source"), dynos: list(q, "dyno"), grep };
+        let regex = match param(q, "regex").filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => Some(
+                regex::RegexBuilder::new(r)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| invalid("regex", &format!("not a valid regex: {e}")))?,
+            ),
+        };
+        let filter = Filter { sources: list(q, "source"), dynos: list(q, "dyno"), grep, regex };
         Ok(LogsQuery { start: Start { tail, after }, follow, filter, text })
     }
 }

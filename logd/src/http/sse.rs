@@ -9,6 +9,8 @@
 //! : heartbeat
 //! ```
 
+use std::io::Write;
+
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
@@ -25,10 +27,11 @@ impl Render for Sse {
     }
 
     fn line(&mut self, app: &str, line: &Line, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(line.seq().to_string().as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        out.extend_from_slice(line.json(app));
+        let json = line.json(app);
+        out.reserve(json.len() + 32);
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "id: {}\ndata: ", line.seq());
+        out.extend_from_slice(json);
         out.extend_from_slice(b"\n\n");
     }
 

@@ -53,8 +53,8 @@ struct State<R> {
     last_write: Instant,
 }
 
-/// A body that streams `sub` through `render` until the subscription ends, the client
-/// goes away or logd shuts down.
+/// A body that streams `sub` through `render` until the subscription ends or the
+/// connection is dropped (the client went away, or logd shuts down).
 pub(crate) fn body<R: Render>(sub: Subscription, render: R, guard: Guard) -> Body {
     let app = sub.app().name().clone();
     let state =
@@ -72,10 +72,8 @@ pub(crate) fn body<R: Render>(sub: Subscription, render: R, guard: Guard) -> Bod
             return Some((Ok::<_, Infallible>(Bytes::from(out)), st));
         }
         while out.is_empty() && !st.done {
-            let item = tokio::select! {
-                item = st.sub.next() => item,
-                () = st.guard.shutdown().cancelled() => Item::End,
-            };
+            // At shutdown the connection, and with it this body, is dropped.
+            let item = st.sub.next().await;
             let line = matches!(item, Item::Line(_));
             st.put(item, &mut out);
             st.drain(&mut out);
@@ -84,10 +82,7 @@ pub(crate) fn body<R: Render>(sub: Subscription, render: R, guard: Guard) -> Bod
                 && out.len() < CHUNK / 2
                 && let Some(until) = st.guard.coalesce_until(st.last_write)
             {
-                tokio::select! {
-                    () = tokio::time::sleep_until(until.into()) => {}
-                    () = st.guard.shutdown().cancelled() => st.done = true,
-                }
+                tokio::time::sleep_until(until.into()).await;
                 st.drain(&mut out);
             }
         }

@@ -85,6 +85,10 @@ where
     let mut wrote = false;
     let mut last_write = std::time::Instant::now();
     let mut items = Vec::new();
+    // Registered once: a new cancellation future per item would take the token's lock
+    // for every line of every subscriber.
+    let cancelled = guard.shutdown().clone().cancelled_owned();
+    tokio::pin!(cancelled);
     loop {
         let item = tokio::select! {
             item = sub.next() => item,
@@ -93,7 +97,7 @@ where
                 // Pings are answered by tungstenite; pongs and client text are ignored.
                 Some(Ok(_)) => continue,
             },
-            () = guard.shutdown().cancelled() => Item::End,
+            () = &mut cancelled => Item::End,
         };
         items.clear();
         items.push(item);
@@ -105,7 +109,7 @@ where
         {
             tokio::select! {
                 () = tokio::time::sleep_until(until.into()) => {}
-                () = guard.shutdown().cancelled() => items.push(Item::End),
+                () = &mut cancelled => items.push(Item::End),
             }
             collect(&mut sub, &mut items);
         }

@@ -12,12 +12,13 @@ pub mod segment;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use tokio::sync::oneshot;
 
 pub use ring::AppLog;
+use ring::Totals;
 
 use crate::config::{Config, History};
 use crate::line::Line;
@@ -37,8 +38,7 @@ pub struct Store {
     apps: DashMap<Arc<str>, Arc<AppLog>>,
     history: History,
     queue: usize,
-    total_bytes: AtomicUsize,
-    total_lines: AtomicUsize,
+    totals: Totals,
     arrivals: AtomicU64,
     evicting: AtomicBool,
     disk: Option<segment::Disk>,
@@ -52,8 +52,7 @@ impl Store {
         let mut store = Store {
             apps: DashMap::new(),
             queue: config.http.subscriber_queue,
-            total_bytes: AtomicUsize::new(0),
-            total_lines: AtomicUsize::new(0),
+            totals: Totals::default(),
             arrivals: AtomicU64::new(1),
             evicting: AtomicBool::new(false),
             disk: None,
@@ -72,9 +71,7 @@ impl Store {
             for r in recovered {
                 let app = Arc::new(AppLog::new(Arc::from(r.app.as_str()), store.queue, r.last_seq + 1));
                 let n = r.lines.len();
-                let bytes = app.restore(r.lines, store.history.max_lines_per_app, store.history.max_bytes_per_app);
-                store.total_bytes.fetch_add(bytes, Ordering::Relaxed);
-                store.total_lines.fetch_add(n, Ordering::Relaxed);
+                app.restore(r.lines, store.history.max_lines_per_app, store.history.max_bytes_per_app, &store.totals);
                 tracing::info!(app = %r.app, lines = n, last_seq = r.last_seq, "history restored from disk");
                 store.apps.insert(app.name().clone(), app);
             }
@@ -121,7 +118,7 @@ impl Store {
         let h = &self.history;
         let mut on_disk = None;
         let count = lines.len();
-        let appended = app.append(lines, arrival, h.max_lines_per_app, h.max_bytes_per_app, |kept| {
+        let appended = app.append(lines, arrival, h.max_lines_per_app, h.max_bytes_per_app, &self.totals, |kept| {
             if let Some(disk) = &self.disk {
                 on_disk = disk.queue(app.name(), kept, durable);
             }
@@ -130,11 +127,7 @@ impl Store {
         if appended.evicted_lines > 0 {
             self.metrics.evicted.with_label_values(&["app_limit"]).inc_by(appended.evicted_lines as u64);
         }
-        self.total_lines.fetch_add(count, Ordering::Relaxed);
-        self.total_lines.fetch_sub(appended.evicted_lines, Ordering::Relaxed);
-        let total = self.total_bytes.fetch_add(appended.added_bytes, Ordering::AcqRel) + appended.added_bytes;
-        self.total_bytes.fetch_sub(appended.evicted_bytes, Ordering::AcqRel);
-        if total - appended.evicted_bytes > h.max_bytes_total {
+        if appended.total_bytes > h.max_bytes_total {
             self.evict_global();
         }
         on_disk
@@ -162,14 +155,11 @@ impl Store {
             }
         }
         let mut evicted_lines = 0;
-        while self.total_bytes.load(Ordering::Acquire) > target {
+        while self.bytes() > target {
             let Some(Reverse((_, i))) = heap.pop() else { break };
             let next = heap.peek().map_or(u64::MAX, |Reverse((a, _))| *a);
-            let want = self.total_bytes.load(Ordering::Acquire).saturating_sub(target);
-            let (bytes, lines) = apps[i].evict_oldest(next, want);
-            self.total_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            self.total_lines.fetch_sub(lines, Ordering::Relaxed);
-            evicted_lines += lines;
+            let want = self.bytes().saturating_sub(target);
+            evicted_lines += apps[i].evict_oldest(next, want, &self.totals);
             if let Some(arrival) = apps[i].oldest_arrival() {
                 heap.push(Reverse((arrival, i)));
             }
@@ -192,14 +182,14 @@ impl Store {
     }
 
     pub fn tick_gauges(&self) {
-        self.metrics.history_bytes.set(self.total_bytes.load(Ordering::Relaxed) as i64);
-        self.metrics.history_lines.set(self.total_lines.load(Ordering::Relaxed) as i64);
+        self.metrics.history_bytes.set(self.bytes() as i64);
+        self.metrics.history_lines.set(self.totals.lines.load(Ordering::Relaxed) as i64);
         self.metrics.apps.set(self.apps.len() as i64);
     }
 
     /// Approximate bytes in memory.
     pub fn bytes(&self) -> usize {
-        self.total_bytes.load(Ordering::Relaxed)
+        self.totals.bytes.load(Ordering::Acquire)
     }
 
     /// Flushes and stops the disk writer. Blocking.

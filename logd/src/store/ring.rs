@@ -6,6 +6,7 @@
 //! the same lock) and its live feed meet without a gap or a duplicate.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
@@ -32,12 +33,21 @@ pub(crate) struct Ring {
     pub(crate) next_seq: u64,
 }
 
+/// Lines and bytes kept by all apps together. Only changed under the lock of the app
+/// whose ring changes, together with that change, so it never counts a line's removal
+/// before its addition.
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) bytes: AtomicUsize,
+    pub(crate) lines: AtomicUsize,
+}
+
 /// What an append changed, for the store's accounting.
 #[derive(Debug, Default)]
 pub(crate) struct Appended {
-    pub(crate) added_bytes: usize,
-    pub(crate) evicted_bytes: usize,
     pub(crate) evicted_lines: usize,
+    /// All apps' bytes right after this append.
+    pub(crate) total_bytes: usize,
     pub(crate) lines: Vec<Arc<Line>>,
 }
 
@@ -78,9 +88,11 @@ impl AppLog {
         arrival: u64,
         max_lines: usize,
         max_bytes: usize,
+        totals: &Totals,
         on_kept: impl FnOnce(&[Arc<Line>]),
     ) -> Appended {
         let mut out = Appended { lines: Vec::with_capacity(lines.len()), ..Appended::default() };
+        let (mut added_bytes, mut evicted_bytes) = (0, 0);
         let mut ring = self.lock();
         for mut line in lines {
             line.seq = ring.next_seq;
@@ -88,7 +100,7 @@ impl AppLog {
             ring.next_seq += 1;
             let line = Arc::new(line);
             let size = line.approx_bytes();
-            out.added_bytes += size;
+            added_bytes += size;
             ring.bytes += size;
             ring.lines.push_back(line.clone());
             out.lines.push(line);
@@ -97,9 +109,14 @@ impl AppLog {
             let Some(old) = ring.lines.pop_front() else { break };
             let size = old.approx_bytes();
             ring.bytes -= size;
-            out.evicted_bytes += size;
+            evicted_bytes += size;
             out.evicted_lines += 1;
         }
+        totals.lines.fetch_add(out.lines.len(), Ordering::Relaxed);
+        totals.lines.fetch_sub(out.evicted_lines, Ordering::Relaxed);
+        out.total_bytes = totals.bytes.fetch_add(added_bytes, Ordering::AcqRel) + added_bytes;
+        totals.bytes.fetch_sub(evicted_bytes, Ordering::AcqRel);
+        out.total_bytes -= evicted_bytes;
         if self.tx.receiver_count() > 0 {
             for chunk in out.lines.chunks(EVENT_LINES) {
                 // Err only when every receiver is gone meanwhile: nothing to do.
@@ -113,7 +130,7 @@ impl AppLog {
 
     /// Evicts the app's oldest lines that arrived at or before `arrival`, at most `want`
     /// bytes' worth (at least one line). Returns (bytes, lines) evicted.
-    pub(crate) fn evict_oldest(&self, arrival: u64, want: usize) -> (usize, usize) {
+    pub(crate) fn evict_oldest(&self, arrival: u64, want: usize, totals: &Totals) -> usize {
         let mut ring = self.lock();
         let (mut bytes, mut lines) = (0, 0);
         while let Some(front) = ring.lines.front() {
@@ -126,7 +143,9 @@ impl AppLog {
             bytes += size;
             lines += 1;
         }
-        (bytes, lines)
+        totals.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        totals.lines.fetch_sub(lines, Ordering::Relaxed);
+        lines
     }
 
     /// The arrival number of the oldest line kept.
@@ -135,7 +154,7 @@ impl AppLog {
     }
 
     /// Loads lines read back from disk (already numbered), keeping the newest that fit.
-    pub(crate) fn restore(&self, lines: Vec<Line>, max_lines: usize, max_bytes: usize) -> usize {
+    pub(crate) fn restore(&self, lines: Vec<Line>, max_lines: usize, max_bytes: usize, totals: &Totals) {
         let mut ring = self.lock();
         for line in lines {
             ring.next_seq = ring.next_seq.max(line.seq + 1);
@@ -148,7 +167,8 @@ impl AppLog {
                 }
             }
         }
-        ring.bytes
+        totals.bytes.fetch_add(ring.bytes, Ordering::AcqRel);
+        totals.lines.fetch_add(ring.lines.len(), Ordering::Relaxed);
     }
 
     /// Sends a heartbeat tick to the subscribers.
@@ -159,7 +179,9 @@ impl AppLog {
     }
 
     /// Subscribes: the backlog chosen by `start` and, when following, the live feed.
-    /// O(backlog), or O(history) with a filter and no `after`.
+    /// Under the lock: O(backlog) `Arc` clones (O(history) with a filter and no `after`);
+    /// the filter itself runs after the lock is released, so a costly `grep`/`regex` never
+    /// holds up ingest.
     pub fn subscribe(self: &Arc<Self>, start: Start, filter: Filter, follow: bool) -> Subscription {
         let ring = self.lock();
         let rx = follow.then(|| self.tx.subscribe());
@@ -167,23 +189,31 @@ impl AppLog {
         let front = ring.lines.front().map_or(ring.next_seq, |l| l.seq);
         let mut gap = None;
         let mut reset = false;
-        let backlog: Vec<Arc<Line>> = match start.after {
+        let (candidates, tail): (Vec<Arc<Line>>, Option<usize>) = match start.after {
             Some(after) if after <= last => {
                 if after + 1 < front {
                     gap = Some((after + 1, front - 1));
                 }
                 let skip = usize::try_from((after + 1).saturating_sub(front)).unwrap_or(usize::MAX);
-                ring.lines.iter().skip(skip).filter(|l| filter.matches(l)).cloned().collect()
+                (ring.lines.iter().skip(skip).cloned().collect(), None)
             }
             _ => {
                 reset = start.after.is_some();
-                let mut tail: Vec<Arc<Line>> =
-                    ring.lines.iter().rev().filter(|l| filter.matches(l)).take(start.tail).cloned().collect();
-                tail.reverse();
-                tail
+                let take = if filter.is_empty() { start.tail } else { usize::MAX };
+                let skip = ring.lines.len().saturating_sub(take);
+                (ring.lines.iter().skip(skip).cloned().collect(), Some(start.tail))
             }
         };
         drop(ring);
+        let backlog = match tail {
+            None => candidates.into_iter().filter(|l| filter.matches(l)).collect(),
+            Some(tail) => {
+                let mut kept: Vec<Arc<Line>> =
+                    candidates.into_iter().rev().filter(|l| filter.matches(l)).take(tail).collect();
+                kept.reverse();
+                kept
+            }
+        };
         Subscription::new(self.clone(), rx, backlog, gap, reset, last, filter)
     }
 }

@@ -97,3 +97,29 @@ fn the_writer_rolls_segments_and_applies_size_retention() {
     let (found, _) = recover(dir.path(), 1000, usize::MAX, &Metrics::new()).unwrap();
     assert_eq!(found[0].last_seq, 200);
 }
+
+#[test]
+fn closed_segments_older_than_the_retention_age_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_dir = dir.path().join("shop");
+    fs::create_dir_all(&app_dir).unwrap();
+    let (old, new) = (app_dir.join(segment_name(1)), app_dir.join(segment_name(2)));
+    write_segment(&old, &[line(1, "old")]);
+    write_segment(&new, &[line(2, "new")]);
+    let eight_days_ago = SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+    File::options().write(true).open(&old).unwrap().set_modified(eight_days_ago).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (_, files) = recover(dir.path(), 100, usize::MAX, &metrics).unwrap();
+    let mut writer = Writer {
+        dir: dir.path().to_owned(),
+        config: Persistence::default(),
+        files,
+        metrics,
+        pending: Arc::new(Pending::default()),
+        last_sync: Instant::now(),
+        last_retention: Instant::now(),
+    };
+    writer.retention(&Arc::from("shop"));
+    assert!(!old.exists(), "the week-old closed segment is gone");
+    assert!(new.exists(), "the segment being written is kept");
+}
