@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc, unreachable_pub, missing_debug_implementations)]
 
 pub mod backend;
+pub mod binaries;
 pub mod client;
 pub mod clients;
+pub mod platform;
 pub mod process;
 pub mod raw;
 pub mod stream;

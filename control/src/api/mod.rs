@@ -1,0 +1,256 @@
+//! The HTTP API (axum): one module per resource, all of them thin: parse and check the
+//! request, call the [`Platform`], shape the answer.
+//!
+//! Every `/v1` endpoint needs a bearer token: the admin token, or for the three endpoints
+//! routers use (the route stream, activity reports, waking) the router token. Errors are
+//! JSON, `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field` when one
+//! field of the request is at fault).
+
+mod apps;
+mod config_vars;
+mod domains;
+mod formation;
+mod releases;
+mod routes;
+mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::deploy::FetchError;
+use crate::model::{ErrorBody, ErrorDetail};
+use crate::platform::{Platform, PlatformError};
+use crate::slug::SlugError;
+
+/// Largest JSON body.
+const MAX_JSON: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// The operations.
+    pub platform: Arc<Platform>,
+    /// Ends route streams at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// The API's routes.
+pub fn router(api: Api) -> Router {
+    let max_upload = usize::try_from(api.platform.config.deploy.max_upload_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/v1/apps", get(apps::list).post(apps::create))
+        .route("/v1/apps/{app}", get(apps::info).patch(apps::update).delete(apps::destroy))
+        .route("/v1/apps/{app}/config", get(config_vars::list).patch(config_vars::update))
+        .route("/v1/apps/{app}/releases", get(releases::list))
+        .route("/v1/apps/{app}/releases/rollback", post(releases::rollback))
+        .route("/v1/apps/{app}/releases/{version}", get(releases::info))
+        .route(
+            "/v1/apps/{app}/deploys",
+            // The tarball is streamed to disk with its own limit (deploy.max_upload_bytes).
+            post(releases::deploy).layer(DefaultBodyLimit::max(max_upload)),
+        )
+        .route("/v1/apps/{app}/formation", get(formation::list).patch(formation::scale))
+        .route("/v1/apps/{app}/dynos", get(formation::dynos))
+        .route("/v1/apps/{app}/dynos/restart", post(formation::restart))
+        .route("/v1/apps/{app}/domains", get(domains::list).post(domains::add))
+        .route("/v1/apps/{app}/domains/{hostname}", axum::routing::delete(domains::remove))
+        .route("/v1/apps/{app}/log-token", post(tokens::create))
+        .route(slipway_router::spec::WAKE_PATH, post(routes::wake))
+        .route(slipway_router::spec::ACTIVITY_PATH, post(routes::activity))
+        .route(slipway_router::spec::ROUTES_PATH, get(routes::routes))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_JSON))
+        .with_state(api)
+}
+
+/// Proof that the request carried the admin token.
+#[derive(Debug)]
+pub struct Admin;
+
+/// Proof that the request carried the admin or the router token.
+#[derive(Debug)]
+pub struct RouterOrAdmin;
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token: send Authorization: Bearer <token>"))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn is(given: &str, expected: Option<&str>) -> bool {
+    expected.is_some_and(|e| constant_time_eq(given.as_bytes(), e.as_bytes()))
+}
+
+impl FromRequestParts<Api> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let given = bearer(parts)?;
+        let auth = &api.platform.config.auth;
+        if is(given, auth.token.as_deref()) {
+            Ok(Admin)
+        } else if is(given, auth.router_token.as_deref()) {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the router token cannot do this; use the admin token",
+            ))
+        } else {
+            Err(ApiError::unauthorized("wrong bearer token"))
+        }
+    }
+}
+
+impl FromRequestParts<Api> for RouterOrAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let given = bearer(parts)?;
+        let auth = &api.platform.config.auth;
+        if is(given, auth.token.as_deref()) || is(given, auth.router_token.as_deref()) {
+            Ok(RouterOrAdmin)
+        } else {
+            Err(ApiError::unauthorized("wrong bearer token"))
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are our JSON errors (400 bad_json, 415, 413).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError::from(rejection)),
+        }
+    }
+}
+
+/// `Path<T>` whose rejections are our JSON errors.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::from(rejection)),
+        }
+    }
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: ErrorDetail,
+}
+
+impl ApiError {
+    /// An error with a code and a message.
+    pub fn new(status: StatusCode, code: &str, message: &str) -> ApiError {
+        ApiError { status, detail: ErrorDetail { code: code.to_owned(), message: message.to_owned(), field: None } }
+    }
+
+    fn unauthorized(message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    fn invalid(field: &str, message: String) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            detail: ErrorDetail { code: "invalid".into(), message, field: Some(field.to_owned()) },
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        let (status, code) = match rejection.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            // Syntax errors (axum: 400) and type errors (axum: 422) are both bad JSON to us.
+            _ => (StatusCode::BAD_REQUEST, "bad_json"),
+        };
+        ApiError::new(status, code, &rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid", &rejection.body_text())
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            PlatformError::NoSuchApp(_) | PlatformError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", &message)
+            }
+            PlatformError::Invalid { field, problem } => ApiError::invalid(&field, problem),
+            PlatformError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", &message),
+            PlatformError::Source(FetchError::Invalid { field, problem }) => ApiError::invalid(field, problem),
+            PlatformError::Source(FetchError::Slug(SlugError::TooLarge { .. })) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message)
+            }
+            PlatformError::Source(FetchError::Slug(SlugError::Io { .. })) => internal(&message),
+            PlatformError::Source(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_source", &message),
+            PlatformError::ReleaseFailed { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "release_failed", &message)
+            }
+            PlatformError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message),
+            PlatformError::Store(_) => internal(&message),
+        }
+    }
+}
+
+fn internal(message: &str) -> ApiError {
+    tracing::error!(error = message, "internal error");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("internal error: {message}"))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let www_authenticate = self.status == StatusCode::UNAUTHORIZED;
+        let mut response = (self.status, Json(ErrorBody { error: self.detail })).into_response();
+        if www_authenticate {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

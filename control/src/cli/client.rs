@@ -1,0 +1,172 @@
+//! The CLI's HTTP client: hyper with rustls (ring provider, Mozilla's roots), plain HTTP
+//! for loopback. Every API error becomes one [`CliError`] line with a hint.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::CliError;
+use crate::model::ErrorBody;
+
+/// A client of the control plane's API (and of logd's streams).
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Client {
+    /// A client of the API at `base` (e.g. `http://127.0.0.1:9000`) with `token`.
+    pub fn new(base: &str, token: &str) -> Result<Client, CliError> {
+        let base = base.trim_end_matches('/').to_owned();
+        let uri: Uri = base.parse().map_err(|_| bad_url(&base))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+            return Err(bad_url(&base));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| CliError::new(format!("cannot set up TLS: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http = HyperClient::builder(TokioExecutor::new()).build(https);
+        Ok(Client { base, token: token.to_owned(), http })
+    }
+
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request to `url` with `token`; the response, whatever its status.
+    pub async fn raw(
+        &self,
+        method: Method,
+        url: &str,
+        token: &str,
+        content_type: Option<&str>,
+        accept: &str,
+        body: Bytes,
+    ) -> Result<http::Response<Incoming>, CliError> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::ACCEPT, accept)
+            .header(header::USER_AGENT, concat!("slipway-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(content_type) = content_type {
+            req = req.header(header::CONTENT_TYPE, content_type);
+        }
+        let req = req.body(Full::new(body)).map_err(|e| CliError::new(format!("bad request to {url}: {e}")))?;
+        self.http.request(req).await.map_err(|e| unreachable(url, &e))
+    }
+
+    /// An API call: `path` under the base URL, a JSON body (or none), a JSON answer.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, CliError> {
+        let (content_type, bytes) = match body {
+            Some(body) => (
+                Some("application/json"),
+                Bytes::from(
+                    serde_json::to_vec(body).map_err(|e| CliError::new(format!("cannot encode the request: {e}")))?,
+                ),
+            ),
+            None => (None, Bytes::new()),
+        };
+        self.call_raw(method, path, content_type, bytes).await
+    }
+
+    /// An API call with a raw body; a JSON answer (`null` for an empty one).
+    pub async fn call_raw<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<T, CliError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.raw(method, &url, &self.token, content_type, "application/json", body).await?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| CliError::new(format!("reading the answer of {url}: {e}")))?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        let bytes = if bytes.is_empty() { Bytes::from_static(b"null") } else { bytes };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::new(format!("unexpected answer from {url}: {e}"))
+                .hint("is this a Slipway control plane of the same version?")
+        })
+    }
+}
+
+fn bad_url(url: &str) -> CliError {
+    CliError::new(format!("{url:?} is not an API URL like \"http://127.0.0.1:9000\""))
+        .hint("set SLIPWAY_API_URL or run `slipway login --api-url URL`")
+}
+
+fn unreachable(url: &str, e: &hyper_util::client::legacy::Error) -> CliError {
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    let host = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    CliError::new(format!("cannot reach {host}: {cause}"))
+        .hint("is `slipway server` or `slipway up` running there? check SLIPWAY_API_URL or `slipway login`")
+}
+
+/// The one-line error for an API error answer, with a hint for the common ones.
+pub(super) fn api_error(status: StatusCode, body: &[u8]) -> CliError {
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => match e.error.field {
+            // The field named, so the line says what to fix.
+            Some(field) if !e.error.message.starts_with(&field) => {
+                (e.error.code, format!("{field}: {}", e.error.message))
+            }
+            _ => (e.error.code, e.error.message),
+        },
+        Err(_) => (
+            "http".to_owned(),
+            format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]).trim()),
+        ),
+    };
+    let hint = match (status, code.as_str()) {
+        (StatusCode::UNAUTHORIZED, _) => Some("the token was refused: run `slipway login` or set SLIPWAY_TOKEN"),
+        (StatusCode::FORBIDDEN, _) => Some("this token is not allowed to do that: use the admin token"),
+        (_, "not_found") if message.starts_with("app ") => Some("list apps with `slipway apps`"),
+        (_, "release_failed") => Some("see why with `slipway logs --app <app> --source slipway`"),
+        (_, "bad_source") => Some("check the Procfile and the archive or repository"),
+        (_, "not_configured") => Some("set it in the control plane's config (config/control.toml)"),
+        (_, "conflict") => Some("pick another name"),
+        _ => None,
+    };
+    let error = CliError::new(message);
+    match hint {
+        Some(h) => error.hint(h),
+        None => error,
+    }
+}

@@ -1,0 +1,25 @@
+//! Slipway's control plane: apps, releases, config vars, the formation, domains and log
+//! tokens behind an HTTP API; a local runtime running the apps' processes; the route
+//! stream routers follow; and the `slipway` CLI.
+#![forbid(unsafe_code)]
+
+pub mod addons;
+pub mod api;
+pub mod build;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod deploy;
+pub mod logs;
+pub mod model;
+pub mod platform;
+pub mod routes;
+pub mod runtime;
+pub mod server;
+pub mod sleep;
+pub mod slug;
+pub mod store;
+pub mod telemetry;
+pub mod up;
+
+pub use config::Config;

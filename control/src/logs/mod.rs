@@ -1,0 +1,169 @@
+//! Where log records go: the dynos' stdout and stderr (source `app`) and control's own
+//! events about an app (source `slipway`: releases, crashes, restarts, scaling), all sent
+//! to logd over the Fluent forward protocol.
+//!
+//! Records go through a bounded queue to one sender task, which batches whatever is
+//! queued into one Forward message and waits for logd's ack before sending the next; on
+//! any failure it reconnects with backoff and sends the same batch again. When logd is
+//! slow or down and the queue is full, new records are dropped and counted: a dyno's
+//! output is never held back by its logs.
+
+pub mod forward;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+/// Most records in one Forward message.
+const MAX_BATCH: usize = 512;
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One log record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The app.
+    pub app: String,
+    /// The process (`web.1`), or empty.
+    pub dyno: String,
+    /// `app` for the app's output, `slipway` for control's events.
+    pub source: String,
+    /// `stdout`, `stderr`, or empty.
+    pub stream: &'static str,
+    /// The line, without its newline.
+    pub message: String,
+    /// When it was written.
+    pub time: SystemTime,
+}
+
+/// The source of control's own events.
+pub const SOURCE_SLIPWAY: &str = "slipway";
+/// The source of the apps' own output.
+pub const SOURCE_APP: &str = "app";
+
+/// A handle on the log pipeline; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LogSink {
+    queue: Option<mpsc::Sender<Record>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LogSink {
+    /// Starts the sender task to logd at `addr` (on the current runtime); without an
+    /// address, records are dropped.
+    pub fn start(addr: Option<SocketAddr>, shared_key: Option<String>, queue: usize) -> LogSink {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let Some(addr) = addr else {
+            tracing::warn!("no [logd] forward address: the apps' output is not kept");
+            return LogSink { queue: None, dropped };
+        };
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        tokio::spawn(send_loop(addr, shared_key, rx, dropped.clone()));
+        LogSink { queue: Some(tx), dropped }
+    }
+
+    /// A sink that drops everything (tests, tools).
+    pub fn disabled() -> LogSink {
+        LogSink { queue: None, dropped: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// Queues a record; drops it (and counts it) if the queue is full.
+    pub fn send(&self, record: Record) {
+        let Some(queue) = &self.queue else { return };
+        if queue.try_send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A line of a dyno's output.
+    pub fn output(&self, app: &str, dyno: &str, stream: &'static str, message: String) {
+        self.send(Record {
+            app: app.to_owned(),
+            dyno: dyno.to_owned(),
+            source: SOURCE_APP.to_owned(),
+            stream,
+            message,
+            time: SystemTime::now(),
+        });
+    }
+
+    /// One of control's events about an app (also logged locally).
+    pub fn event(&self, app: &str, dyno: &str, message: String) {
+        tracing::info!(app, dyno, event = %message, "app event");
+        self.send(Record {
+            app: app.to_owned(),
+            dyno: dyno.to_owned(),
+            source: SOURCE_SLIPWAY.to_owned(),
+            stream: "",
+            message,
+            time: SystemTime::now(),
+        });
+    }
+
+    /// Records dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+async fn send_loop(
+    addr: SocketAddr,
+    shared_key: Option<String>,
+    mut queue: mpsc::Receiver<Record>,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
+    let mut backoff = Duration::from_millis(100);
+    let mut reported_drops = 0;
+    loop {
+        let mut conn = match forward::Connection::open(addr, shared_key.as_deref()).await {
+            Ok(conn) => {
+                tracing::info!(%addr, "connected to logd");
+                conn
+            }
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, retry_in = ?backoff, "cannot connect to logd");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        loop {
+            if batch.is_empty() {
+                match queue.recv().await {
+                    Some(record) => batch.push(record),
+                    None => return,
+                }
+            }
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            match conn.send(&batch).await {
+                Ok(()) => {
+                    batch.clear();
+                    backoff = Duration::from_millis(100);
+                }
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, lines = batch.len(), "sending logs to logd failed; reconnecting");
+                    break;
+                }
+            }
+            let now_dropped = dropped.load(Ordering::Relaxed);
+            if now_dropped > reported_drops {
+                tracing::warn!(
+                    dropped = now_dropped - reported_drops,
+                    "log lines dropped: logd is too slow or was down"
+                );
+                reported_drops = now_dropped;
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,288 @@
+//! The routes the control plane publishes, as a versioned table and a bounded log of
+//! recent changes: what `GET /v1/routes` returns and `GET /v1/routes?watch=true` streams
+//! (the wire format is the router's, [`slipway_router::spec`]).
+//!
+//! An app's routes are composed from two owners: the platform sets its *meta* (custom
+//! domains, asleep or not) and the runtime sets its *endpoints* (ready web processes).
+//! Every change that alters the composed [`AppRoutes`] bumps the version by one and
+//! appends an `upsert` or `remove` event to the log; the log keeps the last `history`
+//! events, so a router resuming from a version still in it gets exactly what it missed,
+//! and one further behind (or from before a restart) gets a fresh snapshot.
+//!
+//! Versions start at the start-up time in microseconds, so they keep growing across
+//! restarts of the control plane and a router never mistakes new state for old.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use slipway_router::spec::{AppOptions, AppRoutes, RouteEvent, RouteSet};
+use tokio::sync::watch;
+
+/// The published routes; see the module docs.
+#[derive(Debug)]
+pub struct RouteHub {
+    inner: Mutex<Inner>,
+    /// The current version, for streams to wait on.
+    changed: watch::Sender<u64>,
+    history: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    version: u64,
+    apps: BTreeMap<String, Entry>,
+    log: VecDeque<RouteEvent>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    hosts: Vec<String>,
+    endpoints: Vec<String>,
+    asleep: bool,
+    published: AppRoutes,
+}
+
+impl Entry {
+    fn compose(&self, name: &str) -> AppRoutes {
+        AppRoutes {
+            name: name.to_owned(),
+            hosts: self.hosts.clone(),
+            endpoints: self.endpoints.clone(),
+            // Asleep (or waking) and nothing to send to: the router holds requests and
+            // asks to wake the app. Once endpoints exist, requests flow.
+            options: AppOptions { sleeping: self.asleep && self.endpoints.is_empty(), ..AppOptions::default() },
+        }
+    }
+}
+
+/// What a stream resuming after a version gets first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Nothing new.
+    UpToDate,
+    /// The changes since, in order.
+    Events(Vec<RouteEvent>),
+    /// Everything, as one snapshot.
+    Snapshot(RouteEvent),
+}
+
+impl RouteHub {
+    /// An empty table keeping the last `history` events.
+    pub fn new(history: usize) -> RouteHub {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
+        RouteHub {
+            inner: Mutex::new(Inner { version: start, apps: BTreeMap::new(), log: VecDeque::new() }),
+            changed: watch::Sender::new(start),
+            history: history.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the table half-written: every
+        // change is computed first and then stored with plain assignments.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current version.
+    pub fn version(&self) -> u64 {
+        self.lock().version
+    }
+
+    /// Creates or updates an app's meta (its endpoints stay). O(log apps).
+    pub fn set_app(&self, name: &str, mut hosts: Vec<String>, asleep: bool) {
+        hosts.sort();
+        hosts.dedup();
+        let mut inner = self.lock();
+        let entry = match inner.apps.get(name) {
+            Some(old) => Entry { hosts, asleep, ..old.clone() },
+            None => Entry {
+                hosts,
+                endpoints: Vec::new(),
+                asleep,
+                // Nameless, so never equal to the composed routes: a new app is published.
+                published: AppRoutes {
+                    name: String::new(),
+                    hosts: vec![],
+                    endpoints: vec![],
+                    options: AppOptions::default(),
+                },
+            },
+        };
+        self.publish(&mut inner, name, entry);
+    }
+
+    /// Sets the endpoints of a known app; false if the app is not (or no longer) known.
+    pub fn set_endpoints(&self, name: &str, mut endpoints: Vec<String>) -> bool {
+        endpoints.sort();
+        endpoints.dedup();
+        let mut inner = self.lock();
+        let Some(old) = inner.apps.get(name) else { return false };
+        let entry = Entry { endpoints, ..old.clone() };
+        self.publish(&mut inner, name, entry);
+        true
+    }
+
+    /// Whether the app is published.
+    pub fn contains(&self, name: &str) -> bool {
+        self.lock().apps.contains_key(name)
+    }
+
+    /// The endpoints an app is routed to now.
+    pub fn endpoints(&self, name: &str) -> Vec<String> {
+        self.lock().apps.get(name).map(|e| e.endpoints.clone()).unwrap_or_default()
+    }
+
+    /// Removes an app.
+    pub fn remove_app(&self, name: &str) {
+        let mut inner = self.lock();
+        if inner.apps.remove(name).is_some() {
+            let version = inner.version + 1;
+            self.append(&mut inner, RouteEvent::Remove { version, name: name.to_owned() });
+        }
+    }
+
+    /// Stores `entry` and appends an upsert if the app's routes changed.
+    fn publish(&self, inner: &mut Inner, name: &str, mut entry: Entry) {
+        let routes = entry.compose(name);
+        if routes == entry.published {
+            inner.apps.insert(name.to_owned(), entry);
+            return;
+        }
+        if let Err(e) = routes.validate() {
+            // Names, hosts and endpoints are checked before they get here.
+            tracing::error!(app = name, error = %e, "refusing to publish invalid routes");
+            return;
+        }
+        entry.published = routes.clone();
+        inner.apps.insert(name.to_owned(), entry);
+        let version = inner.version + 1;
+        self.append(inner, RouteEvent::Upsert { version, app: routes });
+    }
+
+    fn append(&self, inner: &mut Inner, event: RouteEvent) {
+        inner.version = event.version();
+        inner.log.push_back(event);
+        while inner.log.len() > self.history {
+            inner.log.pop_front();
+        }
+        self.changed.send_replace(inner.version);
+    }
+
+    /// Every app at the current version (`GET /v1/routes`).
+    pub fn route_set(&self) -> RouteSet {
+        let inner = self.lock();
+        RouteSet { version: Some(inner.version), apps: inner.apps.values().map(|e| e.published.clone()).collect() }
+    }
+
+    /// What a stream that has seen up to `after` (None: nothing) needs next.
+    /// O(events since) when resuming, O(apps) for a snapshot.
+    pub fn catch_up(&self, after: Option<u64>) -> CatchUp {
+        let inner = self.lock();
+        let snapshot = || {
+            CatchUp::Snapshot(RouteEvent::Snapshot {
+                version: inner.version,
+                apps: inner.apps.values().map(|e| e.published.clone()).collect(),
+            })
+        };
+        let Some(after) = after else { return snapshot() };
+        if after == inner.version {
+            return CatchUp::UpToDate;
+        }
+        // Events are numbered without gaps, so the log covers `after` if its oldest event
+        // is at most the one right after it.
+        let covered = after < inner.version && inner.log.front().is_some_and(|first| first.version() <= after + 1);
+        if !covered {
+            return snapshot();
+        }
+        let skip = inner.log.partition_point(|e| e.version() <= after);
+        CatchUp::Events(inner.log.iter().skip(skip).cloned().collect())
+    }
+
+    /// Notified with the version after every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+/// One server-sent event: `id` = version, `event` = kind, `data` = the event's JSON.
+pub fn sse(event: &RouteEvent) -> Bytes {
+    // A RouteEvent is strings, numbers and booleans: it always serializes.
+    let json = serde_json::to_string(event).unwrap_or_default();
+    Bytes::from(format!("id: {}\nevent: {}\ndata: {json}\n\n", event.version(), event.kind()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(events: &[RouteEvent]) -> Vec<(&'static str, u64)> {
+        events.iter().map(|e| (e.kind(), e.version())).collect()
+    }
+
+    #[test]
+    fn changes_bump_the_version_once_and_no_ops_do_not() {
+        let hub = RouteHub::new(100);
+        let v0 = hub.version();
+        hub.set_app("shop", vec!["shop.example.com".into()], false);
+        hub.set_app("shop", vec!["shop.example.com".into()], false);
+        assert!(hub.set_endpoints("shop", vec!["127.0.0.1:2".into(), "127.0.0.1:1".into()]));
+        assert!(hub.set_endpoints("shop", vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()]));
+        assert!(!hub.set_endpoints("nope", vec!["127.0.0.1:1".into()]), "unknown apps are not created by the runtime");
+        assert_eq!(hub.version(), v0 + 2);
+        let set = hub.route_set();
+        assert_eq!(set.version, Some(v0 + 2));
+        assert_eq!(set.apps[0].endpoints, ["127.0.0.1:1", "127.0.0.1:2"]);
+        hub.remove_app("shop");
+        hub.remove_app("shop");
+        assert_eq!(hub.version(), v0 + 3);
+        assert!(hub.route_set().apps.is_empty());
+    }
+
+    #[test]
+    fn asleep_apps_are_sleeping_only_while_they_have_no_endpoints() {
+        let hub = RouteHub::new(100);
+        hub.set_app("nap", vec![], true);
+        assert!(hub.route_set().apps[0].options.sleeping);
+        hub.set_endpoints("nap", vec!["127.0.0.1:9".into()]);
+        assert!(!hub.route_set().apps[0].options.sleeping, "woken: requests flow as soon as a dyno is up");
+        hub.set_endpoints("nap", vec![]);
+        assert!(hub.route_set().apps[0].options.sleeping);
+    }
+
+    #[test]
+    fn resuming_gets_the_missed_events_or_a_snapshot() {
+        let hub = RouteHub::new(3);
+        let v0 = hub.version();
+        assert!(matches!(hub.catch_up(None), CatchUp::Snapshot(RouteEvent::Snapshot { version, .. }) if version == v0));
+        hub.set_app("a", vec![], false);
+        hub.set_app("b", vec![], false);
+        let CatchUp::Events(events) = hub.catch_up(Some(v0)) else { panic!("events expected") };
+        assert_eq!(kinds(&events), [("upsert", v0 + 1), ("upsert", v0 + 2)]);
+        let CatchUp::Events(events) = hub.catch_up(Some(v0 + 1)) else { panic!("events expected") };
+        assert_eq!(kinds(&events), [("upsert", v0 + 2)]);
+        assert_eq!(hub.catch_up(Some(v0 + 2)), CatchUp::UpToDate);
+        hub.remove_app("a");
+        hub.set_app("c", vec![], false);
+        // The log holds v0+2..=v0+4 now: v0+1 is covered (its successor is there), v0 is not.
+        assert!(matches!(hub.catch_up(Some(v0 + 1)), CatchUp::Events(e) if e.len() == 3));
+        let CatchUp::Snapshot(RouteEvent::Snapshot { version, apps }) = hub.catch_up(Some(v0)) else {
+            panic!("snapshot expected")
+        };
+        assert_eq!(version, v0 + 4);
+        assert_eq!(apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+        // A version from the future (another run of the control plane) gets a snapshot.
+        assert!(matches!(hub.catch_up(Some(v0 + 1000)), CatchUp::Snapshot(_)));
+    }
+
+    #[test]
+    fn events_are_framed_as_server_sent_events() {
+        let event = RouteEvent::Remove { version: 7, name: "shop".into() };
+        assert_eq!(
+            &sse(&event)[..],
+            b"id: 7\nevent: remove\ndata: {\"type\":\"remove\",\"version\":7,\"name\":\"shop\"}\n\n"
+        );
+    }
+}

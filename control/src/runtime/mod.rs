@@ -1,0 +1,93 @@
+//! Runtimes run an app's processes ("dynos") for a release and a formation, and tell the
+//! route table where its web processes listen.
+//!
+//! [`Runtime`] is the seam: [`local::LocalRuntime`] supervises processes on this machine;
+//! a Kubernetes runtime (Deployments and Services, picked up by the router's Kubernetes
+//! source) will implement the same trait. The platform calls a runtime under its per-app
+//! lock, so calls for one app never overlap.
+
+pub mod local;
+mod process;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use futures_util::future::BoxFuture;
+
+use crate::model;
+
+/// A release as a runtime needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasePlan {
+    /// The release's version.
+    pub version: u64,
+    /// Where its slug is.
+    pub slug_dir: PathBuf,
+    /// Process type → command.
+    pub process_types: BTreeMap<String, String>,
+    /// The config vars.
+    pub env: BTreeMap<String, String>,
+}
+
+/// What an app should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPlan {
+    /// The app.
+    pub app: String,
+    /// The release.
+    pub release: ReleasePlan,
+    /// Process type → count (types the release does not declare are ignored).
+    pub formation: BTreeMap<String, u32>,
+}
+
+/// Which processes to restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartTarget {
+    /// Every process.
+    All,
+    /// Every process of a type (`web`).
+    Type(String),
+    /// One process (`web.1`).
+    Dyno(String),
+}
+
+/// A runtime failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    /// New web processes did not come up; what ran before keeps running.
+    #[error("release v{version} did not start: {reason}")]
+    BootFailed {
+        /// The release.
+        version: u64,
+        /// Why, e.g. `web.1 exited with status 1 before accepting connections`.
+        reason: String,
+    },
+    /// A restart named nothing that runs.
+    #[error("no process matches {0:?}")]
+    NothingToRestart(String),
+}
+
+/// Runs apps' processes; see the module docs.
+pub trait Runtime: Send + Sync + std::fmt::Debug {
+    /// Brings the app to `plan`. A new release (or nothing running yet) starts the new
+    /// processes, waits until the web ones accept connections, points the routes at them,
+    /// then stops the old ones: no request is lost. If the new web processes do not come
+    /// up, they are stopped, the old ones keep serving, and the error says why. The same
+    /// release with other counts just starts or stops processes.
+    fn apply(&self, plan: AppPlan) -> BoxFuture<'_, Result<(), RuntimeError>>;
+
+    /// Restarts processes: replacements first, then the old ones go (as in a release switch).
+    fn restart<'a>(&'a self, app: &'a str, target: RestartTarget) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Stops every process of the app (sleeping, destroying); its routes lose their endpoints.
+    fn stop<'a>(&'a self, app: &'a str) -> BoxFuture<'a, ()>;
+
+    /// The app's processes now.
+    fn dynos(&self, app: &str) -> Vec<model::Dyno>;
+
+    /// The release the app runs now, if any.
+    fn running_release(&self, app: &str) -> Option<u64>;
+
+    /// Stops every process of every app (control is shutting down).
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}

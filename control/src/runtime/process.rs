@@ -1,0 +1,169 @@
+//! One OS process of a dyno: started as `<shell> -c <command>` in its own process group
+//! (so a signal reaches the app and everything it started; bash, the default shell, execs
+//! the command's program so the app itself is the leader), with a clean environment;
+//! its stdout and stderr pumped line by line to the log sink; stopped with SIGTERM to the
+//! group, then SIGKILL after the grace period.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, Command};
+
+use crate::logs::LogSink;
+
+/// Longest line sent as one record; longer lines are split.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Starts `command` and the pumps of its output.
+pub(crate) fn spawn(
+    shell: &Path,
+    command: &str,
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    logs: &LogSink,
+    app: &str,
+    dyno: &str,
+) -> std::io::Result<Child> {
+    let mut child = Command::new(shell)
+        .arg("-c")
+        .arg(command)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // If control dies without stopping it, the leader at least goes with the handle.
+        .kill_on_drop(true)
+        .spawn()?;
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(pump(stdout, logs.clone(), app.to_owned(), dyno.to_owned(), "stdout"));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(pump(stderr, logs.clone(), app.to_owned(), dyno.to_owned(), "stderr"));
+    }
+    Ok(child)
+}
+
+/// Sends `signal` to the child's process group; false if it is already gone.
+pub(crate) fn signal_group(child: &Child, signal: Signal) -> bool {
+    let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw) else { return false };
+    kill_process_group(pid, signal).is_ok()
+}
+
+/// Kills what is left of a process group whose leader has exited (its pid is the group id).
+pub(crate) fn kill_group(pgid: u32) {
+    if let Some(pid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(pid, Signal::KILL);
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after `grace`; returns how the leader exited.
+///
+/// The leader may be a launcher that does not exec the app (a version manager's shim,
+/// `npm start`, a shell script): it may exit at once while the app, which got the SIGTERM
+/// too, is still finishing its requests. So the whole group gets the grace period, as on
+/// Heroku, not just the leader.
+pub(crate) async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<ExitStatus> {
+    let pgid = child.id();
+    let deadline = tokio::time::Instant::now() + grace;
+    signal_group(child, Signal::TERM);
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
+        Ok(status) => status?,
+        Err(_) => {
+            signal_group(child, Signal::KILL);
+            child.wait().await?
+        }
+    };
+    if let Some(pgid) = pgid {
+        // No event says that a process group is empty: poll /proc (only while stopping).
+        while tokio::time::Instant::now() < deadline && group_alive(pgid) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Whatever is left goes now.
+        kill_group(pgid);
+    }
+    Ok(status)
+}
+
+/// Whether a live process (not a zombie) is in process group `pgid`. Reads `/proc`
+/// (Linux): `kill(-pgid, 0)` would also count zombies that nobody reaps.
+/// O(processes on the machine).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let mut fields = rest.split_whitespace();
+        let (state, _ppid, group) = (fields.next(), fields.next(), fields.next());
+        if state != Some("Z") && group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `exited with status 1` or `was killed by SIGKILL`.
+pub(crate) fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by {}", signal_name(signal)),
+        (None, None) => "exited".to_owned(),
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
+}
+
+/// Reads `reader` to the end, sending each line (split at `MAX_LINE`) to the logs.
+async fn pump(mut reader: impl AsyncRead + Unpin, logs: LogSink, app: String, dyno: String, stream: &'static str) {
+    let mut pending: Vec<u8> = Vec::with_capacity(1024);
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &byte in &buf[..n] {
+            if byte == b'\n' {
+                emit(&logs, &app, &dyno, stream, &mut pending);
+            } else {
+                pending.push(byte);
+                if pending.len() >= MAX_LINE {
+                    emit(&logs, &app, &dyno, stream, &mut pending);
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        emit(&logs, &app, &dyno, stream, &mut pending);
+    }
+}
+
+fn emit(logs: &LogSink, app: &str, dyno: &str, stream: &'static str, line: &mut Vec<u8>) {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    logs.output(app, dyno, stream, String::from_utf8_lossy(line).into_owned());
+    line.clear();
+}

@@ -1,0 +1,92 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::releases::NewRelease;
+use super::*;
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("control.db").display());
+    let store = Store::open(&url).await.unwrap();
+    (dir, store)
+}
+
+fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn apps_start_with_a_live_first_release_and_names_are_unique() {
+    let (_dir, store) = store().await;
+    let app = store.create_app("shop", Some(Duration::from_secs(600)), 1000).await.unwrap();
+    assert_eq!(app.current_release, Some(1));
+    assert_eq!(store.app("shop").await.unwrap(), Some(app.clone()));
+    assert!(matches!(store.create_app("shop", None, 2000).await, Err(StoreError::Conflict(_))));
+    let releases = store.releases(app.id).await.unwrap();
+    assert_eq!(releases.len(), 1);
+    assert_eq!((releases[0].version, releases[0].status), (1, ReleaseStatus::Succeeded));
+    assert_eq!(releases[0].description, "Initial release");
+}
+
+#[tokio::test]
+async fn releases_are_numbered_and_only_succeeded_ones_go_live() {
+    let (_dir, store) = store().await;
+    let app = store.create_app("shop", None, 1).await.unwrap();
+    let slug = SlugRow {
+        id: "abc".into(),
+        created_at: 2,
+        source: crate::model::SourceRef::Tarball { sha256: "abc".into() },
+        process_types: config(&[("web", "python3 app.py")]),
+    };
+    store.insert_slug(app.id, &slug).await.unwrap();
+    store.insert_slug(app.id, &slug).await.unwrap();
+    let vars = config(&[("A", "1")]);
+    let v2 = store
+        .create_release(app.id, NewRelease { description: "Deploy", slug_id: Some("abc"), config: &vars }, 3)
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.status), (2, ReleaseStatus::Pending));
+    assert_eq!(v2.slug.as_ref(), Some(&slug));
+    store.finish_release(app.id, 2, ReleaseStatus::Succeeded).await.unwrap();
+    let v3 = store
+        .create_release(app.id, NewRelease { description: "Set B", slug_id: Some("abc"), config: &vars }, 4)
+        .await
+        .unwrap();
+    store.finish_release(app.id, 3, ReleaseStatus::Failed).await.unwrap();
+    // A settled release does not move again.
+    store.finish_release(app.id, 3, ReleaseStatus::Succeeded).await.unwrap();
+    assert_eq!(store.release(app.id, v3.version).await.unwrap().unwrap().status, ReleaseStatus::Failed);
+    assert_eq!(store.app("shop").await.unwrap().unwrap().current_release, Some(2));
+    let versions: Vec<u64> = store.releases(app.id).await.unwrap().iter().map(|r| r.version).collect();
+    assert_eq!(versions, [3, 2, 1]);
+    store.create_release(app.id, NewRelease { description: "x", slug_id: None, config: &vars }, 5).await.unwrap();
+    assert_eq!(store.fail_pending_releases().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn formation_defaults_to_one_web_and_keeps_scaled_counts() {
+    let (_dir, store) = store().await;
+    let app = store.create_app("shop", None, 1).await.unwrap();
+    let types = ["web".to_owned(), "worker".to_owned()];
+    store.add_process_types(app.id, &types).await.unwrap();
+    assert_eq!(store.formation(app.id).await.unwrap(), [("web".into(), 1), ("worker".into(), 0)].into());
+    store.set_formation(app.id, &[("web".into(), 3)].into()).await.unwrap();
+    store.add_process_types(app.id, &types).await.unwrap();
+    assert_eq!(store.formation(app.id).await.unwrap()["web"], 3);
+}
+
+#[tokio::test]
+async fn domains_belong_to_one_app_and_go_with_it() {
+    let (_dir, store) = store().await;
+    let shop = store.create_app("shop", None, 1).await.unwrap();
+    let blog = store.create_app("blog", None, 1).await.unwrap();
+    store.add_domain(shop.id, "shop.example.com", 2).await.unwrap();
+    store.add_domain(shop.id, "shop.example.com", 3).await.unwrap();
+    let taken = store.add_domain(blog.id, "shop.example.com", 4).await.unwrap_err();
+    assert!(taken.to_string().contains("\"shop\""), "{taken}");
+    assert_eq!(store.domains(shop.id).await.unwrap(), [("shop.example.com".to_owned(), 2)]);
+    assert!(!store.remove_domain(blog.id, "shop.example.com").await.unwrap());
+    store.delete_app(shop.id).await.unwrap();
+    assert_eq!(store.app("shop").await.unwrap(), None);
+    store.add_domain(blog.id, "shop.example.com", 5).await.unwrap();
+}

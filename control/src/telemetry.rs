@@ -1,0 +1,47 @@
+//! Logging set-up: `tracing`, JSON unless the output is a terminal (or as configured),
+//! written by a background thread so a slow terminal never stalls the server.
+
+use std::io::IsTerminal;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Standard output (`slipway server`).
+    Stdout,
+    /// Standard error (`slipway up`, whose standard output is for people).
+    Stderr,
+}
+
+/// Installs the global subscriber. Keep the guard alive until exit: dropping it flushes.
+pub fn init(format: LogFormat, filter: &str, target: Target) -> WorkerGuard {
+    let builder = tracing_appender::non_blocking::NonBlockingBuilder::default().buffered_lines_limit(64 * 1024);
+    let (writer, guard, terminal) = match target {
+        Target::Stdout => {
+            let (w, g) = builder.finish(std::io::stdout());
+            (w, g, std::io::stdout().is_terminal())
+        }
+        Target::Stderr => {
+            let (w, g) = builder.finish(std::io::stderr());
+            (w, g, std::io::stderr().is_terminal())
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !terminal,
+    };
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    // A second init (tests starting several servers) keeps the first subscriber.
+    let _ = if json {
+        subscriber.json().flatten_event(true).with_current_span(false).try_init()
+    } else {
+        subscriber.with_ansi(terminal).try_init()
+    };
+    guard
+}

@@ -1,0 +1,396 @@
+//! `slipway up`: the whole platform in one process, for a laptop. logd (in memory), the
+//! control plane (SQLite in the data directory, local runtime) and the router (zone
+//! `reviewapp.localhost`, following the control plane's route stream over loopback) start
+//! with embedded defaults; on the first start the demo app of `config/demo-app/` (embedded
+//! in the binary) is created and deployed. Then it prints where everything is.
+//!
+//! The data directory defaults to `$XDG_DATA_HOME/slipway` (`~/.local/share/slipway`):
+//! per user, outside any checkout, and the same wherever `slipway up` is run from. It
+//! holds the database, the slugs and `secrets.toml` (the admin token, the router token and
+//! logd's signing key, generated on the first start and kept, so tokens and logins stay
+//! valid across restarts). Delete the directory to start over.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cli::credentials::{self, Credentials};
+use crate::cli::{CliError, Out, report};
+use crate::config::{Config, LogFormat};
+use crate::model::NewApp;
+use crate::platform::{Platform, Source};
+use crate::server::Server;
+
+/// The demo app's files, embedded so `slipway up` works from any directory.
+const DEMO_FILES: [(&str, &[u8], u32); 2] = [
+    ("Procfile", include_bytes!("../../config/demo-app/Procfile"), 0o644),
+    ("app.py", include_bytes!("../../config/demo-app/app.py"), 0o644),
+];
+/// The demo app's name.
+pub const DEMO_APP: &str = "demo";
+
+/// `slipway up` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Where the state goes [default: $XDG_DATA_HOME/slipway, i.e. ~/.local/share/slipway].
+    #[arg(long, env = "SLIPWAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The router's public HTTP listener (apps are http://<app>.<zone>:<port>).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub http: SocketAddr,
+    /// The control plane's API.
+    #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
+    pub api: SocketAddr,
+    /// logd's HTTP listener: log streams and the live viewer.
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
+    pub logs: SocketAddr,
+    /// logd's Fluent forward listener.
+    #[arg(long, default_value = "127.0.0.1:24224", value_name = "ADDR")]
+    pub forward: SocketAddr,
+    /// The router's admin listener (metrics, health, route API).
+    #[arg(long, default_value = "127.0.0.1:9080", value_name = "ADDR")]
+    pub router_admin: SocketAddr,
+    /// The zone apps are served under (*.localhost resolves to this machine).
+    #[arg(long, default_value = "reviewapp.localhost")]
+    pub zone: String,
+    /// Do not save the CLI's login in ~/.config/slipway.
+    #[arg(long)]
+    pub no_login: bool,
+    /// Log filter (RUST_LOG syntax) for what the platform itself logs on stderr.
+    #[arg(long, default_value = "warn,slipway_control=info")]
+    pub log_level: String,
+}
+
+/// Secrets generated on the first start, kept in `<data_dir>/secrets.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Secrets {
+    admin_token: String,
+    router_token: String,
+    log_signing_key: String,
+}
+
+/// A failure to start, one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UpError {
+    message: String,
+    hint: Option<String>,
+}
+
+impl UpError {
+    fn new(message: impl Into<String>) -> UpError {
+        UpError { message: message.into(), hint: None }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> UpError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The running platform.
+#[derive(Debug)]
+pub struct Up {
+    /// The control plane.
+    pub server: Server,
+    /// The router.
+    pub router: slipway_router::Router,
+    /// logd.
+    pub logd: slipway_logd::Logd,
+    /// The admin token.
+    pub admin_token: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+/// The default data directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir).join("slipway")),
+        None => Some(PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".local/share/slipway")),
+    }
+}
+
+/// `slipway up`: starts, prints, waits for Ctrl-C or SIGTERM, stops.
+pub fn main(args: UpArgs) -> ExitCode {
+    let _logs = crate::telemetry::init(LogFormat::Auto, &args.log_level, crate::telemetry::Target::Stderr);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().thread_name("slipway-up").enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
+    };
+    runtime.block_on(async move {
+        let mut signals = Signals::install();
+        let up = match start(args.clone()).await {
+            Ok(up) => up,
+            Err(e) => {
+                let mut error = CliError::new(e.message);
+                error.hint = e.hint;
+                return report(&error);
+            }
+        };
+        banner(&up, &args).await;
+        let signal = signals.wait().await;
+        tracing::info!(signal, "stopping: router, then every app's processes, then logd");
+        up.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Starts logd, the control plane and the router, and the demo app on the first start.
+pub async fn start(args: UpArgs) -> Result<Up, UpError> {
+    let data_dir = match args.data_dir.clone().or_else(default_data_dir) {
+        Some(dir) => dir,
+        None => return Err(UpError::new("cannot find a data directory").hint("pass --data-dir DIR or set HOME")),
+    };
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| UpError::new(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
+    let secrets = load_or_create_secrets(&data_dir)?;
+    let taken = |what: &str, flag: &str, e: &dyn std::fmt::Display| {
+        UpError::new(format!("cannot start {what}: {e}"))
+            .hint(format!("is another `slipway up` running? pick another address with {flag}"))
+    };
+
+    // logd: in memory, tokens signed with the shared key.
+    let mut logd_config = slipway_logd::Config::default();
+    logd_config.listen.forward = args.forward;
+    logd_config.listen.http = args.logs;
+    logd_config.auth.signing_key = Some(secrets.log_signing_key.clone());
+    logd_config.auth.admin_token = Some(secrets.admin_token.clone());
+    logd_config.validate().map_err(|e| UpError::new(format!("logd: {e}")))?;
+    let logd = slipway_logd::Logd::start(logd_config).await.map_err(|e| taken("logd", "--logs or --forward", &e))?;
+
+    // The router's port must be known for the apps' URLs before it starts (it follows
+    // the control plane, which must start first).
+    let http = concrete(args.http).map_err(|e| taken("the router", "--http", &e))?;
+    let port = if http.port() == 80 { String::new() } else { format!(":{}", http.port()) };
+    let zone = args.zone.to_ascii_lowercase();
+    let mut config = Config { data_dir: data_dir.clone(), log_level: args.log_level.clone(), ..Config::default() };
+    config.listen.api = args.api;
+    config.auth.token = Some(secrets.admin_token.clone());
+    config.auth.router_token = Some(secrets.router_token.clone());
+    config.apps.zones = vec![zone.clone()];
+    config.apps.url = format!("http://{{app}}.{zone}{port}");
+    config.logd.forward = Some(logd.forward_addr());
+    config.logd.url = Some(format!("http://{}", logd.http_addr()));
+    config.logd.signing_key = Some(secrets.log_signing_key.clone());
+    config.logd.token_ttl = Duration::from_secs(12 * 3600);
+    if let Err(e) = config.validate() {
+        logd.stop().await;
+        return Err(UpError::new(e.to_string()).hint("check --zone"));
+    }
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            logd.stop().await;
+            return Err(taken("the control plane", "--api", &e));
+        }
+    };
+
+    let mut router_config = slipway_router::Config { zones: vec![zone], access_log: false, ..Default::default() };
+    router_config.listen.http = http;
+    router_config.listen.admin = args.router_admin;
+    router_config.admin.token = Some(secrets.admin_token.clone());
+    router_config.control.url = Some(format!("http://{}", server.api_addr()));
+    router_config.control.token = Some(secrets.router_token.clone());
+    router_config.timeouts.drain = Duration::from_secs(5);
+    let started = match router_config.validate() {
+        Err(e) => Err(UpError::new(format!("router: {e}"))),
+        Ok(()) => match tokio::task::spawn_blocking(move || slipway_router::Router::start(router_config)).await {
+            Err(e) => Err(UpError::new(format!("the router did not start: {e}"))),
+            Ok(Err(e)) => Err(taken("the router", "--http or --router-admin", &e)),
+            Ok(Ok(router)) => Ok(router),
+        },
+    };
+    let router = match started {
+        Ok(router) => router,
+        Err(e) => {
+            // Stop what did start, the apps' processes included.
+            server.stop().await;
+            logd.stop().await;
+            return Err(e);
+        }
+    };
+
+    let up = Up { server, router, logd, admin_token: secrets.admin_token, data_dir };
+    if let Err(e) = up.create_demo().await {
+        tracing::error!(error = %e.message, "cannot create the demo app");
+        Out.line(&format!("warning: the demo app could not be created: {}", e.message));
+    }
+    Ok(up)
+}
+
+impl Up {
+    /// Creates and deploys the demo app on the first start, then waits until the router
+    /// routes it.
+    async fn create_demo(&self) -> Result<(), UpError> {
+        let platform = self.server.platform();
+        let marker = self.data_dir.join("demo-created");
+        if !marker.exists() && platform.app(DEMO_APP).await.is_err() {
+            deploy_demo(platform).await?;
+            std::fs::write(&marker, "The demo app was created; it is not created again once destroyed.\n")
+                .map_err(|e| UpError::new(format!("cannot write {}: {e}", marker.display())))?;
+        }
+        // The route reaches the router over the stream in milliseconds; it has no event to
+        // wait on from here, so poll its table (bounded).
+        let want = platform.routes.endpoints(DEMO_APP);
+        if want.is_empty() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            let routed = self.router.routes().snapshot().app(DEMO_APP).map(|a| a.state().spec.endpoints.clone());
+            if routed.as_ref() == Some(&want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops the router, then the control plane (and every app's processes), then logd.
+    pub async fn stop(self) {
+        self.router.stop().await;
+        self.server.stop().await;
+        self.logd.stop().await;
+    }
+}
+
+async fn deploy_demo(platform: &Arc<Platform>) -> Result<(), UpError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| UpError::new(format!("{what}: {e}"));
+    platform
+        .create_app(NewApp { name: DEMO_APP.into(), sleep_after: None })
+        .await
+        .map_err(|e| fail("creating the demo app", &e))?;
+    let tarball = crate::slug::pack_files(&DEMO_FILES).map_err(|e| fail("packing the demo app", &e))?;
+    let work = platform.slugs.temp_dir().map_err(|e| fail("deploying the demo app", &e))?;
+    let file = work.path().join("demo.tar.gz");
+    std::fs::write(&file, &tarball).map_err(|e| fail("deploying the demo app", &e))?;
+    let sha256: String = Sha256::digest(&tarball).iter().map(|b| format!("{b:02x}")).collect();
+    platform
+        .deploy(DEMO_APP, Source::Tarball { file, sha256 })
+        .await
+        .map_err(|e| fail("deploying the demo app", &e).hint("it needs python3"))?;
+    Ok(())
+}
+
+/// Prints where everything is.
+async fn banner(up: &Up, args: &UpArgs) {
+    let platform = up.server.platform();
+    let api = format!("http://{}", up.server.api_addr());
+    let mut lines = vec![format!("Slipway is up (data in {})", up.data_dir.display()), String::new()];
+    match platform.app(DEMO_APP).await {
+        Ok(demo) => {
+            lines.push(format!("  App:   {}/", demo.url));
+            if let Ok(token) = platform.log_token(DEMO_APP).await {
+                lines.push(format!("  Logs:  {}", token.viewer_url));
+            }
+        }
+        Err(_) => lines.push(format!("  Apps:  http://<app>.{}:{}/", args.zone, up.router.http_addr().port())),
+    }
+    lines.push(format!("  API:   {api}"));
+    lines.push(format!("  Token: {}", up.admin_token));
+    lines.push(String::new());
+    lines.push(login_line(&api, &up.admin_token, args.no_login));
+    lines.push(String::new());
+    if let Ok(demo) = platform.app(DEMO_APP).await {
+        lines.push(format!("  Try:   curl {}/", demo.url));
+        lines.push(format!("         slipway logs --app {DEMO_APP} --tail"));
+        lines.push(String::new());
+    }
+    lines.push("Ctrl-C stops everything.".into());
+    Out.text(&(lines.join("\n") + "\n"));
+}
+
+/// Saves the CLI's login unless another control plane's is saved; says what it did.
+fn login_line(api: &str, token: &str, no_login: bool) -> String {
+    let export = format!("export SLIPWAY_API_URL={api} SLIPWAY_TOKEN={token}");
+    if no_login {
+        return format!("  CLI:   {export}");
+    }
+    match credentials::load() {
+        Ok(Some(saved)) if saved.api_url != api => {
+            format!("  CLI:   {export}\n         (your saved login points at {}; it was left alone)", saved.api_url)
+        }
+        Ok(_) => match credentials::save(&Credentials { api_url: api.to_owned(), token: token.to_owned() }) {
+            Ok(path) => format!("  CLI:   logged in (saved to {}); or {export}", path.display()),
+            Err(e) => format!("  CLI:   {export}\n         (cannot save the login: {e})"),
+        },
+        Err(_) => format!("  CLI:   {export}"),
+    }
+}
+
+/// Reads `<data_dir>/secrets.toml`, creating it (mode 0600) on the first start.
+fn load_or_create_secrets(data_dir: &Path) -> Result<Secrets, UpError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("secrets.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return toml::from_str(&text).map_err(|e| {
+                UpError::new(format!("{}: {}", path.display(), e.message()))
+                    .hint("delete it to generate new secrets (saved logins stop working)")
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(UpError::new(format!("cannot read {}: {e}", path.display()))),
+    }
+    let secrets =
+        Secrets { admin_token: random_hex(32)?, router_token: random_hex(32)?, log_signing_key: random_hex(32)? };
+    let text = toml::to_string(&secrets).map_err(|e| UpError::new(format!("cannot encode the secrets: {e}")))?;
+    let fail = |e: std::io::Error| UpError::new(format!("cannot write {}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(fail)?;
+    Ok(secrets)
+}
+
+fn random_hex(bytes: usize) -> Result<String, UpError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| UpError::new(format!("no random numbers from the OS: {e}")))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `addr`, with a free port picked now if it asks for port 0.
+fn concrete(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    std::net::TcpListener::bind(addr)?.local_addr()
+}
+
+/// SIGTERM and SIGINT, caught from the moment this exists (install it before printing
+/// that the program is up, so a signal sent right after is not lost to the default
+/// action).
+#[derive(Debug)]
+pub struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers (inside a tokio runtime).
+    pub fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+        if term.is_none() || int.is_none() {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        }
+        Signals { term, int }
+    }
+
+    /// Waits for SIGTERM or SIGINT and names it.
+    pub async fn wait(&mut self) -> &'static str {
+        let (Some(term), Some(int)) = (&mut self.term, &mut self.int) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `slipway server` as a real process: bad configs are one line naming the key, the
+//! environment overrides keys, and SIGTERM stops the apps' processes before exiting.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{TOKEN, echo_app};
+use slipway_tests::process::Process;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn slipway() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_slipway"))
+}
+
+/// Runs `slipway server --config <file with toml>` expecting it to refuse; its stderr.
+async fn refused(dir: &Path, toml: &str, env: &[(&str, &str)]) -> String {
+    let path = dir.join("control.toml");
+    std::fs::write(&path, toml).unwrap();
+    let mut server = Process::spawn(slipway(), &["server", "--config", path.to_str().unwrap()], env);
+    assert_eq!(server.wait_exit(LIMIT).await, Some(2), "{}", server.output.join("\n"));
+    assert_eq!(server.output.len(), 1, "one line: {:?}", server.output);
+    server.output[0].clone()
+}
+
+#[tokio::test]
+async fn a_bad_config_stops_the_start_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.toml");
+    let data = format!("data_dir = \"{}\"\n", dir.path().display());
+    let line =
+        refused(dir.path(), &format!("{data}[listen]\napi = \"9000\"\n[auth]\ntoken = \"{TOKEN}\"\n"), &[]).await;
+    assert_eq!(
+        line,
+        format!(
+            "error: config: {}: key \"listen.api\": \"9000\" is not an address like \"0.0.0.0:8080\" or \"[::1]:8080\"",
+            path.display()
+        )
+    );
+    let line = refused(dir.path(), &data, &[]).await;
+    assert!(line.starts_with("error: config: key \"auth.token\": is required"), "{line}");
+    let line =
+        refused(dir.path(), &format!("{data}[auth]\ntoken = \"{TOKEN}\"\n[runtime]\nbackof = \"1s\"\n"), &[]).await;
+    assert!(
+        line.starts_with(&format!("error: config: {}: key \"runtime.backof\": unknown key", path.display())),
+        "{line}"
+    );
+    let env = [("SLIPWAY_CONTROL__LOGD__FORWARD", "nowhere")];
+    let line = refused(dir.path(), &format!("{data}[auth]\ntoken = \"{TOKEN}\"\n"), &env).await;
+    assert!(
+        line.starts_with("error: config: environment variable SLIPWAY_CONTROL__LOGD__FORWARD: key \"logd.forward\""),
+        "{line}"
+    );
+
+    let mut missing = Process::spawn(slipway(), &["server", "--config", "/nonexistent/control.toml"], &[]);
+    assert_eq!(missing.wait_exit(LIMIT).await, Some(2));
+    assert_eq!(
+        missing.output,
+        [
+            "error: config: /nonexistent/control.toml: no such file (pass the path of a TOML config, e.g. config/control.toml)"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_apps_processes_then_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"{}\"\nlog_format = \"json\"\n[listen]\napi = \"127.0.0.1:0\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    // The token comes from the environment, as the docs recommend.
+    let mut server = Process::spawn(
+        slipway(),
+        &["server", "--config", path.to_str().unwrap()],
+        &[("SLIPWAY_CONTROL__AUTH__TOKEN", TOKEN)],
+    );
+    let line = server.wait_for_line("control plane started", LIMIT).await;
+    let api: std::net::SocketAddr =
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["api"].as_str().unwrap().parse().unwrap();
+    let s = common::TestServer { server: None, api, dir, logd: None };
+    s.ok("POST", "/v1/apps", Some(serde_json::json!({ "name": "shop" })), 201).await;
+    assert_eq!(s.deploy_dir("shop", &echo_app()).await.status, 201);
+    let port = s.up_port("shop", "web.1").await;
+    assert_eq!(common::get_port(port, "/").await.status, 200);
+
+    server.signal(15);
+    assert_eq!(server.wait_exit(LIMIT).await, Some(0), "{}", server.output.join("\n"));
+    assert!(server.output.iter().any(|l| l.contains("Stopped (the process")), "{}", server.output.join("\n"));
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the app's process is gone");
+}

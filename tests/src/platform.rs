@@ -1,0 +1,314 @@
+//! The whole platform as separate, real processes: `slipway-logd`, `slipway server` and
+//! `slipway-router` (following the control plane's route stream), each with a config in a
+//! temporary directory and loopback port 0, plus helpers to call the API, reach apps
+//! through the router, read logs from logd and run the CLI.
+//!
+//! Stopping sends SIGTERM and waits, so the control plane stops the apps' processes; a
+//! test that panics still stops it the same way when the [`Slipway`] is dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+
+use crate::binaries::binary;
+use crate::client::{self, Reply};
+use crate::process::Process;
+
+/// The zone the router serves in these tests.
+pub const ZONE: &str = "test.localhost";
+/// The control plane's admin token.
+pub const TOKEN: &str = "e2e-admin-token-0123456789";
+/// The routers' token.
+pub const ROUTER_TOKEN: &str = "e2e-router-token-0123456789";
+/// logd's token signing key.
+pub const SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789";
+
+/// Knobs of [`Slipway::start_with`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `runtime.drain_delay`.
+    pub drain_delay: &'static str,
+    /// The router's `control.activity_interval`.
+    pub activity_interval: &'static str,
+    /// `sleep.check_interval`.
+    pub sleep_check: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { drain_delay: "1s", activity_interval: "100ms", sleep_check: "100ms" }
+    }
+}
+
+/// The running platform.
+pub struct Slipway {
+    pub dir: tempfile::TempDir,
+    pub logd: Process,
+    pub control: Process,
+    pub router: Process,
+    /// The control plane's API.
+    pub api: SocketAddr,
+    /// The router's public listener.
+    pub http: SocketAddr,
+    /// The router's admin listener.
+    pub router_admin: SocketAddr,
+    /// logd's HTTP listener.
+    pub logd_http: SocketAddr,
+    stopped: bool,
+}
+
+/// The value of `field` in a JSON log line.
+pub fn log_field(line: &str, field: &str) -> String {
+    let value: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+    value[field].as_str().unwrap_or_else(|| panic!("no {field:?} in {line}")).to_owned()
+}
+
+fn addr(line: &str, field: &str) -> SocketAddr {
+    log_field(line, field).parse().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Slipway {
+    /// Starts logd, the control plane and a router with the default options.
+    pub async fn start() -> Slipway {
+        Slipway::start_with(Options::default()).await
+    }
+
+    /// Starts logd, the control plane and a router.
+    pub async fn start_with(options: Options) -> Slipway {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = Duration::from_secs(30);
+
+        let logd_config = dir.path().join("logd.toml");
+        std::fs::write(
+            &logd_config,
+            format!(
+                "log_format = \"json\"\n[listen]\nforward = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
+                 [auth]\nsigning_key = \"{SIGNING_KEY}\"\nadmin_token = \"{TOKEN}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut logd = Process::spawn(&binary("slipway-logd"), &["--config", logd_config.to_str().unwrap()], &[]);
+        let line = logd.wait_for_line("logd started", limit).await;
+        let (forward, logd_http) = (addr(&line, "forward"), addr(&line, "http"));
+
+        let http_port = free_port();
+        let control_config = dir.path().join("control.toml");
+        std::fs::write(
+            &control_config,
+            format!(
+                "data_dir = \"{data}\"\nlog_format = \"json\"\nlog_level = \"info\"\n\
+                 [listen]\napi = \"127.0.0.1:0\"\n\
+                 [auth]\ntoken = \"{TOKEN}\"\nrouter_token = \"{ROUTER_TOKEN}\"\n\
+                 [apps]\nzones = [\"{ZONE}\"]\nurl = \"http://{{app}}.{ZONE}:{http_port}\"\n\
+                 [runtime]\nboot_timeout = \"30s\"\ndrain_delay = \"{drain}\"\nstop_grace = \"5s\"\n\
+                 restart_backoff = \"200ms\"\nrestart_backoff_max = \"2s\"\n\
+                 [sleep]\ncheck_interval = \"{sleep}\"\nmin_sleep_after = \"1s\"\n\
+                 [logd]\nforward = \"{forward}\"\nurl = \"http://{logd_http}\"\nsigning_key = \"{SIGNING_KEY}\"\n",
+                data = dir.path().join("data").display(),
+                drain = options.drain_delay,
+                sleep = options.sleep_check,
+            ),
+        )
+        .unwrap();
+        let mut control =
+            Process::spawn(&binary("slipway"), &["server", "--config", control_config.to_str().unwrap()], &[]);
+        let api = addr(&control.wait_for_line("control plane started", limit).await, "api");
+
+        let router_config = dir.path().join("router.toml");
+        std::fs::write(
+            &router_config,
+            format!(
+                "workers = 1\nzones = [\"{ZONE}\"]\naccess_log = false\nlog_format = \"json\"\n\
+                 [listen]\nhttp = \"127.0.0.1:{http_port}\"\nadmin = \"127.0.0.1:0\"\n\
+                 [admin]\ntoken = \"{TOKEN}\"\n\
+                 [timeouts]\ndrain = \"2s\"\n\
+                 [control]\nurl = \"http://{api}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
+                 activity_interval = \"{activity}\"\nwake_timeout = \"30s\"\n",
+                activity = options.activity_interval,
+            ),
+        )
+        .unwrap();
+        let mut router = Process::spawn(&binary("slipway-router"), &["--config", router_config.to_str().unwrap()], &[]);
+        let line = router.wait_for_line("router started", limit).await;
+        let (http, router_admin) = (addr(&line, "http"), addr(&line, "admin"));
+        let slipway = Slipway { dir, logd, control, router, api, http, router_admin, logd_http, stopped: false };
+        // Ready once the first snapshot of the route stream is applied; no event says so
+        // from outside, so poll /readyz (bounded).
+        slipway
+            .eventually("the router follows the control plane", async || {
+                client::get(slipway.router_admin, "admin", "/readyz").await.status == 200
+            })
+            .await;
+        slipway
+    }
+
+    /// Polls `check` every 20 ms until it holds; panics after 30 s. Only for what no event
+    /// can tell (a route change reaching the router over the stream, a process state).
+    pub async fn eventually(&self, what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// An API call with the admin token and an optional JSON body.
+    pub async fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+        let (content_type, bytes) = match body {
+            Some(body) => (Some("application/json"), Bytes::from(body.to_string())),
+            None => (None, Bytes::new()),
+        };
+        self.api_raw(method, path, content_type, bytes, Some(TOKEN)).await
+    }
+
+    /// An API call with any body and token.
+    pub async fn api_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path).header("host", "control");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
+        }
+        client::send(self.api, req.body(Full::new(body)).unwrap()).await.unwrap()
+    }
+
+    /// An API call that must answer `status`; its JSON.
+    pub async fn api_ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        status: u16,
+    ) -> serde_json::Value {
+        let reply = self.api(method, path, body).await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
+        if reply.body.is_empty() { serde_json::Value::Null } else { reply.json() }
+    }
+
+    /// `GET path` of `app` through the router (its `Host` is `<app>.<zone>`).
+    pub async fn get(&self, app: &str, path: &str) -> Reply {
+        client::get(self.http, &format!("{app}.{ZONE}"), path).await
+    }
+
+    /// Creates `app` and deploys the echo app to it from a git repository; returns the
+    /// release JSON.
+    pub async fn deploy_echo(&self, app: &str, body: serde_json::Value) -> serde_json::Value {
+        let mut new = serde_json::json!({ "name": app });
+        if let (Some(new), Some(extra)) = (new.as_object_mut(), body.as_object()) {
+            new.extend(extra.clone());
+        }
+        self.api_ok("POST", "/v1/apps", Some(new), 201).await;
+        let repo = echo_app_repo(self.dir.path(), app);
+        let git = serde_json::json!({ "url": repo.to_str().unwrap(), "ref": "main" });
+        self.api_ok("POST", &format!("/v1/apps/{app}/deploys"), Some(git), 201).await
+    }
+
+    /// A log token for `app`.
+    pub async fn log_token(&self, app: &str) -> String {
+        let token = self.api_ok("POST", &format!("/v1/apps/{app}/log-token"), None, 200).await;
+        token["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs the CLI with this platform's API URL and token; (exit code, stdout, stderr).
+    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let output = tokio::process::Command::new(binary("slipway"))
+            .args(args)
+            .env("SLIPWAY_API_URL", format!("http://{}", self.api))
+            .env("SLIPWAY_TOKEN", TOKEN)
+            .env("HOME", &home)
+            .env_remove("SLIPWAY_APP")
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .await
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+    }
+
+    /// Stops the router, the control plane (and the apps) and logd, gracefully.
+    pub async fn stop(mut self) {
+        self.stopped = true;
+        for process in [&mut self.router, &mut self.control, &mut self.logd] {
+            process.signal(15);
+            let code = process.wait_exit(Duration::from_secs(30)).await;
+            assert_eq!(code, Some(0), "exit code; output:\n{}", process.output.join("\n"));
+        }
+    }
+}
+
+impl Drop for Slipway {
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        // A failed test: still stop the control plane gracefully so it stops the apps'
+        // processes (a SIGKILL, as when the handle drops, would leave them running).
+        for process in [&self.router, &self.control, &self.logd] {
+            if let Some(pid) = process.child.id() {
+                let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+                let deadline = Instant::now() + Duration::from_secs(15);
+                while Instant::now() < deadline && running(pid) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+/// Whether `pid` is alive (not gone, not a zombie).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The echo app of `tests/fixtures/echo-app`.
+pub fn echo_app_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/echo-app")
+}
+
+/// A git repository (branch `main`, one commit) holding the echo app, under `parent`.
+pub fn echo_app_repo(parent: &Path, name: &str) -> PathBuf {
+    let repo = parent.join(format!("repo-{name}"));
+    std::fs::create_dir_all(&repo).unwrap();
+    for entry in std::fs::read_dir(echo_app_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), repo.join(entry.file_name())).unwrap();
+    }
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "echo app"]);
+    repo
+}
+
+/// Runs git in `dir` with a fixed identity; panics on failure.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Slipway Tests", "-c", "user.email=tests@slipway.invalid", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("run git: {e} (is git installed? tests/run installs it)"));
+    assert!(status.success(), "git {args:?} failed in {}", dir.display());
+}

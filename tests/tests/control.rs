@@ -1,0 +1,356 @@
+//! The control plane end to end, with the real binaries: `slipway server`, `slipway-router`
+//! following its route stream, `slipway-logd` receiving the apps' output, and the echo app
+//! of `tests/fixtures/echo-app` (python3) deployed from a local git repository.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use slipway_tests::platform::{ROUTER_TOKEN, Slipway};
+use slipway_tests::stream::{self, Stream};
+
+/// Follows `app`'s logs on logd over SSE (history included), with extra query filters.
+async fn follow_logs(s: &Slipway, app: &str, filters: &str) -> Stream {
+    let token = s.log_token(app).await;
+    let logs = stream::sse(s.logd_http, &format!("/v1/apps/{app}/logs?tail=1000&token={token}{filters}"), &[]).await;
+    assert_eq!(logs.status, 200);
+    logs
+}
+
+/// Reads log lines until one matches; returns it. Panics after 30 s.
+async fn wait_log(logs: &mut Stream, what: &str, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = logs.next_data().await {
+            if event.event != "message" {
+                continue;
+            }
+            let line = event.json();
+            if matches(&line) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(line)) => line,
+        _ => panic!("no log line: {what}"),
+    }
+}
+
+fn message(line: &serde_json::Value) -> &str {
+    line["message"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_git_deployed_app_is_served_by_host_and_follows_config_rollback_and_scale() {
+    let s = Slipway::start().await;
+    let release = s.deploy_echo("shop", json!({})).await;
+    assert_eq!((release["version"].as_u64(), release["status"].as_str()), (Some(2), Some("succeeded")));
+    assert_eq!(release["slug"]["source"]["kind"], "git");
+    assert_eq!(release["slug"]["process_types"]["web"], "python3 app.py");
+
+    // The route reaches the router over the stream.
+    s.eventually("shop is served", async || s.get("shop", "/").await.status == 200).await;
+    let reply = s.get("shop", "/hello").await.json();
+    assert_eq!((reply["dyno"].as_str(), reply["release"].as_str()), (Some("web.1"), Some("v2")));
+    assert_eq!(reply["path"], "/hello");
+
+    // A config var makes a release, and the new process sees it.
+    let changed = s.api_ok("PATCH", "/v1/apps/shop/config", Some(json!({ "GREETING": "hello" })), 200).await;
+    assert_eq!(changed["release"]["version"], 3);
+    assert_eq!(changed["release"]["description"], "Set GREETING");
+    s.eventually("v3 serves", async || s.get("shop", "/").await.json()["release"] == "v3").await;
+    assert_eq!(s.get("shop", "/").await.json()["greeting"], "hello");
+
+    // Rollback to v2: a new release equal to v2, without the var.
+    let rolled = s.api_ok("POST", "/v1/apps/shop/releases/rollback", Some(json!({ "version": 2 })), 201).await;
+    assert_eq!((rolled["version"].as_u64(), rolled["description"].as_str()), (Some(4), Some("Rollback to v2")));
+    s.eventually("v4 serves", async || s.get("shop", "/").await.json()["release"] == "v4").await;
+    assert_eq!(s.get("shop", "/").await.json()["greeting"], serde_json::Value::Null);
+    let v4 = s.api_ok("GET", "/v1/apps/shop/releases/4", None, 200).await;
+    let v2 = s.api_ok("GET", "/v1/apps/shop/releases/2", None, 200).await;
+    assert_eq!((&v4["slug"], &v4["config"]), (&v2["slug"], &v2["config"]));
+    let versions: Vec<u64> = s
+        .api_ok("GET", "/v1/apps/shop/releases", None, 200)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [4, 3, 2, 1]);
+
+    // Two web processes both get traffic.
+    let formation = s.api_ok("PATCH", "/v1/apps/shop/formation", Some(json!({ "web": 2 })), 200).await;
+    assert_eq!(formation[0]["type"], "web");
+    assert_eq!(formation[0]["quantity"], 2);
+    let mut seen = BTreeSet::new();
+    s.eventually("both web processes answer", async || {
+        seen.insert(s.get("shop", "/").await.json()["dyno"].as_str().unwrap().to_owned());
+        seen.len() == 2
+    })
+    .await;
+    assert_eq!(seen, BTreeSet::from(["web.1".to_owned(), "web.2".to_owned()]));
+    let dynos = s.api_ok("GET", "/v1/apps/shop/dynos", None, 200).await;
+    let names: Vec<&str> = dynos.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web.1", "web.2"]);
+
+    // Custom domains route too.
+    s.api_ok("POST", "/v1/apps/shop/domains", Some(json!({ "hostname": "shop.example.test" })), 201).await;
+    s.eventually("the custom domain routes", async || {
+        slipway_tests::get(s.http, "shop.example.test", "/").await.status == 200
+    })
+    .await;
+
+    // Destroying the app removes its route and stops its processes.
+    s.api_ok("DELETE", "/v1/apps/shop", None, 204).await;
+    s.eventually("shop is gone", async || s.get("shop", "/").await.status == 404).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_killed_dyno_is_restarted_and_the_crash_is_in_its_logs() {
+    let s = Slipway::start().await;
+    s.deploy_echo("crashy", json!({})).await;
+    s.eventually("crashy is served", async || s.get("crashy", "/").await.status == 200).await;
+    let mut logs = follow_logs(&s, "crashy", "").await;
+    let pid = s.get("crashy", "/").await.json()["pid"].as_u64().unwrap();
+
+    let killed = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status().unwrap();
+    assert!(killed.success());
+    // The process is python3 itself, or a launcher's child (pyenv's shim does not exec):
+    // then the launcher reports the kill as 128 + 9.
+    let crash = wait_log(&mut logs, "the crash", |l| {
+        l["source"] == "slipway"
+            && ["Process was killed by SIGKILL", "Process exited with status 137"].contains(&message(l))
+    })
+    .await;
+    assert_eq!(crash["dyno"], "web.1");
+    wait_log(&mut logs, "the restart plan", |l| {
+        message(l).starts_with("State changed from up to crashed; restarting in")
+    })
+    .await;
+    wait_log(&mut logs, "the restart", |l| message(l) == "Restarting (restart 1)").await;
+    wait_log(&mut logs, "back up", |l| {
+        l["dyno"] == "web.1" && message(l).starts_with("State changed from starting to up")
+    })
+    .await;
+
+    s.eventually("a new process answers", async || {
+        let reply = s.get("crashy", "/").await;
+        reply.status == 200 && reply.json()["pid"].as_u64() != Some(pid)
+    })
+    .await;
+    let dynos = s.api_ok("GET", "/v1/apps/crashy/dynos", None, 200).await;
+    assert_eq!((dynos[0]["state"].as_str(), dynos[0]["restarts"].as_u64()), (Some("up"), Some(1)));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_apps_output_arrives_over_logd_sse() {
+    let s = Slipway::start().await;
+    s.deploy_echo("chatty", json!({})).await;
+    let mut logs = follow_logs(&s, "chatty", "").await;
+    let started = wait_log(&mut logs, "the app's start-up line", |l| {
+        l["source"] == "app" && message(l).starts_with("listening on")
+    })
+    .await;
+    assert_eq!((started["dyno"].as_str(), started["stream"].as_str()), (Some("web.1"), Some("stdout")));
+    let release =
+        wait_log(&mut logs, "the release event", |l| l["source"] == "slipway" && message(l) == "Release v2 is live")
+            .await;
+    assert_eq!(release["dyno"], "");
+
+    s.eventually("chatty is served", async || s.get("chatty", "/warm-up").await.status == 200).await;
+    assert_eq!(s.get("chatty", "/over-sse").await.status, 200);
+    let line = wait_log(&mut logs, "the request line", |l| message(l) == "request /over-sse by web.1").await;
+    assert_eq!(
+        (line["app"].as_str(), line["source"].as_str(), line["stream"].as_str()),
+        (Some("chatty"), Some("app"), Some("stdout"))
+    );
+
+    // The token reads this app only.
+    let other = s.log_token("chatty").await;
+    let refused = stream::open(s.logd_http, &format!("/v1/apps/someone-else/logs?token={other}"), &[]).await;
+    assert_eq!(refused.status, 403);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_sleeping_app_is_woken_by_a_request_that_then_succeeds() {
+    let s = Slipway::start().await;
+    // The route stream tells when the app falls asleep: watch it as a router does.
+    let mut routes =
+        stream::sse(s.api, "/v1/routes?watch=true", &[("authorization", &format!("Bearer {ROUTER_TOKEN}"))]).await;
+    assert_eq!(routes.status, 200);
+    s.deploy_echo("nap", json!({ "sleep_after": "1s" })).await;
+    s.eventually("nap is served", async || s.get("nap", "/").await.status == 200).await;
+
+    let asleep = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let event = routes.next_data().await.expect("the route stream goes on");
+            let data = event.json();
+            if data["type"] == "upsert" && data["app"]["name"] == "nap" && data["app"]["options"]["sleeping"] == true {
+                return data;
+            }
+        }
+    })
+    .await
+    .expect("nap falls asleep");
+    assert_eq!(asleep["app"]["endpoints"], json!([]));
+    assert_eq!(s.api_ok("GET", "/v1/apps/nap/dynos", None, 200).await, json!([]));
+    assert_eq!(s.api_ok("GET", "/v1/apps/nap", None, 200).await["sleeping"], true);
+
+    // The router holds this request, wakes the app, then serves it.
+    let started = Instant::now();
+    let reply = s.get("nap", "/first-after-sleep").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["path"], "/first-after-sleep");
+    let info = s.api_ok("GET", "/v1/apps/nap", None, 200).await;
+    assert_eq!(info["sleeping"], false);
+    let dynos = s.api_ok("GET", "/v1/apps/nap/dynos", None, 200).await;
+    assert_eq!(dynos[0]["state"], "up");
+    eprintln!("woken and served in {:?}", started.elapsed());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_release_switch_under_continuous_requests_loses_none() {
+    let s = Arc::new(Slipway::start().await);
+    s.deploy_echo("steady", json!({})).await;
+    s.eventually("steady is served", async || s.get("steady", "/").await.status == 200).await;
+
+    // Four clients, each request on a new connection, until told to stop (bounded).
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (s, stop, served) = (s.clone(), stop.clone(), served.clone());
+        clients.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut releases = BTreeSet::new();
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let reply = s.get("steady", "/").await;
+                if reply.status == 200 {
+                    releases.insert(reply.json()["release"].as_str().unwrap().to_owned());
+                    served.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failures.push(format!("{}: {}", reply.status, reply.text()));
+                }
+            }
+            (failures, releases)
+        }));
+    }
+    // Three switches: a config change, a new deploy of the same code, a restart.
+    s.api_ok("PATCH", "/v1/apps/steady/config", Some(json!({ "GREETING": "one" })), 200).await;
+    s.api_ok("PATCH", "/v1/apps/steady/config", Some(json!({ "GREETING": "two" })), 200).await;
+    s.api_ok("POST", "/v1/apps/steady/dynos/restart", Some(json!({ "target": "web" })), 204).await;
+    // Keep the load on while the old processes drain and stop: their "Stopped" lines on
+    // logd are the events that say they are gone (platform events only: the requests'
+    // lines would push them out of the tail).
+    let mut logs = follow_logs(&s, "steady", "&source=slipway").await;
+    for _ in 0..3 {
+        wait_log(&mut logs, "an old process stops", |l| message(l).starts_with("Stopped (the process")).await;
+    }
+    let served_before = served.load(Ordering::Relaxed);
+    s.eventually("requests flow after the last switch", async || served.load(Ordering::Relaxed) > served_before + 20)
+        .await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut all_releases = BTreeSet::new();
+    for client in clients {
+        let (failures, releases) = client.await.unwrap();
+        assert!(failures.is_empty(), "lost requests: {failures:?}");
+        all_releases.extend(releases);
+    }
+    assert!(all_releases.contains("v2") && all_releases.contains("v4"), "saw {all_releases:?}");
+    assert!(served.load(Ordering::Relaxed) > 100, "only {} requests", served.load(Ordering::Relaxed));
+    Arc::try_unwrap(s).ok().expect("clients are done").stop().await;
+}
+
+#[tokio::test]
+async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
+    use slipway_tests::binaries::binary;
+    use slipway_tests::process::Process;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let data = dir.path().join("data");
+    let any = "127.0.0.1:0";
+    let args = [
+        "up",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        any,
+        "--api",
+        any,
+        "--logs",
+        any,
+        "--forward",
+        any,
+        "--router-admin",
+        any,
+    ];
+    let home_env = [("HOME", home.to_str().unwrap()), ("XDG_CONFIG_HOME", ""), ("XDG_DATA_HOME", "")];
+    let mut up = Process::spawn(&binary("slipway"), &args, &home_env);
+    let limit = Duration::from_secs(60);
+    let app_line = up.wait_for_line("  App:   ", limit).await;
+    up.wait_for_line("Ctrl-C stops everything.", limit).await;
+    let url = app_line.trim().strip_prefix("App:").unwrap().trim().to_owned();
+    let port: u16 = url.trim_end_matches('/').rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(url, format!("http://demo.reviewapp.localhost:{port}/"));
+    let banner = up.output.join("\n");
+    assert!(banner.contains("  Logs:  http://127.0.0.1:"), "{banner}");
+    assert!(banner.contains("/apps/demo?token=slt1."), "{banner}");
+    assert!(banner.contains("  API:   http://127.0.0.1:"), "{banner}");
+    assert!(banner.contains("  Token: "), "{banner}");
+    assert!(data.join("control.db").exists() && data.join("secrets.toml").exists());
+
+    let router: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("Hello from Slipway!"), "{}", page.text());
+
+    // `up` saved the CLI's login: `slipway logs --app demo --tail` shows the next request live.
+    let mut logs = Process::spawn(&binary("slipway"), &["logs", "--app", "demo", "--tail", "--num", "0"], &home_env);
+    // No event tells when the stream is open: retry the request until its line shows.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let path = format!("/from-the-test-{attempt}");
+        assert_eq!(slipway_tests::get(router, "demo.reviewapp.localhost", &path).await.status, 200);
+        let seen = tokio::time::timeout(
+            Duration::from_millis(500),
+            logs.wait_for_line(&format!("GET {path} HTTP/1.1"), limit),
+        )
+        .await;
+        if let Ok(line) = seen {
+            assert!(line.contains(" app[web.1]: 127.0.0.1 \"GET /from-the-test-"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the request never showed in `slipway logs --tail`");
+    }
+    logs.signal(15);
+    logs.wait_exit(limit).await;
+
+    up.signal(2);
+    assert_eq!(up.wait_exit(limit).await, Some(0), "{}", up.output.join("\n"));
+    let stopped = up.output.iter().any(|l| l.contains("stopping: router, then every app's processes, then logd"));
+    assert!(stopped, "{}", up.output.join("\n"));
+
+    // A second start reuses the data and does not create the demo app again.
+    let mut again = Process::spawn(&binary("slipway"), &args, &home_env);
+    again.wait_for_line("Ctrl-C stops everything.", limit).await;
+    let creations = again.output.iter().filter(|l| l.contains("App created")).count();
+    assert_eq!(creations, 0, "{}", again.output.join("\n"));
+    again.signal(15);
+    assert_eq!(again.wait_exit(limit).await, Some(0));
+}
