@@ -21,6 +21,8 @@ CONNS=${CONNS:-64}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 UPDATES=${UPDATES:-1000}
+TABLE_ROUNDS=${TABLE_ROUNDS:-9}
+TABLE_DURATION=${TABLE_DURATION:-6s}
 BIG_TABLE=${BIG_TABLE:-100000}
 OUT=bench/out
 BIN=target/release
@@ -29,6 +31,8 @@ BACKEND=127.0.0.1:19101
 BACKEND_B=127.0.0.1:19102
 ROUTER=127.0.0.1:19180
 ADMIN=127.0.0.1:19190
+BIG_ROUTER=127.0.0.1:19181
+BIG_ADMIN=127.0.0.1:19191
 NGINX=127.0.0.1:19280
 ZONE=bench.localhost
 HOST=app-0.$ZONE
@@ -67,7 +71,11 @@ admin = "$ADMIN"
 token = "$TOKEN"
 TOML
 taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router.log" 2>&1 & router_pid=$!; pids+=($router_pid)
+# A second router, identical but for the size of its table (loaded once, below).
+SLIPWAY_ROUTER__LISTEN__HTTP=$BIG_ROUTER SLIPWAY_ROUTER__LISTEN__ADMIN=$BIG_ADMIN \
+  taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router-big.log" 2>&1 & big_pid=$!; pids+=($big_pid)
 wait_http "http://$ADMIN/readyz"
+wait_http "http://$BIG_ADMIN/readyz"
 wait_http "http://$BACKEND/"
 
 # nginx: one worker, host-based routing to the same 10 apps, keep-alive upstreams, the same
@@ -90,8 +98,11 @@ wait_http "http://$BACKEND/"
 taskset -c "$PROXY_CPU" nginx -p "$PWD/$OUT/nginx" -c "$PWD/$OUT/nginx/nginx.conf" & nginx_pid=$!; pids+=($nginx_pid)
 curl -fsS -o /dev/null -H "Host: $HOST" --retry 50 --retry-delay 0 --retry-all-errors "http://$NGINX/"
 
-load_apps() { "$BIN/route-load" --admin "$ADMIN" --token "$TOKEN" --apps "$1" --endpoint "$BACKEND" >&2; }
-load_apps 10
+load_apps() { # admin apps
+  "$BIN/route-load" --admin "$1" --token "$TOKEN" --apps "$2" --endpoint "$BACKEND" >&2
+}
+load_apps "$ADMIN" 10
+load_apps "$BIG_ADMIN" "$BIG_TABLE"
 
 # CPU ticks (user+system) of a process and its children threads/processes.
 cpu_ticks() { # pid...
@@ -108,7 +119,7 @@ cpu_ticks() { # pid...
 run() { # target url pid(or -) [lua]
   local target=$1 url=$2 pid=$3 lua=${4:-} before=0 after=0 out
   [ "$pid" != - ] && before=$(cpu_ticks "$pid")
-  local args=(-t1 "-c$CONNS" "-d$DURATION" --latency -H "Host: $HOST")
+  local args=(-t1 "-c$CONNS" "-d${RUN_DURATION:-$DURATION}" --latency -H "Host: $HOST")
   [ -n "$lua" ] && args+=(-s "$lua")
   out=$(taskset -c "$LOAD_CPU" wrk "${args[@]}" "$url")
   [ "$pid" != - ] && after=$(cpu_ticks "$pid")
@@ -117,9 +128,12 @@ import re, sys
 target, rnd, ticks = sys.argv[1], sys.argv[2], int(sys.argv[3])
 out = sys.argv[4]
 def us(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
-p50 = us(re.search(r"50%\s+(\S+)", out).group(1)); p99 = us(re.search(r"99%\s+(\S+)", out).group(1))
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    if not m:
+        sys.exit(f"bench/router.sh: cannot read wrk's latency {v!r} in:\n{out}")
+    n, unit = m.groups()
+    return float(n) * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
+p50 = us(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)); p99 = us(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 reqs = int(re.search(r"(\d+) requests in", out).group(1))
 sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -152,20 +166,27 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-echo "== table scale: 10 vs $BIG_TABLE apps, requests spread over 10 hot apps" >&2
-for round in $(seq 1 "$ROUNDS"); do
-  load_apps 10; run "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
-  load_apps "$BIG_TABLE"; run "table-$BIG_TABLE" "http://$ROUTER/" "$router_pid" "$hosts_lua"
+echo "== table scale: a router with 10 apps vs one with $BIG_TABLE, requests spread over 10 of them" >&2
+RUN_DURATION=$TABLE_DURATION
+for round in $(seq 1 "$TABLE_ROUNDS"); do
+  if (( round % 2 )); then
+    run "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
+    run "table-$BIG_TABLE" "http://$BIG_ROUTER/" "$big_pid" "$hosts_lua"
+  else
+    run "table-$BIG_TABLE" "http://$BIG_ROUTER/" "$big_pid" "$hosts_lua"
+    run "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
+  fi
   echo "   round $round done" >&2
 done
+unset RUN_DURATION
 
 echo "== update latency at $BIG_TABLE apps ($UPDATES updates)" >&2
-latency=$("$BIN/update-latency" --admin "$ADMIN" --token "$TOKEN" --proxy "$ROUTER" --host "app-5.$ZONE" \
+latency=$("$BIN/update-latency" --admin "$BIG_ADMIN" --token "$TOKEN" --proxy "$BIG_ROUTER" --host "app-5.$ZONE" \
   --app app-5 --a "$BACKEND" --b "$BACKEND_B" --iterations "$UPDATES")
 echo "$latency" > "$OUT/update-latency.txt"
-rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$router_pid/status")
+rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$big_pid/status")
 
-python3 - "$OUT/router-runs.tsv" "$latency" "$BIG_TABLE" "$rss_kb" "$ROUNDS" "$DURATION" "$CONNS" <<'PY' | tee "$OUT/router-results.md"
+TABLE_DURATION=$TABLE_DURATION python3 - "$OUT/router-runs.tsv" "$latency" "$BIG_TABLE" "$rss_kb" "$ROUNDS" "$DURATION" "$CONNS" <<'PY' | tee "$OUT/router-results.md"
 import os, statistics as st, sys, platform, subprocess
 runs, latency, big, rss_kb, rounds, duration, conns = sys.argv[1:8]
 rows = [l.rstrip("\n").split("\t") for l in open(runs)]
@@ -191,11 +212,17 @@ print("|---|---:|---:|---:|")
 print(f"| | {med('router',0)/med('nginx',0):.2f} | {med('router',2)/med('nginx',2):.2f} | {cpu_us('router')/cpu_us('nginx'):.2f} |")
 print()
 small, large = f"table-10", f"table-{big}"
+print(f"Route table: {len(by[f'table-10'])} rounds of `wrk -t1 -c{conns}` for {os.environ.get('TABLE_DURATION', '6s')} against each of two identical routers, "
+      f"one holding 10 apps and one holding {big}, requests spread over 10 apps, the two runs of a round back to back. "
+      "The per-round ratio compares runs seconds apart, so it is the figure that holds on this machine, whose speed drifts over minutes.\n")
 print(f"| route table | requests/s | p99 latency | CPU per request |")
 print("|---|---:|---:|---:|")
 for t in [small, large]:
     print(f"| {t.split('-')[1]} apps | {med(t,0):,.0f} | {med(t,2):.0f} µs | {cpu_us(t):.1f} µs |")
-print(f"| ratio {big} / 10 | {med(large,0)/med(small,0):.3f} | {med(large,2)/med(small,2):.2f} | {cpu_us(large)/cpu_us(small):.3f} |")
+print(f"| ratio {big} / 10 (medians) | {med(large,0)/med(small,0):.3f} | {med(large,2)/med(small,2):.2f} | {cpu_us(large)/cpu_us(small):.3f} |")
+pairs = list(zip(by[small], by[large]))
+paired = st.median(l[0] / s[0] for s, l in pairs)
+print(f"| ratio {big} / 10 (median of the {len(pairs)} per-round ratios) | {paired:.3f} | | |")
 print()
 kv = dict(p.split("=") for p in latency.split())
 print(f"Admin update → first request served by the new endpoint, at {big} apps, {kv['updates']} updates: "

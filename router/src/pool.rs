@@ -55,17 +55,19 @@ impl Pool {
     }
 
     /// Takes the most recently used idle connection that is still open and younger
-    /// than `max_age`. O(1) amortised: expired connections are all below a fresh one.
-    pub(crate) fn take(&self, max_age: Duration) -> Option<Conn> {
+    /// than `max_age`, with how long it was idle. O(1) amortised: expired connections are
+    /// all below a fresh one.
+    pub(crate) fn take(&self, max_age: Duration) -> Option<(Conn, Duration)> {
         let mut idle = self.slot().lock().unwrap_or_else(|e| e.into_inner());
         while let Some(entry) = idle.pop() {
-            if entry.since.elapsed() >= max_age {
+            let age = entry.since.elapsed();
+            if age >= max_age {
                 // Everything below is older still.
                 idle.clear();
                 return None;
             }
             if !entry.conn.is_closed() {
-                return Some(entry.conn);
+                return Some((entry.conn, age));
             }
         }
         None

@@ -7,9 +7,9 @@
 //! 3. A pooled connection that turns out closed before the request was written gives the
 //!    request back (hyper's `try_send_request`); it is sent on a fresh connection.
 //! 4. Once written, a request is retried only in the keep-alive race: a bodiless GET, HEAD
-//!    or OPTIONS sent on a *reused* connection that the app closed before answering
-//!    anything (it timed the idle connection out as we wrote) goes once more on a fresh
-//!    connection. Anything else that fails after being written answers 502 (it may not be
+//!    or OPTIONS sent on a connection that sat idle in the pool (≥ 250 ms) and that the
+//!    app closed before answering anything (it timed the connection out as we wrote)
+//!    goes once more on a fresh connection. Anything else that fails after being written answers 502 (it may not be
 //!    idempotent); a missing response head after the app's timeout answers 504.
 //! 5. The response streams back; its connection returns to the pool when read to the end.
 //!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream.
@@ -19,6 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -47,6 +48,11 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 /// How many pooled connections found closed at send time are replaced by new ones
 /// before that counts as a failed attempt.
 const MAX_STALE: usize = 4;
+
+/// A pooled connection idle for less than this cannot be in the keep-alive race (apps
+/// time idle connections out after seconds: Node.js 5 s, gunicorn 2 s), so a request on
+/// it is not copied for a resend. Busy apps reuse connections well within it.
+const RACE_IDLE: Duration = Duration::from_millis(250);
 
 /// The innermost service: sends the request upstream.
 #[derive(Debug, Clone)]
@@ -101,12 +107,12 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
         };
         let endpoint = &state.endpoints[index];
         let pooled = if raced { None } else { take_ready(endpoint, config.timeouts.upstream_idle).await };
-        let (mut conn, reused) = match pooled {
-            Some(conn) => (conn, true),
+        let (mut conn, idle) = match pooled {
+            Some((conn, idle)) => (conn, Some(idle)),
             None => match pool::connect(&endpoint.addr, config.timeouts.connect).await {
                 Ok(conn) => {
                     endpoint.connect_succeeded();
-                    (conn, false)
+                    (conn, None)
                 }
                 Err(e) => {
                     metrics.connect_errors.inc();
@@ -128,8 +134,10 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
             },
         };
         let inflight = endpoint.start_request();
+        let reused = idle.is_some();
         // What it takes to send the request again if the keep-alive race hits it.
-        let resend = (reused && !raced && is_replayable(&req)).then(|| replay_parts(&req));
+        let racy = idle.is_some_and(|idle| idle >= RACE_IDLE);
+        let resend = (racy && !raced && is_replayable(&req)).then(|| replay_parts(&req));
         let sent = tokio::time::timeout(state.response_timeout, conn.try_send_request(req)).await;
         match sent {
             Ok(Ok(response)) => {
@@ -193,11 +201,11 @@ fn replay_parts(req: &Request<RequestBody>) -> (http::Method, Uri, HeaderMap) {
     (req.method().clone(), req.uri().clone(), req.headers().clone())
 }
 
-/// A pooled connection ready for a request, if there is one.
-async fn take_ready(endpoint: &Endpoint, max_age: std::time::Duration) -> Option<Conn> {
-    while let Some(mut conn) = endpoint.pool.take(max_age) {
+/// A pooled connection ready for a request, if there is one, and how long it was idle.
+async fn take_ready(endpoint: &Endpoint, max_age: Duration) -> Option<(Conn, Duration)> {
+    while let Some((mut conn, idle)) = endpoint.pool.take(max_age) {
         if conn.is_ready() || conn.ready().await.is_ok() {
-            return Some(conn);
+            return Some((conn, idle));
         }
     }
     None
@@ -285,6 +293,8 @@ fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<Hea
     }
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
+    // Room for the forwarding headers below: one growth instead of several.
+    headers.reserve(6);
     strip_hop_by_hop(headers);
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -206,6 +206,9 @@ async fn a_bodiless_get_caught_in_the_keep_alive_race_is_resent_on_a_fresh_conne
     let (app, seen) = closes_kept_alive_connections().await;
     router.put_app("racy", &[app.to_string()]).await;
     assert_eq!(router.get("racy", "/first").await.status, 200);
+    // The pooled connection sits idle, as before an app times it out (the router only
+    // copies requests for a resend on connections idle for a while).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // Same pooled upstream connection: the app closes it under this request.
     let reply = router.get("racy", "/second").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -213,6 +216,7 @@ async fn a_bodiless_get_caught_in_the_keep_alive_race_is_resent_on_a_fresh_conne
     assert_eq!(router.metric(r#"slipway_router_retries_total{app="racy"}"#), 1.0);
 
     // A POST is not idempotent: it is not sent twice.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let post = http::Request::post("/write")
         .header("host", host("racy"))
         .body(http_body_util::Full::new(bytes::Bytes::from("x")))
