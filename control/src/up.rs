@@ -236,19 +236,24 @@ impl Up {
             std::fs::write(&marker, "The demo app was created; it is not created again once destroyed.\n")
                 .map_err(|e| UpError::new(format!("cannot write {}: {e}", marker.display())))?;
         }
-        // The route reaches the router over the stream in milliseconds; it has no event to
-        // wait on from here, so poll its table (bounded).
+        // The route reaches the router over the stream in milliseconds: wait for the table
+        // change that serves it (bounded), so the printed URL answers at once.
         let want = platform.routes.endpoints(DEMO_APP);
         if want.is_empty() {
             return Ok(());
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::time::Instant::now() < deadline {
-            let routed = self.router.routes().snapshot().app(DEMO_APP).map(|a| a.state().spec.endpoints.clone());
-            if routed.as_ref() == Some(&want) {
-                break;
+        let routes = self.router.routes();
+        let mut published = routes.watch();
+        let served = || routes.snapshot().app(DEMO_APP).is_some_and(|a| a.state().spec.endpoints == want);
+        let wait = async {
+            while !served() {
+                if published.changed().await.is_err() {
+                    break;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        if tokio::time::timeout(Duration::from_secs(10), wait).await.is_err() {
+            tracing::warn!(app = DEMO_APP, "the router does not route the demo app yet");
         }
         Ok(())
     }

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let signals = Signals::install();
         let logd = match Logd::start(config).await {
             Ok(logd) => logd,
             Err(e) => {
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
             http = %logd.http_addr(),
             "logd started"
         );
-        let signal = wait_for_signal().await;
+        let signal = signals.wait().await;
         tracing::info!(signal, "shutting down");
         logd.stop().await;
         tracing::info!("stopped");
@@ -61,15 +62,31 @@ fn main() -> ExitCode {
     })
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT handlers, installed before the process announces that it started, so a
+/// supervisor that signals right after reading that line gets a graceful shutdown, not a kill.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    /// Installs the handlers; must run inside a tokio runtime.
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
+                Self(None)
+            }
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT and names it.
+    async fn wait(self) -> &'static str {
+        let Some((mut term, mut int)) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }

@@ -33,23 +33,43 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let signals = {
+        let _runtime = router.control_handle().enter();
+        Signals::install()
+    };
     tracing::info!(http = %router.http_addr(), admin = %router.admin_addr(), "router started");
-    let signal = router.control_handle().block_on(wait_for_signal());
+    let signal = router.control_handle().block_on(signals.wait());
     tracing::info!(signal, "shutting down: no new connections, draining in-flight requests");
     router.stop_blocking();
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT handlers, installed before the process announces that it started, so a
+/// supervisor that signals right after reading that line gets a graceful shutdown, not a kill.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    /// Installs the handlers; must run inside a tokio runtime.
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
+                Self(None)
+            }
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT and names it.
+    async fn wait(self) -> &'static str {
+        let Some((mut term, mut int)) = self.0 else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }

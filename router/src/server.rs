@@ -266,6 +266,12 @@ impl Router {
         self.shared.metrics.render()
     }
 
+    /// Whether `/readyz` answers 200: started, not draining, and synced with the control
+    /// plane when one is configured.
+    pub fn is_ready(&self) -> bool {
+        self.shared.is_ready()
+    }
+
     /// A handle on the control runtime (signals, embedding).
     pub fn control_handle(&self) -> tokio::runtime::Handle {
         self.shared.runtime.clone()

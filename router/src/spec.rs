@@ -74,6 +74,12 @@ pub struct AppOptions {
     pub response_timeout: Option<Duration>,
     /// The app is scaled to zero and can be woken: while it has no endpoints, the router
     /// holds its requests and asks the control plane to start it ([`WAKE_PATH`]).
+    ///
+    /// Contract with the publisher: a held request is released by the first update that
+    /// gives the app endpoints or clears `sleeping`. So while the app boots, keep
+    /// `sleeping: true` with no endpoints; publish the endpoints once a dyno accepts
+    /// connections (clearing `sleeping` with no endpoints would answer the held requests
+    /// with 503 "no endpoints" at once).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sleeping: bool,
 }

@@ -68,6 +68,8 @@ impl RouteTable {
 pub struct Routes {
     table: ArcSwap<RouteTable>,
     zones: Box<[Box<str>]>,
+    /// The version of the last published snapshot, for those who wait on changes.
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 impl Routes {
@@ -76,7 +78,14 @@ impl Routes {
         Routes {
             table: ArcSwap::from_pointee(RouteTable::empty()),
             zones: zones.iter().map(|z| z.as_str().into()).collect(),
+            published: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Follows the version of the published snapshot: `changed()` wakes after each publish
+    /// (for embedders that wait until a change is served instead of polling).
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// The current snapshot.
@@ -91,7 +100,9 @@ impl Routes {
 
     /// Publishes a new snapshot (the writer only).
     pub(crate) fn publish(&self, table: RouteTable) {
+        let version = table.version;
         self.table.store(Arc::new(table));
+        self.published.send_replace(version);
     }
 
     /// The app serving `host` (lower-case, no port): a custom host first, then
