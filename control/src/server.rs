@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::logs::LogSink;
 use crate::platform::{Platform, PlatformError};
 use crate::routes::RouteHub;
+use crate::runtime::ledger::Ledger;
 use crate::runtime::local::LocalRuntime;
 use crate::store::{Store, StoreError};
 
@@ -70,7 +71,13 @@ impl Server {
         let store = Store::open(&config.database_url()).await?;
         let routes = Arc::new(RouteHub::new(config.routes.history));
         let logs = LogSink::start(config.logd.forward, config.logd.shared_key.clone(), config.logd.queue);
-        let runtime = Arc::new(LocalRuntime::new(config.runtime.clone(), logs.clone(), routes.clone()));
+        let ledger = Ledger::open(&data_dir.join("processes"))
+            .map_err(|e| StartError::DataDir(format!("cannot create {}: {e}", data_dir.join("processes").display())))?;
+        let leftovers = ledger.stop_leftovers(config.runtime.stop_grace).await;
+        if leftovers > 0 {
+            tracing::warn!(groups = leftovers, "stopped processes left running by a previous run that did not stop");
+        }
+        let runtime = Arc::new(LocalRuntime::new(config.runtime.clone(), logs.clone(), routes.clone(), ledger));
         let platform = Arc::new(Platform::new(config, store, routes, runtime, logs, Arc::new(SourceIsSlug))?);
         platform.restore().await?;
 

@@ -244,6 +244,21 @@ impl Slipway {
         (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
     }
 
+    /// Kills the control plane with SIGKILL (it stops nothing), then starts it again on
+    /// the same API address with the same data dir; returns once it has started.
+    pub async fn kill_and_restart_control(&mut self) {
+        self.control.signal(9);
+        self.control.wait_exit(Duration::from_secs(30)).await;
+        let config = self.dir.path().join("control.toml");
+        let api = self.api.to_string();
+        self.control = Process::spawn(
+            &binary("slipway"),
+            &["server", "--config", config.to_str().unwrap()],
+            &[("SLIPWAY_CONTROL__LISTEN__API", &api)],
+        );
+        self.control.wait_for_line("control plane started", Duration::from_secs(30)).await;
+    }
+
     /// Stops the router, the control plane (and the apps) and logd, gracefully.
     pub async fn stop(mut self) {
         self.stopped = true;
@@ -275,7 +290,7 @@ impl Drop for Slipway {
 }
 
 /// Whether `pid` is alive (not gone, not a zombie).
-fn running(pid: u32) -> bool {
+pub fn running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,

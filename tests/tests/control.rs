@@ -354,3 +354,28 @@ async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
     again.signal(15);
     assert_eq!(again.wait_exit(limit).await, Some(0));
 }
+
+/// A control plane killed without a chance to stop its apps (SIGKILL, the OOM killer) does
+/// not leave their processes running next to new ones: its next start stops them, then
+/// runs the apps again, and the router serves the new processes.
+#[tokio::test]
+async fn processes_left_by_a_killed_control_plane_are_stopped_on_its_next_start() {
+    let mut s = Slipway::start().await;
+    s.deploy_echo("orphan", json!({})).await;
+    s.eventually("orphan is served", async || s.get("orphan", "/").await.status == 200).await;
+    let pid = s.get("orphan", "/").await.json()["pid"].as_u64().unwrap() as u32;
+
+    s.kill_and_restart_control().await;
+    assert!(
+        s.control.output.iter().any(|l| l.contains("stopped processes left running by a previous run")),
+        "{}",
+        s.control.output.join("\n")
+    );
+    assert!(!slipway_tests::platform::running(pid), "the old web process still runs");
+    s.eventually("a new process answers", async || {
+        let reply = s.get("orphan", "/").await;
+        reply.status == 200 && reply.json()["pid"].as_u64() != Some(u64::from(pid))
+    })
+    .await;
+    s.stop().await;
+}

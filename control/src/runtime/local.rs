@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::ledger::Ledger;
 use super::process;
 use super::{AppPlan, ReleasePlan, RestartTarget, Runtime, RuntimeError};
 use crate::clock;
@@ -56,6 +57,8 @@ struct Inner {
     ports: Mutex<HashSet<u16>>,
     /// Old dynos being drained and stopped in the background.
     retiring: TaskTracker,
+    /// The process groups started and not yet seen stopped (found after a crash of control).
+    ledger: Ledger,
 }
 
 #[derive(Debug, Default)]
@@ -163,8 +166,9 @@ enum Outcome {
 }
 
 impl LocalRuntime {
-    /// A runtime publishing endpoints to `routes` and output to `logs`.
-    pub fn new(config: RuntimeConfig, logs: LogSink, routes: Arc<RouteHub>) -> LocalRuntime {
+    /// A runtime publishing endpoints to `routes` and output to `logs`, recording the
+    /// processes it starts in `ledger`.
+    pub fn new(config: RuntimeConfig, logs: LogSink, routes: Arc<RouteHub>, ledger: Ledger) -> LocalRuntime {
         let inherited = config
             .inherit_env
             .iter()
@@ -179,6 +183,7 @@ impl LocalRuntime {
                 apps: Mutex::default(),
                 ports: Mutex::default(),
                 retiring: TaskTracker::new(),
+                ledger,
             }),
         }
     }
@@ -363,7 +368,18 @@ async fn supervise(inner: Arc<Inner>, dyno: Arc<Dyno>) {
             &dyno.app,
             &dyno.name,
         ) {
-            Ok(mut child) => run(&inner, &dyno, &mut child, port).await,
+            Ok(mut child) => {
+                let group = child.id();
+                if let Some(group) = group {
+                    inner.ledger.record(group);
+                }
+                let outcome = run(&inner, &dyno, &mut child, port).await;
+                // `run` returns once the leader exited and the rest of its group was killed.
+                if let Some(group) = group {
+                    inner.ledger.forget(group);
+                }
+                outcome
+            }
             Err(e) => Outcome::Crashed(format!("could not be started ({e})")),
         };
         if let Some(port) = port {

@@ -1,0 +1,162 @@
+//! The processes the local runtime started and has not seen stop, recorded on disk so
+//! that a control plane killed without a chance to stop them (SIGKILL, the OOM killer, a
+//! power cut of the supervisor only) stops them on its next start instead of leaving them
+//! running, holding ports and memory, next to the new ones.
+//!
+//! One file per process group in `<data_dir>/processes/`, named by the group id and
+//! holding the leader's start time (clock ticks since boot, field 22 of
+//! `/proc/<pid>/stat`). The start time guards against pid reuse: a leftover group is
+//! signalled only if its leader is still the process we started, or, when the leader has
+//! exited (a launcher that did not exec the app), if members of the group that started no
+//! earlier than it are still alive (a group id cannot be reused while its group has
+//! members). Linux only, like the rest of the local runtime.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// The record of live process groups; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    dir: PathBuf,
+}
+
+/// A process as `/proc/<pid>/stat` shows it.
+#[derive(Debug, Clone, Copy)]
+struct ProcStat {
+    pid: u32,
+    group: u32,
+    started: u64,
+    zombie: bool,
+}
+
+impl Ledger {
+    /// The ledger in `dir` (created if missing).
+    pub fn open(dir: &Path) -> std::io::Result<Ledger> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Ledger { dir: dir.to_owned() })
+    }
+
+    /// Records process group `group` (its leader just started). A failure to write is
+    /// logged, not fatal: the process runs, it would only not be found after a crash.
+    pub(crate) fn record(&self, group: u32) {
+        let Some(started) = stat(group).map(|s| s.started) else { return };
+        if let Err(e) = std::fs::write(self.dir.join(group.to_string()), started.to_string()) {
+            tracing::warn!(error = %e, dir = %self.dir.display(), "cannot record a process group");
+        }
+    }
+
+    /// Forgets `group` (it was stopped and nothing of it is left).
+    pub(crate) fn forget(&self, group: u32) {
+        let _ = std::fs::remove_file(self.dir.join(group.to_string()));
+    }
+
+    /// Finds the groups a previous run left and stops them: SIGTERM to each group, then
+    /// SIGKILL to what is left after `grace`. Returns how many groups were still running.
+    /// O(entries × processes on the machine) for the scan, done once at start.
+    pub async fn stop_leftovers(&self, grace: Duration) -> usize {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %self.dir.display(), "cannot read the process ledger");
+                return 0;
+            }
+        };
+        let recorded: Vec<(u32, u64)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let group = entry.file_name().to_str()?.parse::<u32>().ok()?;
+                let started = std::fs::read_to_string(entry.path()).ok()?.trim().parse::<u64>().ok();
+                let _ = std::fs::remove_file(entry.path());
+                Some((group, started?))
+            })
+            .collect();
+        if recorded.is_empty() {
+            return 0;
+        }
+        let alive: Vec<(u32, u64)> =
+            recorded.into_iter().filter(|&(group, started)| group_is_ours(group, started, &all())).collect();
+        for &(group, _) in &alive {
+            signal_group(group, Signal::TERM);
+        }
+        // No event says that a process group is empty: poll /proc (once, at start).
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let procs = all();
+            let left: Vec<u32> = alive.iter().filter(|&&(g, s)| group_is_ours(g, s, &procs)).map(|&(g, _)| g).collect();
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                for group in left {
+                    signal_group(group, Signal::KILL);
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        alive.len()
+    }
+}
+
+/// Whether live members of the group we started as `group` at `started` remain.
+fn group_is_ours(group: u32, started: u64, procs: &[ProcStat]) -> bool {
+    match procs.iter().find(|p| p.pid == group) {
+        // The leader's pid belongs to a process: ours only if it started when ours did.
+        Some(leader) => leader.started == started && leader.group == group && !leader.zombie,
+        // The leader exited: members of its group that are not older than it.
+        None => procs.iter().any(|p| p.group == group && p.started >= started && !p.zombie),
+    }
+}
+
+fn signal_group(group: u32, signal: Signal) {
+    if let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) {
+        let _ = kill_process_group(pid, signal);
+    }
+}
+
+/// Every process on the machine. O(processes).
+fn all() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok().and_then(stat)).collect()
+}
+
+/// `/proc/<pid>/stat`: `pid (comm) state ppid pgrp session tty_nr tpgid flags minflt
+/// cminflt majflt cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
+/// starttime ...`; comm may hold spaces and parentheses.
+fn stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        pid,
+        zombie: *fields.first()? == "Z",
+        group: fields.get(2)?.parse().ok()?,
+        started: fields.get(19)?.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_recorded_group_left_running_is_stopped_and_a_reused_pid_is_not_taken_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        let mut child = std::process::Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
+        let group = child.id();
+        ledger.record(group);
+        let started = stat(group).unwrap().started;
+        assert!(group_is_ours(group, started, &all()));
+        assert!(!group_is_ours(group, started + 1, &all()), "another start time is another process");
+
+        assert_eq!(ledger.stop_leftovers(Duration::from_secs(5)).await, 1);
+        assert_eq!(child.wait().unwrap().signal(), Some(15), "stopped with SIGTERM");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the ledger is emptied");
+        assert_eq!(ledger.stop_leftovers(Duration::from_secs(5)).await, 0);
+    }
+}
