@@ -97,6 +97,24 @@ struct AppFiles {
     segments: BTreeMap<u64, Segment>,
     active: Option<File>,
     dirty: bool,
+    /// A write or fsync of the active segment failed: what it holds past `bytes` is
+    /// unknown, so the next batch starts a new segment instead of appending after it.
+    must_roll: bool,
+}
+
+impl AppFiles {
+    /// After a failed write or fsync: cut the active segment back to what was written
+    /// whole (best effort: a torn tail is also cut at the next start), close it, and start
+    /// a new segment with the next batch, so no record is ever appended after a torn one
+    /// (recovery stops reading a segment at its first bad record).
+    fn abandon_active(&mut self) {
+        if let Some(file) = self.active.take()
+            && let Some((_, seg)) = self.segments.iter().next_back()
+        {
+            let _ = file.set_len(seg.bytes);
+        }
+        self.must_roll = true;
+    }
 }
 
 /// The writer's view of every app's files.
@@ -382,9 +400,8 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(app = %batch.app, error = %e, "cannot write segment");
-                // Start a fresh segment next time rather than append after a partial write.
                 if let Some(files) = self.files.get_mut(&batch.app) {
-                    files.active = None;
+                    files.abandon_active();
                 }
                 false
             }
@@ -397,7 +414,8 @@ impl Writer {
         let dir = self.dir.join(&**app);
         let files = self.files.entry(app.clone()).or_default();
         let mut rolled = false;
-        let full = files.segments.values().next_back().is_none_or(|s| s.bytes >= self.config.segment_bytes);
+        let full =
+            files.must_roll || files.segments.values().next_back().is_none_or(|s| s.bytes >= self.config.segment_bytes);
         if files.active.is_none() || full {
             if let Some(old) = files.active.take()
                 && self.config.fsync != Fsync::Never
@@ -417,6 +435,7 @@ impl Writer {
                 f.write_all(MAGIC)?;
                 files.segments.insert(first_seq, Segment { path, bytes: MAGIC.len() as u64 });
                 files.active = Some(f);
+                files.must_roll = false;
                 rolled = true;
                 // The new file's directory entry must be durable too.
                 if self.config.fsync == Fsync::Always {
@@ -446,7 +465,7 @@ impl Writer {
                     tracing::error!(%app, error = %e, "fsync failed");
                     self.metrics.disk_errors.inc();
                     ok = false;
-                    files.active = None;
+                    files.abandon_active();
                 }
                 self.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
             }

@@ -123,3 +123,46 @@ fn closed_segments_older_than_the_retention_age_are_deleted() {
     assert!(!old.exists(), "the week-old closed segment is gone");
     assert!(new.exists(), "the segment being written is kept");
 }
+
+#[test]
+fn after_a_failed_write_the_next_batch_goes_to_a_new_segment_and_every_kept_line_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Persistence { dir: Some(dir.path().to_owned()), fsync: Fsync::Always, ..Persistence::default() };
+    let metrics = Arc::new(Metrics::new());
+    let (recovered, files) = recover(dir.path(), 1000, usize::MAX, &metrics).unwrap();
+    assert!(recovered.is_empty());
+    let mut writer = Writer {
+        dir: dir.path().to_owned(),
+        config,
+        files,
+        metrics,
+        pending: Arc::new(Pending::default()),
+        last_sync: Instant::now(),
+        last_retention: Instant::now(),
+    };
+    let app: Arc<str> = Arc::from("shop");
+    let batch = |seqs: std::ops::RangeInclusive<u64>| Batch {
+        app: app.clone(),
+        lines: seqs.map(|i| Arc::new(line(i, "kept"))).collect(),
+        bytes: 0,
+        done: None,
+    };
+    let mut buf = Vec::new();
+    assert!(writer.write_batch(&batch(1..=3), &mut buf));
+
+    // The next write fails halfway (disk full, I/O error): half a record is in the file
+    // and the handle refuses more.
+    let first = writer.files[&app].segments.values().next().unwrap().path.clone();
+    let mut torn = Vec::new();
+    encode_record(&line(4, "torn"), &mut torn);
+    OpenOptions::new().append(true).open(&first).unwrap().write_all(&torn[..torn.len() / 2]).unwrap();
+    writer.files.get_mut(&app).unwrap().active = Some(File::open(&first).unwrap());
+    assert!(!writer.write_batch(&batch(4..=5), &mut buf), "a failed write is reported (no ack)");
+
+    assert!(writer.write_batch(&batch(6..=8), &mut buf));
+    writer.sync_dirty(true);
+    assert_eq!(fs::read_dir(dir.path().join("shop")).unwrap().count(), 2, "a new segment was started");
+    let (found, _) = recover(dir.path(), 1000, usize::MAX, &Metrics::new()).unwrap();
+    let seqs: Vec<u64> = found[0].lines.iter().map(|l| l.seq()).collect();
+    assert_eq!(seqs, [1, 2, 3, 6, 7, 8]);
+}
