@@ -35,6 +35,26 @@ pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
     send(addr, req).await.unwrap_or_else(|e| panic!("GET http://{host}{path} via {addr}: {e}"))
 }
 
+/// An API request to `addr` with a bearer `token` (None: no Authorization header) and a
+/// body of `content_type` (None: no Content-Type); panics if the connection fails.
+pub async fn call(
+    addr: SocketAddr,
+    host: &str,
+    (method, path): (&str, &str),
+    content_type: Option<&str>,
+    body: Bytes,
+    token: Option<&str>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(path).header("host", host);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(content_type) = content_type {
+        req = req.header("content-type", content_type);
+    }
+    send(addr, req.body(Full::new(body)).unwrap()).await.unwrap()
+}
+
 /// Sends `req` on a new connection and reads the whole response.
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
     let mut conn = Conn::open(addr).await;

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 
 use crate::binaries::binary;
 use crate::client::{self, Reply};
@@ -179,14 +177,7 @@ impl Slipway {
         body: Bytes,
         token: Option<&str>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path).header("host", "control");
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(content_type) = content_type {
-            req = req.header("content-type", content_type);
-        }
-        client::send(self.api, req.body(Full::new(body)).unwrap()).await.unwrap()
+        client::call(self.api, "control", (method, path), content_type, body, token).await
     }
 
     /// An API call that must answer `status`; its JSON.

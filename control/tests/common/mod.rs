@@ -8,8 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use slipway_control::Config;
 use slipway_control::server::Server;
 use slipway_tests::{Reply, client};
@@ -86,14 +84,7 @@ impl TestServer {
         body: Bytes,
         token: Option<&str>,
     ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path).header("host", "control");
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(content_type) = content_type {
-            req = req.header("content-type", content_type);
-        }
-        client::send(self.api, req.body(Full::new(body)).unwrap()).await.unwrap()
+        client::call(self.api, "control", (method, path), content_type, body, token).await
     }
 
     /// An API call with the admin token and an optional JSON body.
