@@ -201,15 +201,33 @@ impl Platform {
         }
         let apps = self.store.apps().await?;
         for app in &apps {
-            self.routes.set_app(&app.name, self.hosts(app).await?, app.sleeping);
+            // Every app is published as asleep until its processes are up: routers hold
+            // the requests that arrive meanwhile (as for a sleeping app being woken) instead
+            // of answering 503 "no endpoints" while the apps start again.
+            self.routes.set_app(&app.name, self.hosts(app).await?, true);
             self.touch(&app.name);
         }
         for app in apps.into_iter().filter(|a| !a.sleeping) {
             let platform = self.clone();
             tokio::spawn(async move {
                 let _lock = platform.lock(&app.name).await;
-                if let Err(e) = platform.start_current(&app).await {
+                // Read again under the lock: an API call may have come first.
+                let app = match platform.store.app(&app.name).await {
+                    Ok(Some(app)) => app,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(app = %app.name, error = %e, "cannot start the app");
+                        return;
+                    }
+                };
+                if !app.sleeping
+                    && let Err(e) = platform.start_current(&app).await
+                {
                     tracing::error!(app = %app.name, error = %e, "cannot start the app");
+                }
+                match platform.hosts(&app).await {
+                    Ok(hosts) => platform.routes.set_app(&app.name, hosts, app.sleeping),
+                    Err(e) => tracing::error!(app = %app.name, error = %e, "cannot publish the app's routes"),
                 }
             });
         }

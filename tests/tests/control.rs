@@ -346,11 +346,18 @@ async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
     let stopped = up.output.iter().any(|l| l.contains("stopping: router, then every app's processes, then logd"));
     assert!(stopped, "{}", up.output.join("\n"));
 
-    // A second start reuses the data and does not create the demo app again.
+    // A second start reuses the data and does not create the demo app again; a request
+    // sent as soon as the URLs are printed is held while the app starts again, and answered.
     let mut again = Process::spawn(&binary("slipway"), &args, &home_env);
+    let app_line = again.wait_for_line("  App:   ", limit).await;
     again.wait_for_line("Ctrl-C stops everything.", limit).await;
     let creations = again.output.iter().filter(|l| l.contains("App created")).count();
     assert_eq!(creations, 0, "{}", again.output.join("\n"));
+    let url = app_line.trim().strip_prefix("App:").unwrap().trim().trim_end_matches('/').to_owned();
+    let router: std::net::SocketAddr =
+        url.rsplit_once(':').map(|(_, p)| format!("127.0.0.1:{p}")).unwrap().parse().unwrap();
+    let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
+    assert_eq!(page.status, 200, "{}", page.text());
     again.signal(15);
     assert_eq!(again.wait_exit(limit).await, Some(0));
 }
