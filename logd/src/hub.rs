@@ -7,8 +7,9 @@
 //! carrying on. Ingest and the other subscribers never wait for it.
 //!
 //! A [`Subscription`] yields [`Item`]s: first a gap or reset marker if the requested resume
-//! point is gone, then the backlog (tail or resume), then live lines, `dropped` markers and
-//! heartbeat ticks.
+//! point is gone (from memory, and from disk when persistence is on: see
+//! `Store::subscribe`), then the backlog (tail or resume), then live lines, `dropped`
+//! markers and heartbeat ticks.
 
 use std::sync::Arc;
 
@@ -130,6 +131,28 @@ impl Subscription {
             filter,
             dropped: 0,
         }
+    }
+
+    /// The lines this subscriber asked for that memory no longer holds (`from`, `to`).
+    pub fn gap(&self) -> Option<(u64, u64)> {
+        match self.marker {
+            Some(Item::Gap { from, to }) => Some((from, to)),
+            _ => None,
+        }
+    }
+
+    /// Fills the gap with `lines` read back from disk: the gap-free run that ends where
+    /// memory starts (see [`Subscription::gap`]). They come first, through the filter;
+    /// what the run does not reach back to stays a gap.
+    pub fn fill_gap(&mut self, lines: Vec<Line>) {
+        let (Some((from, to)), Some(first)) = (self.gap(), lines.first().map(Line::seq)) else { return };
+        if lines.last().map(Line::seq) != Some(to) || first < from {
+            return;
+        }
+        self.marker = (first > from).then_some(Item::Gap { from, to: first - 1 });
+        let older = lines.into_iter().filter(|l| self.filter.matches(l)).map(Arc::new);
+        let backlog: Vec<Arc<Line>> = older.chain(self.backlog.by_ref()).collect();
+        self.backlog = backlog.into_iter();
     }
 
     /// The app.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Fwd, Time, config, history, message, messages, metric, packed, record, start};
+use common::{Fwd, Time, config, follow_sse, history, message, messages, metric, packed, record, sse_lines, start};
 
 fn persistent(dir: &std::path::Path) -> slipway_logd::Config {
     let mut c = config();
@@ -83,5 +83,55 @@ async fn a_torn_segment_tail_is_truncated_at_start_not_a_crash() {
     let logd = start(persistent(dir.path())).await;
     assert_eq!(history(&logd, "shop", "").await.len(), 4);
     assert_eq!(metric(&logd, "slipway_logd_segment_truncations_total"), 0.0);
+    logd.stop().await;
+}
+
+/// A reader resuming past what memory keeps gets the older lines back from the segments,
+/// without a gap; only what disk does not hand back (here: past the per-read cap of
+/// `history.max_lines_per_app`) is reported as a gap.
+#[tokio::test]
+async fn resuming_past_memory_reads_the_older_lines_back_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = persistent(dir.path());
+    c.history.max_lines_per_app = 10;
+    c.persistence.segment_bytes = 4096; // the smallest allowed: the lines span several segments
+    let logd = start(c).await;
+    let mut fwd = Fwd::connect(logd.forward_addr()).await;
+    for batch in 0..6u32 {
+        let entries: Vec<(Time, Vec<u8>)> = (batch * 10..batch * 10 + 10)
+            .map(|i| {
+                (Time::Event(1_795_428_000, i), record("shop", &format!("line {} {}", i + 1, "x".repeat(200)), &[]))
+            })
+            .collect();
+        let chunk = format!("b{batch}");
+        fwd.send(&packed("t", &entries, &[("chunk", &chunk)])).await;
+        fwd.expect_ack(&chunk).await;
+    }
+    assert!(std::fs::read_dir(dir.path().join("shop")).unwrap().count() > 2, "several segments");
+    assert_eq!(history(&logd, "shop", "").await.len(), 10, "memory keeps 10 lines (51..60)");
+
+    // Lines 46..50 only on disk: resumed without a gap, then memory's 51..60.
+    let mut s = follow_sse(&logd, "shop", "since=45").await;
+    let lines = sse_lines(&mut s, 15).await;
+    assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), (46..=60).collect::<Vec<u64>>());
+    assert!(messages(&lines)[0].starts_with("line 46 x"), "{}", messages(&lines)[0]);
+
+    // Lines 36..50 on disk, but one read hands back at most 10 (41..50): 36..40 are a gap.
+    let mut s = follow_sse(&logd, "shop", "since=35").await;
+    let gap = s.next_data().await.unwrap();
+    assert_eq!(
+        (gap.event.as_str(), gap.json()["from"].as_u64(), gap.json()["to"].as_u64()),
+        ("gap", Some(36), Some(40))
+    );
+    let lines = sse_lines(&mut s, 20).await;
+    assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), (41..=60).collect::<Vec<u64>>());
+
+    // The same after a restart (memory refilled from disk with the newest 10).
+    logd.stop().await;
+    let mut c = persistent(dir.path());
+    c.history.max_lines_per_app = 10;
+    let logd = start(c).await;
+    let mut s = follow_sse(&logd, "shop", "since=49").await;
+    assert_eq!(sse_lines(&mut s, 11).await[0].seq, 50);
     logd.stop().await;
 }

@@ -217,7 +217,7 @@ async fn logs(
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_apps", "logd keeps no more apps")
             .into_response();
     };
-    let sub = log.subscribe(parsed.start, parsed.filter, parsed.follow);
+    let sub = api.store.subscribe(&log, parsed.start, parsed.filter, parsed.follow).await;
     match transport {
         Transport::WebSocket => ws::upgrade(&mut req, sub, guard),
         Transport::Sse => sse::response(sub, guard),

@@ -21,6 +21,7 @@ pub use ring::AppLog;
 use ring::Totals;
 
 use crate::config::{Config, History};
+use crate::hub::{Filter, Start, Subscription};
 use crate::line::Line;
 use crate::metrics::Metrics;
 
@@ -79,6 +80,22 @@ impl Store {
             store.tick_gauges();
         }
         Ok(store)
+    }
+
+    /// Subscribes to `log` (see [`AppLog::subscribe`]); with persistence on, a resume
+    /// point older than memory is served from the segments that still hold those lines
+    /// (at most `history.max_lines_per_app` of them, read off the async threads), and
+    /// only what disk lacks too is reported as a gap.
+    pub async fn subscribe(&self, log: &Arc<AppLog>, start: Start, filter: Filter, follow: bool) -> Subscription {
+        let mut sub = log.subscribe(start, filter, follow);
+        if let (Some((from, to)), Some(disk)) = (sub.gap(), &self.disk) {
+            let (dir, app, max) = (disk.dir().to_owned(), log.name().clone(), self.history.max_lines_per_app);
+            let read = tokio::task::spawn_blocking(move || segment::read_range(&dir, &app, from, to, max)).await;
+            if let Ok(lines) = read {
+                sub.fill_gap(lines);
+            }
+        }
+        sub
     }
 
     /// App `name`'s history, created if new; `None` when `history.max_apps` is reached.

@@ -17,6 +17,9 @@
 //! A segment is closed past `segment_bytes`; the oldest closed segments of an app are
 //! deleted past `retention_bytes_per_app`, and closed segments older than `retention_age`.
 //!
+//! Reading back: a reader resuming past what memory holds gets the older lines from the
+//! segments ([`read_range`]), read while the writer goes on.
+//!
 //! Recovery at start reads every segment in order. The first record that is short, fails
 //! its CRC, does not decode or breaks the sequence order marks a torn or corrupt tail: the
 //! file is truncated there (logged and counted) and start-up goes on.
@@ -169,31 +172,8 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
                 fs::remove_file(&path)?;
                 continue;
             }
-            let mut pos = MAGIC.len();
-            let mut cut = None;
-            while pos < data.len() {
-                let Some(header) = data.get(pos..pos + 8) else {
-                    cut = Some((pos, "torn record header"));
-                    break;
-                };
-                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-                let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-                let Some(payload) = data.get(pos + 8..pos + 8 + len).filter(|_| len <= MAX_RECORD) else {
-                    cut = Some((pos, "torn record"));
-                    break;
-                };
-                if crc32fast::hash(payload) != crc {
-                    cut = Some((pos, "checksum mismatch"));
-                    break;
-                }
-                let Some(line) = decode_payload(payload) else {
-                    cut = Some((pos, "undecodable record"));
-                    break;
-                };
-                if line.seq <= last_seq {
-                    cut = Some((pos, "sequence number out of order"));
-                    break;
-                }
+            let mut records = Records::new(&data, last_seq);
+            for line in records.by_ref() {
                 last_seq = line.seq;
                 bytes += line.approx_bytes();
                 lines.push_back(line);
@@ -202,8 +182,9 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
                         bytes -= old.approx_bytes();
                     }
                 }
-                pos += 8 + len;
             }
+            let mut pos = records.pos;
+            let cut = records.cut;
             if let Some((at, why)) = cut {
                 tracing::warn!(app = %name, file = %path.display(), offset = at, reason = why, "segment tail truncated");
                 metrics.segment_truncations.inc();
@@ -218,6 +199,115 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
     Ok((found, files))
 }
 
+/// Reads lines `from..=to` of `app` back from its segments under `dir`, for a reader
+/// resuming past what memory holds: the newest gap-free run of them that ends at `to`,
+/// at most `max_lines` long (what is older stays a gap for the reader). Empty when `to`
+/// is not on disk (the writer lags, or retention deleted it).
+///
+/// Blocking. Reads segments newest first and stops once the run reaches `from` or
+/// `max_lines`: O(bytes of the segments that hold the run). Safe while the writer
+/// appends (a record being written reads as a torn tail and ends that segment's run) and
+/// while retention deletes (a vanished segment ends the run).
+pub fn read_range(dir: &Path, app: &str, from: u64, to: u64, max_lines: usize) -> Vec<Line> {
+    let Ok(entries) = fs::read_dir(dir.join(app)) else { return Vec::new() };
+    let mut segments: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let first = e.file_name().to_str()?.strip_suffix(".seg")?.parse::<u64>().ok()?;
+            Some((first, e.path()))
+        })
+        .filter(|(first, _)| *first <= to)
+        .collect();
+    segments.sort_unstable_by_key(|(first, _)| std::cmp::Reverse(*first));
+    // Runs of each segment, newest segment first; each run is ascending.
+    let mut runs: Vec<Vec<Line>> = Vec::new();
+    let mut want = to; // the sequence number the run must end at next
+    let mut total = 0usize;
+    for (_, path) in segments {
+        let Ok(data) = fs::read(&path) else { break };
+        if data.get(..MAGIC.len()) != Some(&MAGIC[..]) {
+            break;
+        }
+        let run: Vec<Line> =
+            Records::new(&data, 0).skip_while(|l| l.seq < from).take_while(|l| l.seq <= want).collect();
+        let gap_free = run.last().is_some_and(|l| l.seq == want)
+            && run.first().is_some_and(|l| l.seq + run.len() as u64 - 1 == want);
+        if !gap_free {
+            break;
+        }
+        want = run[0].seq - 1;
+        total += run.len();
+        runs.push(run);
+        if want < from || total >= max_lines {
+            break;
+        }
+    }
+    let mut lines: Vec<Line> = runs.into_iter().rev().flatten().collect();
+    if lines.len() > max_lines {
+        lines.drain(..lines.len() - max_lines);
+    }
+    lines
+}
+
+/// The records of a segment's bytes (after the magic), in order; stops at the first that
+/// is short, fails its CRC, does not decode or does not follow the previous sequence
+/// number, and says where and why in `cut`.
+struct Records<'a> {
+    data: &'a [u8],
+    /// Where the next record starts (after the loop: the end of the last good one).
+    pos: usize,
+    last_seq: u64,
+    cut: Option<(usize, &'static str)>,
+}
+
+impl<'a> Records<'a> {
+    /// `data` is a whole segment, magic included; `after` is the last sequence number
+    /// read before it.
+    fn new(data: &'a [u8], after: u64) -> Records<'a> {
+        Records { data, pos: MAGIC.len(), last_seq: after, cut: None }
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Line;
+
+    fn next(&mut self) -> Option<Line> {
+        if self.cut.is_some() || self.pos >= self.data.len() {
+            return None;
+        }
+        match self.read() {
+            Ok((line, len)) => {
+                self.last_seq = line.seq;
+                self.pos += len;
+                Some(line)
+            }
+            Err(why) => {
+                self.cut = Some((self.pos, why));
+                None
+            }
+        }
+    }
+}
+
+impl Records<'_> {
+    /// The record at `pos` and its length, or why it is bad.
+    fn read(&self) -> Result<(Line, usize), &'static str> {
+        let (data, pos) = (self.data, self.pos);
+        let header = data.get(pos..pos + 8).ok_or("torn record header")?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let payload = data.get(pos + 8..pos + 8 + len).filter(|_| len <= MAX_RECORD).ok_or("torn record")?;
+        if crc32fast::hash(payload) != crc {
+            return Err("checksum mismatch");
+        }
+        let line = decode_payload(payload).ok_or("undecodable record")?;
+        if line.seq <= self.last_seq {
+            return Err("sequence number out of order");
+        }
+        Ok((line, 8 + len))
+    }
+}
+
 /// One batch for the writer.
 #[derive(Debug)]
 struct Batch {
@@ -230,6 +320,7 @@ struct Batch {
 /// The handle ingest uses to queue lines for disk.
 #[derive(Debug)]
 pub struct Disk {
+    dir: PathBuf,
     tx: Mutex<Option<mpsc::Sender<Batch>>>,
     pending: Arc<Pending>,
     max_pending: usize,
@@ -266,6 +357,7 @@ impl Disk {
         let thread = std::thread::Builder::new().name("slipway-logd-disk".into()).spawn(move || writer.run(rx))?;
         Ok((
             Disk {
+                dir: dir.to_owned(),
                 tx: Mutex::new(Some(tx)),
                 pending,
                 max_pending: config.max_pending_bytes,
@@ -301,6 +393,11 @@ impl Disk {
             }
             drained.await;
         }
+    }
+
+    /// The directory holding the segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Stops the writer after it wrote (and fsynced) everything queued. Blocking.

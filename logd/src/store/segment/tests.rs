@@ -166,3 +166,23 @@ fn after_a_failed_write_the_next_batch_goes_to_a_new_segment_and_every_kept_line
     let seqs: Vec<u64> = found[0].lines.iter().map(|l| l.seq()).collect();
     assert_eq!(seqs, [1, 2, 3, 6, 7, 8]);
 }
+
+#[test]
+fn read_range_returns_the_gap_free_run_ending_at_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_dir = dir.path().join("shop");
+    fs::create_dir_all(&app_dir).unwrap();
+    let lines = |seqs: std::ops::RangeInclusive<u64>| seqs.map(|i| line(i, "m")).collect::<Vec<_>>();
+    write_segment(&app_dir.join(segment_name(1)), &lines(1..=20));
+    // 21..29 were lost (a failed write): the run cannot reach back past 30.
+    write_segment(&app_dir.join(segment_name(30)), &lines(30..=45));
+    write_segment(&app_dir.join(segment_name(46)), &lines(46..=50));
+    let seqs = |v: Vec<Line>| v.iter().map(Line::seq).collect::<Vec<u64>>();
+
+    assert_eq!(seqs(read_range(dir.path(), "shop", 35, 50, 100)), (35..=50).collect::<Vec<_>>());
+    assert_eq!(seqs(read_range(dir.path(), "shop", 5, 15, 100)), (5..=15).collect::<Vec<_>>());
+    assert_eq!(seqs(read_range(dir.path(), "shop", 10, 50, 100)), (30..=50).collect::<Vec<_>>(), "stops at the hole");
+    assert_eq!(seqs(read_range(dir.path(), "shop", 10, 50, 8)), (43..=50).collect::<Vec<_>>(), "the newest 8");
+    assert!(read_range(dir.path(), "shop", 40, 55, 100).is_empty(), "55 is not on disk (yet)");
+    assert!(read_range(dir.path(), "nope", 1, 5, 100).is_empty());
+}
