@@ -14,21 +14,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::Signal;
+
+use super::process::{ProcStat, proc_stat, processes, signal_pgid, wait_until};
 
 /// The record of live process groups; see the module docs.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     dir: PathBuf,
-}
-
-/// A process as `/proc/<pid>/stat` shows it.
-#[derive(Debug, Clone, Copy)]
-struct ProcStat {
-    pid: u32,
-    group: u32,
-    started: u64,
-    zombie: bool,
 }
 
 impl Ledger {
@@ -41,7 +34,7 @@ impl Ledger {
     /// Records process group `group` (its leader just started). A failure to write is
     /// logged, not fatal: the process runs, it would only not be found after a crash.
     pub(crate) fn record(&self, group: u32) {
-        let Some(started) = stat(group).map(|s| s.started) else { return };
+        let Some(started) = proc_stat(group).map(|s| s.started) else { return };
         if let Err(e) = std::fs::write(self.dir.join(group.to_string()), started.to_string()) {
             tracing::warn!(error = %e, dir = %self.dir.display(), "cannot record a process group");
         }
@@ -75,26 +68,21 @@ impl Ledger {
         if recorded.is_empty() {
             return 0;
         }
-        let alive: Vec<(u32, u64)> =
-            recorded.into_iter().filter(|&(group, started)| group_is_ours(group, started, &all())).collect();
+        let procs = processes();
+        let alive: Vec<(u32, u64)> = recorded.into_iter().filter(|&(g, s)| group_is_ours(g, s, &procs)).collect();
         for &(group, _) in &alive {
-            signal_group(group, Signal::TERM);
+            signal_pgid(group, Signal::TERM);
         }
-        // No event says that a process group is empty: poll /proc (once, at start).
         let deadline = tokio::time::Instant::now() + grace;
-        loop {
-            let procs = all();
-            let left: Vec<u32> = alive.iter().filter(|&&(g, s)| group_is_ours(g, s, &procs)).map(|&(g, _)| g).collect();
-            if left.is_empty() {
-                break;
+        let gone = || {
+            let procs = processes();
+            !alive.iter().any(|&(g, s)| group_is_ours(g, s, &procs))
+        };
+        if !wait_until(deadline, gone).await {
+            let procs = processes();
+            for &(group, _) in alive.iter().filter(|&&(g, s)| group_is_ours(g, s, &procs)) {
+                signal_pgid(group, Signal::KILL);
             }
-            if tokio::time::Instant::now() >= deadline {
-                for group in left {
-                    signal_group(group, Signal::KILL);
-                }
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         alive.len()
     }
@@ -110,33 +98,6 @@ fn group_is_ours(group: u32, started: u64, procs: &[ProcStat]) -> bool {
     }
 }
 
-fn signal_group(group: u32, signal: Signal) {
-    if let Some(pid) = i32::try_from(group).ok().and_then(Pid::from_raw) {
-        let _ = kill_process_group(pid, signal);
-    }
-}
-
-/// Every process on the machine. O(processes).
-fn all() -> Vec<ProcStat> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok().and_then(stat)).collect()
-}
-
-/// `/proc/<pid>/stat`: `pid (comm) state ppid pgrp session tty_nr tpgid flags minflt
-/// cminflt majflt cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
-/// starttime ...`; comm may hold spaces and parentheses.
-fn stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        pid,
-        zombie: *fields.first()? == "Z",
-        group: fields.get(2)?.parse().ok()?,
-        started: fields.get(19)?.parse().ok()?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -150,9 +111,9 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
         let group = child.id();
         ledger.record(group);
-        let started = stat(group).unwrap().started;
-        assert!(group_is_ours(group, started, &all()));
-        assert!(!group_is_ours(group, started + 1, &all()), "another start time is another process");
+        let started = proc_stat(group).unwrap().started;
+        assert!(group_is_ours(group, started, &processes()));
+        assert!(!group_is_ours(group, started + 1, &processes()), "another start time is another process");
 
         assert_eq!(ledger.stop_leftovers(Duration::from_secs(5)).await, 1);
         assert_eq!(child.wait().unwrap().signal(), Some(15), "stopped with SIGTERM");

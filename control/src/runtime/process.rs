@@ -52,15 +52,18 @@ pub(crate) fn spawn(
 
 /// Sends `signal` to the child's process group; false if it is already gone.
 pub(crate) fn signal_group(child: &Child, signal: Signal) -> bool {
-    let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()).and_then(Pid::from_raw) else { return false };
-    kill_process_group(pid, signal).is_ok()
+    child.id().is_some_and(|pgid| signal_pgid(pgid, signal))
 }
 
-/// Kills what is left of a process group whose leader has exited (its pid is the group id).
+/// Sends `signal` to process group `pgid` (the pid of its leader, even after the leader
+/// exited); false if the group is gone.
+pub(crate) fn signal_pgid(pgid: u32, signal: Signal) -> bool {
+    i32::try_from(pgid).ok().and_then(Pid::from_raw).is_some_and(|pid| kill_process_group(pid, signal).is_ok())
+}
+
+/// Kills what is left of a process group whose leader has exited.
 pub(crate) fn kill_group(pgid: u32) {
-    if let Some(pid) = i32::try_from(pgid).ok().and_then(Pid::from_raw) {
-        let _ = kill_process_group(pid, Signal::KILL);
-    }
+    signal_pgid(pgid, Signal::KILL);
 }
 
 /// SIGTERM to the group, SIGKILL after `grace`; returns how the leader exited.
@@ -81,33 +84,57 @@ pub(crate) async fn terminate(child: &mut Child, grace: Duration) -> std::io::Re
         }
     };
     if let Some(pgid) = pgid {
-        // No event says that a process group is empty: poll /proc (only while stopping).
-        while tokio::time::Instant::now() < deadline && group_alive(pgid) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until(deadline, || !processes().iter().any(|p| p.group == pgid && !p.zombie)).await;
         // Whatever is left goes now.
         kill_group(pgid);
     }
     Ok(status)
 }
 
-/// Whether a live process (not a zombie) is in process group `pgid`. Reads `/proc`
-/// (Linux): `kill(-pgid, 0)` would also count zombies that nobody reaps.
-/// O(processes on the machine).
-fn group_alive(pgid: u32) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
-    for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
-        let mut fields = rest.split_whitespace();
-        let (state, _ppid, group) = (fields.next(), fields.next(), fields.next());
-        if state != Some("Z") && group.and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+/// Polls `done` until it holds or `deadline` passes: no event says that a process group
+/// is empty (only used while stopping). Returns whether it holds.
+pub(crate) async fn wait_until(deadline: tokio::time::Instant, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
             return true;
         }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    false
+}
+
+/// A process as `/proc/<pid>/stat` shows it (Linux). `kill(-pgid, 0)` cannot tell a live
+/// group from one of zombies nobody reaps; this can.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcStat {
+    pub(crate) pid: u32,
+    pub(crate) group: u32,
+    /// Clock ticks since boot when it started.
+    pub(crate) started: u64,
+    pub(crate) zombie: bool,
+}
+
+/// Every process on the machine. O(processes).
+pub(crate) fn processes() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok().and_then(proc_stat)).collect()
+}
+
+/// `/proc/<pid>/stat`: `pid (comm) state ppid pgrp session tty_nr tpgid flags minflt
+/// cminflt majflt cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
+/// starttime ...`; comm may hold spaces and parentheses.
+pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(ProcStat {
+        pid,
+        zombie: *fields.first()? == "Z",
+        group: fields.get(2)?.parse().ok()?,
+        started: fields.get(19)?.parse().ok()?,
+    })
 }
 
 /// `exited with status 1` or `was killed by SIGKILL`.
