@@ -138,6 +138,16 @@ fn segment_name(first_seq: u64) -> String {
     format!("{first_seq:020}.seg")
 }
 
+/// An app directory's segment files with their first sequence numbers, oldest first.
+fn segment_files(app_dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut files: Vec<(u64, PathBuf)> = fs::read_dir(app_dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().to_str()?.strip_suffix(".seg")?.parse::<u64>().ok()?, e.path())))
+        .collect();
+    files.sort_unstable();
+    Ok(files)
+}
+
 /// Reads every app's segments, truncating torn tails, and keeps the newest lines that fit
 /// `max_lines` and `max_bytes` per app.
 fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) -> io::Result<(Vec<Recovered>, Files)> {
@@ -150,15 +160,7 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
         if !entry.file_type()?.is_dir() || !crate::record::valid_app(&name) {
             continue;
         }
-        let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(entry.path())?
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let file = e.file_name().to_string_lossy().into_owned();
-                let first = file.strip_suffix(".seg")?.parse::<u64>().ok()?;
-                Some((first, e.path()))
-            })
-            .collect();
-        paths.sort();
+        let paths = segment_files(&entry.path())?;
         let mut app_files = AppFiles::default();
         let mut lines: std::collections::VecDeque<Line> = std::collections::VecDeque::new();
         let mut bytes = 0usize;
@@ -209,16 +211,8 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
 /// appends (a record being written reads as a torn tail and ends that segment's run) and
 /// while retention deletes (a vanished segment ends the run).
 pub fn read_range(dir: &Path, app: &str, from: u64, to: u64, max_lines: usize) -> Vec<Line> {
-    let Ok(entries) = fs::read_dir(dir.join(app)) else { return Vec::new() };
-    let mut segments: Vec<(u64, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let first = e.file_name().to_str()?.strip_suffix(".seg")?.parse::<u64>().ok()?;
-            Some((first, e.path()))
-        })
-        .filter(|(first, _)| *first <= to)
-        .collect();
-    segments.sort_unstable_by_key(|(first, _)| std::cmp::Reverse(*first));
+    let Ok(segments) = segment_files(&dir.join(app)) else { return Vec::new() };
+    let segments = segments.into_iter().rev().filter(|(first, _)| *first <= to);
     // Runs of each segment, newest segment first; each run is ascending.
     let mut runs: Vec<Vec<Line>> = Vec::new();
     let mut want = to; // the sequence number the run must end at next
