@@ -270,7 +270,7 @@ impl Drop for Slipway {
         // processes (a SIGKILL, as when the handle drops, would leave them running).
         for process in [&self.router, &self.control, &self.logd] {
             if let Some(pid) = process.child.id() {
-                let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+                let _ = crate::process::send_signal(pid, 15);
                 let deadline = Instant::now() + Duration::from_secs(15);
                 while Instant::now() < deadline && running(pid) {
                     std::thread::sleep(Duration::from_millis(20));

@@ -61,12 +61,10 @@ impl Process {
         }
     }
 
-    /// Sends a signal (e.g. `libc::SIGTERM`) to the process.
+    /// Sends a signal by number (15 = SIGTERM, 9 = SIGKILL, 2 = SIGINT) to the process.
     pub fn signal(&self, signal: i32) {
         let pid = self.child.id().expect("process is running");
-        let status =
-            std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
-        assert!(status.success(), "kill -{signal} {pid} failed");
+        send_signal(pid, signal).unwrap_or_else(|e| panic!("kill -{signal} {pid} failed: {e}"));
     }
 
     /// Waits for the process to exit and returns its exit code.
@@ -84,4 +82,13 @@ impl Process {
         let _ = tokio::time::timeout(limit, rest).await;
         status.code()
     }
+}
+
+/// Sends signal number `signal` to process `pid` (no `kill` program needed).
+pub fn send_signal(pid: u32, signal: i32) -> std::io::Result<()> {
+    use rustix::process::{Pid, Signal, kill_process};
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "no such pid or signal");
+    let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(invalid)?;
+    let signal = Signal::from_named_raw(signal).ok_or_else(invalid)?;
+    kill_process(pid, signal).map_err(std::io::Error::from)
 }

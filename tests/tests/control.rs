@@ -121,8 +121,7 @@ async fn a_killed_dyno_is_restarted_and_the_crash_is_in_its_logs() {
     let mut logs = follow_logs(&s, "crashy", "").await;
     let pid = s.get("crashy", "/").await.json()["pid"].as_u64().unwrap();
 
-    let killed = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status().unwrap();
-    assert!(killed.success());
+    slipway_tests::process::send_signal(u32::try_from(pid).unwrap(), 9).unwrap();
     // The process is python3 itself, or a launcher's child (pyenv's shim does not exec):
     // then the launcher reports the kill as 128 + 9.
     let crash = wait_log(&mut logs, "the crash", |l| {
