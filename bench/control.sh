@@ -25,22 +25,12 @@ POLL_ROUTER=127.0.0.1:19480
 POLL_ADMIN=127.0.0.1:19490
 ZONE=bench.localhost
 
-for tool in curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench/control.sh: needs $tool" >&2; exit 1; }
-done
+source bench/lib.sh
+need "apt-get install curl python3" curl python3
 
 rm -rf "$OUT"; mkdir -p "$OUT/app"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
 echo "== building (release)" >&2
 cargo build --release --workspace --quiet
-
-wait_http() { # url
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench/control.sh: $1 never answered" >&2; exit 1
-}
 
 cat > "$OUT/control.toml" <<TOML
 data_dir = "$PWD/$OUT/data"

@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
+source bench/lib.sh
 # 10,000 subscribers need 10,000 sockets on each side (the hard limit here is 20000).
 ulimit -n "$(ulimit -Hn)"
 
@@ -58,11 +59,7 @@ $persistence
 CONF
   "$bin/slipway-logd" --config "$work/logd.toml" > "$work/logd.log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/8099) 2>/dev/null; then return; fi
-    sleep 0.1
-  done
-  echo "logd did not start:" >&2; cat "$work/logd.log" >&2; exit 1
+  wait_tcp 8099 || { echo "logd did not start:" >&2; cat "$work/logd.log" >&2; exit 1; }
 }
 stop_logd() {
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
@@ -101,10 +98,7 @@ for t in sse ws; do
 done
 nats-server -a 127.0.0.1 -p 4299 > "$work/nats.log" 2>&1 &
 nats_pid=$!
-for _ in $(seq 100); do
-  if (exec 3<>/dev/tcp/127.0.0.1/4299) 2>/dev/null; then break; fi
-  sleep 0.1
-done
+wait_tcp 4299
 for n in 100 1000 10000; do
   rate=1000
   [ "$n" -eq 10000 ] && rate=100

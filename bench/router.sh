@@ -37,23 +37,13 @@ NGINX=127.0.0.1:19280
 ZONE=bench.localhost
 HOST=app-0.$ZONE
 
-for tool in wrk nginx taskset python3 curl; do
-  command -v "$tool" >/dev/null || { echo "bench/router.sh: needs $tool (apt-get install wrk nginx-light util-linux python3 curl)" >&2; exit 1; }
-done
+source bench/lib.sh
+need "apt-get install wrk nginx-light util-linux python3 curl" wrk nginx taskset python3 curl
 
 mkdir -p "$OUT/nginx"
 rm -f "$OUT"/router-runs.tsv
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
 echo "== building (release)" >&2
 cargo build --release --workspace --quiet
-
-wait_http() { # url
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench/router.sh: $1 never answered" >&2; exit 1
-}
 
 # --- backend, router, nginx -------------------------------------------------------------
 taskset -c "$LOAD_CPU" "$BIN/bench-backend" --listen "$BACKEND" --name "hello from backend a" & pids+=($!)

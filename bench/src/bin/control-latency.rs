@@ -21,11 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use clap::Parser;
-use http::Request;
-use http_body_util::Full;
-use slipway_bench::Conn;
+use slipway_bench::{Conn, percentiles, request};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -51,7 +48,7 @@ struct Args {
     #[arg(long)]
     poll_token: String,
     /// How often the poller reads the control plane's routes.
-    #[arg(long, default_value = "1s", value_parser = humantime_duration)]
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     poll_interval: Duration,
     /// Changes to time.
     #[arg(long, default_value_t = 200)]
@@ -59,27 +56,6 @@ struct Args {
     /// Domain suffix of the changes.
     #[arg(long, default_value = "bench.test")]
     suffix: String,
-}
-
-fn humantime_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration like 500ms or 1s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        _ => Err(format!("{s:?} is not a duration like 500ms or 1s")),
-    }
-}
-
-fn request(method: &str, path: &str, host: &str, token: Option<&str>, body: Option<String>) -> Request<Full<Bytes>> {
-    let mut req = Request::builder().method(method).uri(path).header("host", host);
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    req.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("valid request")
 }
 
 /// Asks `router` for `host` until it answers 200; the time since `started`.
@@ -118,12 +94,6 @@ async fn poller(args: Arc<Args>) -> anyhow::Result<()> {
             pushed.insert(name, app.clone());
         }
     }
-}
-
-fn percentiles(samples: &mut [Duration]) -> [f64; 4] {
-    samples.sort();
-    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)].as_secs_f64() * 1000.0;
-    [pct(0.50), pct(0.90), pct(0.99), pct(1.0)]
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -190,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
         (&*format!("polling `GET /v1/routes` every {interval} ms → router admin API") as &str, &mut poll_ms),
         ("router admin API directly (no control plane; the floor)", &mut direct_ms),
     ] {
-        let [p50, p90, p99, max] = percentiles(samples);
+        let [p50, p90, p99, max] = percentiles(samples, [0.50, 0.90, 0.99, 1.0]);
         println!("| {name} | {} | {p50:.2} ms | {p90:.2} ms | {p99:.2} ms | {max:.2} ms |", samples.len());
     }
     Ok(())

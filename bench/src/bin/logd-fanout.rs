@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt;
+use slipway_bench::{EventTime, packed_forward};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -240,23 +241,9 @@ async fn get(http: SocketAddr, path: &str) -> anyhow::Result<String> {
 }
 
 fn frame(lines: u64, ts: u64) -> Vec<u8> {
-    let mut entries = Vec::with_capacity(lines as usize * 80);
-    for _ in 0..lines {
-        rmp::encode::write_array_len(&mut entries, 2).ok();
-        rmp::encode::write_uint(&mut entries, ts / 1_000_000_000).ok();
-        rmp::encode::write_map_len(&mut entries, 3).ok();
-        rmp::encode::write_str(&mut entries, "app").ok();
-        rmp::encode::write_str(&mut entries, "fan").ok();
-        rmp::encode::write_str(&mut entries, "dyno").ok();
-        rmp::encode::write_str(&mut entries, "web.1").ok();
-        rmp::encode::write_str(&mut entries, "log").ok();
-        rmp::encode::write_str(&mut entries, &format!("GET /api/items 200 ts={ts}")).ok();
-    }
-    let mut out = Vec::new();
-    rmp::encode::write_array_len(&mut out, 2).ok();
-    rmp::encode::write_str(&mut out, "bench").ok();
-    rmp::encode::write_bin(&mut out, &entries).ok();
-    out
+    let log = format!("GET /api/items 200 ts={ts}");
+    let records = (0..lines).map(|_| (EventTime::Secs(ts / 1_000_000_000), log.as_str()));
+    packed_forward("fan", records, None)
 }
 
 /// The same lines as NATS publishes, each the size of logd's JSON for it.

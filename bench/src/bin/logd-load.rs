@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use slipway_bench::{EventTime, packed_forward};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -41,31 +42,9 @@ struct Args {
 
 /// A PackedForward frame of `n` small records for app `bench` (about 60 bytes each).
 fn frame(n: usize, chunk: Option<&str>) -> Vec<u8> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let mut entries = Vec::with_capacity(n * 80);
-    for i in 0..n {
-        rmp::encode::write_array_len(&mut entries, 2).ok();
-        rmp::encode::write_ext_meta(&mut entries, 8, 0).ok();
-        entries.extend_from_slice(&(now.as_secs() as u32).to_be_bytes());
-        entries.extend_from_slice(&(i as u32).to_be_bytes());
-        rmp::encode::write_map_len(&mut entries, 3).ok();
-        rmp::encode::write_str(&mut entries, "app").ok();
-        rmp::encode::write_str(&mut entries, "bench").ok();
-        rmp::encode::write_str(&mut entries, "dyno").ok();
-        rmp::encode::write_str(&mut entries, "web.1").ok();
-        rmp::encode::write_str(&mut entries, "log").ok();
-        rmp::encode::write_str(&mut entries, "GET /api/items 200 1.2ms").ok();
-    }
-    let mut out = Vec::with_capacity(entries.len() + 64);
-    rmp::encode::write_array_len(&mut out, if chunk.is_some() { 3 } else { 2 }).ok();
-    rmp::encode::write_str(&mut out, "bench").ok();
-    rmp::encode::write_bin(&mut out, &entries).ok();
-    if let Some(chunk) = chunk {
-        rmp::encode::write_map_len(&mut out, 1).ok();
-        rmp::encode::write_str(&mut out, "chunk").ok();
-        rmp::encode::write_str(&mut out, chunk).ok();
-    }
-    out
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as u32;
+    let records = (0..n).map(|i| (EventTime::Event(now, i as u32), "GET /api/items 200 1.2ms"));
+    packed_forward("bench", records, chunk)
 }
 
 async fn sink(received: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {

@@ -4,11 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
 use clap::Parser;
-use http::Request;
-use http_body_util::Full;
-use slipway_bench::Conn;
+use slipway_bench::{Conn, request};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -35,12 +32,7 @@ async fn main() -> anyhow::Result<()> {
     let body = serde_json::json!({ "apps": apps }).to_string();
     let started = Instant::now();
     let mut conn = Conn::open(args.admin).await?;
-    let req = Request::put("/v1/routes")
-        .header("host", "admin")
-        .header("authorization", format!("Bearer {}", args.token))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))?;
-    let (status, reply) = conn.send(req).await?;
+    let (status, reply) = conn.send(request("PUT", "/v1/routes", "admin", Some(&args.token), Some(body))).await?;
     anyhow::ensure!(status == 200, "PUT /v1/routes: {status} {}", String::from_utf8_lossy(&reply));
     println!("loaded {} apps in {:.1} ms", args.apps, started.elapsed().as_secs_f64() * 1000.0);
     Ok(())

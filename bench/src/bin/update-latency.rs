@@ -8,11 +8,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use clap::Parser;
-use http::Request;
-use http_body_util::Full;
-use slipway_bench::Conn;
+use slipway_bench::{Conn, percentiles, request};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -37,15 +34,11 @@ struct Args {
     iterations: usize,
 }
 
-fn get(host: &str) -> Request<Full<Bytes>> {
-    Request::get("/").header("host", host).body(Full::new(Bytes::new())).expect("valid request")
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let body_a = Conn::open(args.a).await?.send(get("direct")).await?.1;
-    let body_b = Conn::open(args.b).await?.send(get("direct")).await?.1;
+    let body_a = Conn::open(args.a).await?.send(request("GET", "/", "direct", None, None)).await?.1;
+    let body_b = Conn::open(args.b).await?.send(request("GET", "/", "direct", None, None)).await?.1;
     anyhow::ensure!(body_a != body_b, "the two backends answer the same body");
     let mut admin = Conn::open(args.admin).await?;
     let mut proxy = Conn::open(args.proxy).await?;
@@ -54,16 +47,12 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.iterations {
         let (target, expected) = if i % 2 == 0 { (args.b, &body_b) } else { (args.a, &body_a) };
         let body = serde_json::json!({ "endpoints": [target.to_string()] }).to_string();
-        let put = Request::put(format!("/v1/routes/{}", args.app))
-            .header("host", "admin")
-            .header("authorization", format!("Bearer {}", args.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
+        let put = request("PUT", &format!("/v1/routes/{}", args.app), "admin", Some(&args.token), Some(body));
         let started = Instant::now();
         let (status, reply) = admin.send(put).await?;
         anyhow::ensure!(status == 200, "PUT: {status} {}", String::from_utf8_lossy(&reply));
         loop {
-            let (status, body) = proxy.send(get(&args.host)).await?;
+            let (status, body) = proxy.send(request("GET", "/", &args.host, None, None)).await?;
             anyhow::ensure!(status == 200, "GET through the router: {status}");
             if body == *expected {
                 break;
@@ -73,15 +62,10 @@ async fn main() -> anyhow::Result<()> {
         }
         samples.push(started.elapsed());
     }
-    samples.sort();
-    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)].as_secs_f64() * 1000.0;
+    let [p50, p99, max] = percentiles(&mut samples, [0.50, 0.99, 1.0]);
     println!(
-        "updates={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} stale_responses={}",
-        samples.len(),
-        pct(0.50),
-        pct(0.99),
-        pct(1.0),
-        extra_requests
+        "updates={} p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3} stale_responses={extra_requests}",
+        samples.len()
     );
     Ok(())
 }
