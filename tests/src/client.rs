@@ -90,9 +90,4 @@ impl Conn {
         let req = Request::get(path).header("host", host).body(Full::new(Bytes::new())).unwrap();
         self.send(req).await
     }
-
-    /// Whether the server closed the connection.
-    pub fn is_closed(&self) -> bool {
-        self.sender.is_closed()
-    }
 }

@@ -14,5 +14,5 @@ pub mod process;
 pub mod raw;
 pub mod stream;
 
-pub use backend::{Backend, Seen};
+pub use backend::Backend;
 pub use client::{Reply, get, send};

@@ -25,23 +25,6 @@ pub const ROUTER_TOKEN: &str = "e2e-router-token-0123456789";
 /// logd's token signing key.
 pub const SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789";
 
-/// Knobs of [`Slipway::start_with`].
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// `runtime.drain_delay`.
-    pub drain_delay: &'static str,
-    /// The router's `control.activity_interval`.
-    pub activity_interval: &'static str,
-    /// `sleep.check_interval`.
-    pub sleep_check: &'static str,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { drain_delay: "1s", activity_interval: "100ms", sleep_check: "100ms" }
-    }
-}
-
 /// The running platform.
 pub struct Slipway {
     pub dir: tempfile::TempDir,
@@ -70,18 +53,10 @@ fn addr(line: &str, field: &str) -> SocketAddr {
     log_field(line, field).parse().unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Slipway {
-    /// Starts logd, the control plane and a router with the default options.
+    /// Starts logd, the control plane and a router (route changes reach the router in
+    /// milliseconds; old processes are drained for 1 s; sleep is checked every 100 ms).
     pub async fn start() -> Slipway {
-        Slipway::start_with(Options::default()).await
-    }
-
-    /// Starts logd, the control plane and a router.
-    pub async fn start_with(options: Options) -> Slipway {
         let dir = tempfile::tempdir().unwrap();
         let limit = Duration::from_secs(30);
 
@@ -98,7 +73,6 @@ impl Slipway {
         let line = logd.wait_for_line("logd started", limit).await;
         let (forward, logd_http) = (addr(&line, "forward"), addr(&line, "http"));
 
-        let http_port = free_port();
         let control_config = dir.path().join("control.toml");
         std::fs::write(
             &control_config,
@@ -106,14 +80,14 @@ impl Slipway {
                 "data_dir = \"{data}\"\nlog_format = \"json\"\nlog_level = \"info\"\n\
                  [listen]\napi = \"127.0.0.1:0\"\n\
                  [auth]\ntoken = \"{TOKEN}\"\nrouter_token = \"{ROUTER_TOKEN}\"\n\
-                 [apps]\nzones = [\"{ZONE}\"]\nurl = \"http://{{app}}.{ZONE}:{http_port}\"\n\
+                 [apps]\nzones = [\"{ZONE}\"]\nurl = \"http://{{app}}.{ZONE}\"\n\
                  [runtime]\nboot_timeout = \"30s\"\ndrain_delay = \"{drain}\"\nstop_grace = \"5s\"\n\
                  restart_backoff = \"200ms\"\nrestart_backoff_max = \"2s\"\n\
                  [sleep]\ncheck_interval = \"{sleep}\"\nmin_sleep_after = \"1s\"\n\
                  [logd]\nforward = \"{forward}\"\nurl = \"http://{logd_http}\"\nsigning_key = \"{SIGNING_KEY}\"\n",
                 data = dir.path().join("data").display(),
-                drain = options.drain_delay,
-                sleep = options.sleep_check,
+                drain = "1s",
+                sleep = "100ms",
             ),
         )
         .unwrap();
@@ -126,12 +100,12 @@ impl Slipway {
             &router_config,
             format!(
                 "workers = 1\nzones = [\"{ZONE}\"]\naccess_log = false\nlog_format = \"json\"\n\
-                 [listen]\nhttp = \"127.0.0.1:{http_port}\"\nadmin = \"127.0.0.1:0\"\n\
+                 [listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
                  [admin]\ntoken = \"{TOKEN}\"\n\
                  [timeouts]\ndrain = \"2s\"\n\
                  [control]\nurl = \"http://{api}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
                  activity_interval = \"{activity}\"\nwake_timeout = \"30s\"\n",
-                activity = options.activity_interval,
+                activity = "100ms",
             ),
         )
         .unwrap();
@@ -215,24 +189,6 @@ impl Slipway {
     pub async fn log_token(&self, app: &str) -> String {
         let token = self.api_ok("POST", &format!("/v1/apps/{app}/log-token"), None, 200).await;
         token["token"].as_str().unwrap().to_owned()
-    }
-
-    /// Runs the CLI with this platform's API URL and token; (exit code, stdout, stderr).
-    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let home = self.dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let output = tokio::process::Command::new(binary("slipway"))
-            .args(args)
-            .env("SLIPWAY_API_URL", format!("http://{}", self.api))
-            .env("SLIPWAY_TOKEN", TOKEN)
-            .env("HOME", &home)
-            .env_remove("SLIPWAY_APP")
-            .env_remove("XDG_CONFIG_HOME")
-            .output()
-            .await
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
     }
 
     /// Kills the control plane with SIGKILL (it stops nothing), then starts it again on
