@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use slipway_logd::token::MIN_KEY_BYTES;
 use slipway_router::config::{ConfigError, de, load_layered};
 
 /// Prefix of the environment variables that override config keys.
@@ -398,8 +399,11 @@ impl Config {
                 return bad("logd.url", format!("{url:?} is not a URL like \"http://127.0.0.1:8090\""));
             }
         }
-        if l.signing_key.as_ref().is_some_and(|k| k.len() < 32) {
-            return bad("logd.signing_key", "must be at least 32 bytes long (logd's auth.signing_key)".into());
+        if l.signing_key.as_ref().is_some_and(|k| k.len() < MIN_KEY_BYTES) {
+            return bad(
+                "logd.signing_key",
+                format!("must be at least {MIN_KEY_BYTES} bytes long (logd's auth.signing_key)"),
+            );
         }
         if l.shared_key.as_deref().is_some_and(str::is_empty) {
             return bad("logd.shared_key", "must not be empty (leave it unset for no handshake)".into());

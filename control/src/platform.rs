@@ -225,10 +225,7 @@ impl Platform {
                 {
                     tracing::error!(app = %app.name, error = %e, "cannot start the app");
                 }
-                match platform.hosts(&app).await {
-                    Ok(hosts) => platform.routes.set_app(&app.name, hosts, app.sleeping),
-                    Err(e) => tracing::error!(app = %app.name, error = %e, "cannot publish the app's routes"),
-                }
+                platform.routes.set_asleep(&app.name, app.sleeping);
             });
         }
         Ok(())
@@ -238,8 +235,19 @@ impl Platform {
     async fn start_current(&self, app: &AppRow) -> Result<(), PlatformError> {
         let release = self.current_release(app).await?;
         let formation = self.store.formation(app.id).await?;
+        self.run_release(app, &release, formation).await
+    }
+
+    /// Runs `release`, the app's live release, with `formation` (the caller holds the
+    /// app's lock).
+    async fn run_release(
+        &self,
+        app: &AppRow,
+        release: &ReleaseRow,
+        formation: BTreeMap<String, u32>,
+    ) -> Result<(), PlatformError> {
         self.runtime
-            .apply(self.plan(app, &release, formation))
+            .apply(self.plan(app, release, formation))
             .await
             .map_err(|error| PlatformError::ReleaseFailed { error, previous: release.version })
     }
@@ -265,6 +273,11 @@ impl Platform {
             out.push(self.app_model(&app).await?);
         }
         Ok(out)
+    }
+
+    /// Fails with [`PlatformError::NoSuchApp`] unless the app exists.
+    pub async fn require_app(&self, name: &str) -> Result<(), PlatformError> {
+        self.app_row(name).await.map(drop)
     }
 
     /// One app.
@@ -293,11 +306,13 @@ impl Platform {
     /// Changes an app's settings.
     pub async fn update_app(&self, name: &str, patch: model::AppPatch) -> Result<model::App, PlatformError> {
         let _lock = self.lock(name).await;
-        let app = self.app_row(name).await?;
+        let mut app = self.app_row(name).await?;
         if let Some(sleep_after) = patch.sleep_after {
             let min = self.config.sleep.min_sleep_after;
             let sleep_after = sleep_after.as_deref().map(|t| parse_sleep_after(t, min)).transpose()?;
             self.store.set_sleep_after(app.id, sleep_after).await?;
+            // As stored: whole seconds.
+            app.sleep_after = sleep_after.map(|d| Duration::from_secs(d.as_secs()));
             self.touch(name);
             let message = match sleep_after {
                 Some(d) => format!("Sleeps after {} without requests", clock::human(d)),
@@ -305,7 +320,8 @@ impl Platform {
             };
             self.logs.event(name, "", message);
         }
-        self.app(name).await
+        // Under the lock nothing else changes the row: it is what was read and written.
+        self.app_model(&app).await
     }
 
     /// Destroys an app: stops its processes, removes its routes, state and slugs.
@@ -365,7 +381,9 @@ impl Platform {
             }
         }
         self.touch(&app.name);
-        Ok(self.store.release(app.id, version).await?.unwrap_or(release))
+        // Settled as succeeded just above: it was pending (made under the app's lock, and
+        // only the start-up sweep fails pending releases), so it is live now.
+        Ok(ReleaseRow { status: ReleaseStatus::Succeeded, ..release })
     }
 
     /// Every release, newest first.
@@ -513,15 +531,7 @@ impl Platform {
         let app = self.app_row(name).await?;
         let release = self.current_release(&app).await?;
         let quantities = self.store.formation(app.id).await?;
-        let types = release.slug.map(|s| s.process_types).unwrap_or_default();
-        Ok(types
-            .into_iter()
-            .map(|(t, command)| model::ProcessType {
-                quantity: quantities.get(&t).copied().unwrap_or(0),
-                process_type: t,
-                command,
-            })
-            .collect())
+        Ok(process_types(&release, &quantities))
     }
 
     /// Changes process counts.
@@ -529,7 +539,7 @@ impl Platform {
         if scale.is_empty() {
             return Err(invalid("formation", "give at least one process type and count, e.g. {\"web\": 2}"));
         }
-        let lock = self.lock(name).await;
+        let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
         let release = self.current_release(&app).await?;
         let types = release.slug.as_ref().map(|s| s.process_types.clone()).unwrap_or_default();
@@ -554,11 +564,12 @@ impl Platform {
         self.store.set_formation(app.id, &scale).await?;
         let counts: Vec<String> = scale.iter().map(|(t, n)| format!("{t}={n}")).collect();
         self.logs.event(name, "", format!("Scaled to {}", counts.join(", ")));
+        let formation = self.store.formation(app.id).await?;
+        let answer = process_types(&release, &formation);
         if !app.sleeping {
-            self.start_current(&app).await?;
+            self.run_release(&app, &release, formation).await?;
         }
-        drop(lock);
-        self.formation(name).await
+        Ok(answer)
     }
 
     /// The app's processes.
@@ -630,14 +641,17 @@ impl Platform {
         }
         let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
-        let hosts = self.hosts(&app).await?;
+        let mut hosts = self.hosts(&app).await?;
         if hosts.len() >= slipway_router::spec::MAX_HOSTS && !hosts.contains(&hostname) {
             let max = slipway_router::spec::MAX_HOSTS;
             return Err(invalid("hostname", format!("an app has at most {max} custom domains")));
         }
         let now = clock::now_ms();
         self.store.add_domain(app.id, &hostname, now).await.map_err(conflict)?;
-        self.routes.set_app(name, self.hosts(&app).await?, app.sleeping);
+        // Under the lock the app's domains are the ones read plus this one (set_hosts
+        // drops it if it was there already).
+        hosts.push(hostname.clone());
+        self.routes.set_hosts(name, hosts);
         self.logs.event(name, "", format!("Domain {hostname} added"));
         Ok(model::Domain { hostname, created_at: clock::rfc3339(now) })
     }
@@ -650,7 +664,7 @@ impl Platform {
         if !self.store.remove_domain(app.id, &hostname).await? {
             return Err(PlatformError::NotFound(format!("app {name:?} has no domain {hostname:?}")));
         }
-        self.routes.set_app(name, self.hosts(&app).await?, app.sleeping);
+        self.routes.set_hosts(name, self.hosts(&app).await?);
         self.logs.event(name, "", format!("Domain {hostname} removed"));
         Ok(())
     }
@@ -705,7 +719,7 @@ impl Platform {
                 continue;
             }
             // Mark asleep first: once the endpoints go, routers hold requests and wake it.
-            self.routes.set_app(&app.name, self.hosts(&app).await?, true);
+            self.routes.set_asleep(&app.name, true);
             self.store.set_sleeping(app.id, true).await?;
             self.runtime.stop(&app.name).await;
             self.logs.event(
@@ -743,7 +757,7 @@ impl Platform {
                 platform.store.set_sleeping(app.id, false).await?;
                 let awake = AppRow { sleeping: false, ..app.clone() };
                 platform.start_current(&awake).await?;
-                platform.routes.set_app(&name, platform.hosts(&app).await?, false);
+                platform.routes.set_asleep(&name, false);
                 Ok::<_, PlatformError>(())
             };
             match woken.await {
@@ -773,6 +787,19 @@ fn conflict(e: StoreError) -> PlatformError {
         StoreError::Conflict(message) => PlatformError::Conflict(message),
         other => PlatformError::Store(other),
     }
+}
+
+/// The release's process types with their quantities in `formation`.
+fn process_types(release: &ReleaseRow, formation: &BTreeMap<String, u32>) -> Vec<model::ProcessType> {
+    let types = release.slug.as_ref().map(|s| s.process_types.clone()).unwrap_or_default();
+    types
+        .into_iter()
+        .map(|(t, command)| model::ProcessType {
+            quantity: formation.get(&t).copied().unwrap_or(0),
+            process_type: t,
+            command,
+        })
+        .collect()
 }
 
 fn no_release(app: &str, version: u64) -> PlatformError {

@@ -35,12 +35,19 @@ struct Inner {
     log: VecDeque<RouteEvent>,
 }
 
+impl Inner {
+    /// Every app's routes, by name.
+    fn published(&self) -> Vec<AppRoutes> {
+        self.apps.iter().map(|(name, entry)| entry.compose(name)).collect()
+    }
+}
+
+/// An app's parts; what is published is always `compose(name)`.
 #[derive(Debug, Clone)]
 struct Entry {
     hosts: Vec<String>,
     endpoints: Vec<String>,
     asleep: bool,
-    published: AppRoutes,
 }
 
 impl Entry {
@@ -91,36 +98,44 @@ impl RouteHub {
         self.lock().version
     }
 
-    /// Creates or updates an app's meta (its endpoints stay). O(log apps).
-    pub fn set_app(&self, name: &str, mut hosts: Vec<String>, asleep: bool) {
-        hosts.sort();
-        hosts.dedup();
+    /// Creates an app, or replaces its meta (its endpoints stay). O(log apps).
+    pub fn set_app(&self, name: &str, hosts: Vec<String>, asleep: bool) {
+        let hosts = normalized(hosts);
         let mut inner = self.lock();
         let entry = match inner.apps.get(name) {
             Some(old) => Entry { hosts, asleep, ..old.clone() },
-            None => Entry {
-                hosts,
-                endpoints: Vec::new(),
-                asleep,
-                // Nameless, so never equal to the composed routes: a new app is published.
-                published: AppRoutes {
-                    name: String::new(),
-                    hosts: vec![],
-                    endpoints: vec![],
-                    options: AppOptions::default(),
-                },
-            },
+            None => Entry { hosts, endpoints: Vec::new(), asleep },
         };
         self.publish(&mut inner, name, entry);
     }
 
+    /// Sets the custom domains of a known app; false if the app is not (or no longer)
+    /// known. O(log apps).
+    pub fn set_hosts(&self, name: &str, hosts: Vec<String>) -> bool {
+        let hosts = normalized(hosts);
+        self.update(name, |entry| entry.hosts = hosts)
+    }
+
+    /// Marks a known app asleep (or waking) or awake; false if the app is not (or no
+    /// longer) known. O(log apps).
+    pub fn set_asleep(&self, name: &str, asleep: bool) -> bool {
+        self.update(name, |entry| entry.asleep = asleep)
+    }
+
     /// Sets the endpoints of a known app; false if the app is not (or no longer) known.
-    pub fn set_endpoints(&self, name: &str, mut endpoints: Vec<String>) -> bool {
-        endpoints.sort();
-        endpoints.dedup();
+    /// O(log apps).
+    pub fn set_endpoints(&self, name: &str, endpoints: Vec<String>) -> bool {
+        let endpoints = normalized(endpoints);
+        self.update(name, |entry| entry.endpoints = endpoints)
+    }
+
+    /// Changes one part of a known app's entry and publishes the result; false if the app
+    /// is not known.
+    fn update(&self, name: &str, change: impl FnOnce(&mut Entry)) -> bool {
         let mut inner = self.lock();
         let Some(old) = inner.apps.get(name) else { return false };
-        let entry = Entry { endpoints, ..old.clone() };
+        let mut entry = old.clone();
+        change(&mut entry);
         self.publish(&mut inner, name, entry);
         true
     }
@@ -144,10 +159,11 @@ impl RouteHub {
         }
     }
 
-    /// Stores `entry` and appends an upsert if the app's routes changed.
-    fn publish(&self, inner: &mut Inner, name: &str, mut entry: Entry) {
+    /// Stores `entry` and appends an upsert if the app's routes changed (a new app's
+    /// always are).
+    fn publish(&self, inner: &mut Inner, name: &str, entry: Entry) {
         let routes = entry.compose(name);
-        if routes == entry.published {
+        if inner.apps.get(name).is_some_and(|old| old.compose(name) == routes) {
             inner.apps.insert(name.to_owned(), entry);
             return;
         }
@@ -156,7 +172,6 @@ impl RouteHub {
             tracing::error!(app = name, error = %e, "refusing to publish invalid routes");
             return;
         }
-        entry.published = routes.clone();
         inner.apps.insert(name.to_owned(), entry);
         let version = inner.version + 1;
         self.append(inner, RouteEvent::Upsert { version, app: routes });
@@ -171,22 +186,17 @@ impl RouteHub {
         self.changed.send_replace(inner.version);
     }
 
-    /// Every app at the current version (`GET /v1/routes`).
+    /// Every app at the current version (`GET /v1/routes`). O(apps).
     pub fn route_set(&self) -> RouteSet {
         let inner = self.lock();
-        RouteSet { version: Some(inner.version), apps: inner.apps.values().map(|e| e.published.clone()).collect() }
+        RouteSet { version: Some(inner.version), apps: inner.published() }
     }
 
     /// What a stream that has seen up to `after` (None: nothing) needs next.
     /// O(events since) when resuming, O(apps) for a snapshot.
     pub fn catch_up(&self, after: Option<u64>) -> CatchUp {
         let inner = self.lock();
-        let snapshot = || {
-            CatchUp::Snapshot(RouteEvent::Snapshot {
-                version: inner.version,
-                apps: inner.apps.values().map(|e| e.published.clone()).collect(),
-            })
-        };
+        let snapshot = || CatchUp::Snapshot(RouteEvent::Snapshot { version: inner.version, apps: inner.published() });
         let Some(after) = after else { return snapshot() };
         if after == inner.version {
             return CatchUp::UpToDate;
@@ -205,6 +215,13 @@ impl RouteHub {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
+}
+
+/// Sorted and without duplicates: the same set of hosts or endpoints is the same routes.
+fn normalized(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items.dedup();
+    items
 }
 
 /// One server-sent event: `id` = version, `event` = kind, `data` = the event's JSON.
@@ -250,6 +267,24 @@ mod tests {
         assert!(!hub.route_set().apps[0].options.sleeping, "woken: requests flow as soon as a dyno is up");
         hub.set_endpoints("nap", vec![]);
         assert!(hub.route_set().apps[0].options.sleeping);
+    }
+
+    #[test]
+    fn hosts_and_the_asleep_flag_change_independently() {
+        let hub = RouteHub::new(100);
+        hub.set_app("nap", vec![], true);
+        let v0 = hub.version();
+        assert!(hub.set_hosts("nap", vec!["nap.example.com".into(), "nap.example.com".into()]));
+        let app = &hub.route_set().apps[0];
+        assert!(app.options.sleeping, "a domain change keeps the app asleep");
+        assert_eq!(app.hosts, ["nap.example.com"]);
+        assert!(hub.set_asleep("nap", false));
+        assert!(hub.set_asleep("nap", false));
+        let app = &hub.route_set().apps[0];
+        assert!(!app.options.sleeping);
+        assert_eq!(app.hosts, ["nap.example.com"], "waking keeps the domains");
+        assert_eq!(hub.version(), v0 + 2);
+        assert!(!hub.set_hosts("nope", vec![]) && !hub.set_asleep("nope", true), "unknown apps are not created");
     }
 
     #[test]

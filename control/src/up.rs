@@ -231,7 +231,7 @@ impl Up {
     async fn create_demo(&self) -> Result<(), UpError> {
         let platform = self.server.platform();
         let marker = self.data_dir.join("demo-created");
-        if !marker.exists() && platform.app(DEMO_APP).await.is_err() {
+        if !marker.exists() && platform.require_app(DEMO_APP).await.is_err() {
             deploy_demo(platform).await?;
             std::fs::write(&marker, "The demo app was created; it is not created again once destroyed.\n")
                 .map_err(|e| UpError::new(format!("cannot write {}: {e}", marker.display())))?;
@@ -276,7 +276,7 @@ async fn deploy_demo(platform: &Arc<Platform>) -> Result<(), UpError> {
     let work = platform.slugs.temp_dir().map_err(|e| fail("deploying the demo app", &e))?;
     let file = work.path().join("demo.tar.gz");
     std::fs::write(&file, &tarball).map_err(|e| fail("deploying the demo app", &e))?;
-    let sha256: String = Sha256::digest(&tarball).iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = crate::hex(&Sha256::digest(&tarball));
     platform
         .deploy(DEMO_APP, Source::Tarball { file, sha256 })
         .await
@@ -289,21 +289,22 @@ async fn banner(up: &Up, args: &UpArgs) {
     let platform = up.server.platform();
     let api = format!("http://{}", up.server.api_addr());
     let mut lines = vec![format!("Slipway is up (data in {})", up.data_dir.display()), String::new()];
-    match platform.app(DEMO_APP).await {
-        Ok(demo) => {
+    let demo = platform.app(DEMO_APP).await.ok();
+    match &demo {
+        Some(demo) => {
             lines.push(format!("  App:   {}/", demo.url));
             if let Ok(token) = platform.log_token(DEMO_APP).await {
                 lines.push(format!("  Logs:  {}", token.viewer_url));
             }
         }
-        Err(_) => lines.push(format!("  Apps:  http://<app>.{}:{}/", args.zone, up.router.http_addr().port())),
+        None => lines.push(format!("  Apps:  http://<app>.{}:{}/", args.zone, up.router.http_addr().port())),
     }
     lines.push(format!("  API:   {api}"));
     lines.push(format!("  Token: {}", up.admin_token));
     lines.push(String::new());
     lines.push(login_line(&api, &up.admin_token, args.no_login));
     lines.push(String::new());
-    if let Ok(demo) = platform.app(DEMO_APP).await {
+    if let Some(demo) = &demo {
         lines.push(format!("  Try:   curl {}/", demo.url));
         lines.push(format!("         slipway logs --app {DEMO_APP} --tail"));
         lines.push(String::new());
@@ -357,7 +358,7 @@ fn load_or_create_secrets(data_dir: &Path) -> Result<Secrets, UpError> {
 fn random_hex(bytes: usize) -> Result<String, UpError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| UpError::new(format!("no random numbers from the OS: {e}")))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex(&buf))
 }
 
 /// `addr`, with a free port picked now if it asks for port 0.

@@ -70,7 +70,7 @@ pub(super) async fn deploy(
         }
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" | "application/octet-stream" => {
             // Refuse unknown apps before reading a large upload.
-            platform.app(&app).await?;
+            platform.require_app(&app).await?;
             let work = platform.slugs.temp_dir().map_err(crate::platform::PlatformError::from)?;
             let file = work.path().join("upload.tar.gz");
             let max = platform.config.deploy.max_upload_bytes;
@@ -124,5 +124,5 @@ async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, Ap
     if size == 0 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the upload is empty"));
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex(&hasher.finalize()))
 }

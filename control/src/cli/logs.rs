@@ -75,14 +75,15 @@ fn note(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "-- {message}");
 }
 
-/// `<time> <source>[<dyno>]: <message>`, the time with microseconds and `+00:00`.
+/// `<time> <source>[<dyno>]: <message>`, the time in logd's Heroku format (microseconds
+/// and `+00:00`); a time that does not parse is printed as it came.
 pub(super) fn format_line(line: &slipway_logd::LogLine) -> String {
-    let time = match line.time.strip_suffix('Z') {
-        Some(t) => match t.split_once('.') {
-            Some((secs, frac)) => format!("{secs}.{:0<6.6}+00:00", frac),
-            None => format!("{t}.000000+00:00"),
-        },
-        None => line.time.clone(),
+    let time = match humantime::parse_rfc3339(&line.time) {
+        Ok(time) => {
+            let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            slipway_logd::Timestamp::new(since.as_secs(), since.subsec_nanos()).heroku()
+        }
+        Err(_) => line.time.clone(),
     };
     let who = if line.dyno.is_empty() { line.source.clone() } else { format!("{}[{}]", line.source, line.dyno) };
     format!("{time} {who}: {}", line.message)

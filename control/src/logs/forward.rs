@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha512};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -77,17 +76,7 @@ impl Connection {
                 "logd asks for a username and password, which control does not send".into(),
             ));
         }
-        let hostname = hostname();
-        let salt: [u8; 16] = random_bytes();
-        let digest = sha512_hex(&[&salt, hostname.as_bytes(), &nonce, shared_key.as_bytes()]);
-        let mut ping = Vec::with_capacity(256);
-        let _ = rmp::encode::write_array_len(&mut ping, 6);
-        let _ = rmp::encode::write_str(&mut ping, "PING");
-        let _ = rmp::encode::write_str(&mut ping, &hostname);
-        let _ = rmp::encode::write_bin(&mut ping, &salt);
-        let _ = rmp::encode::write_str(&mut ping, &digest);
-        let _ = rmp::encode::write_str(&mut ping, "");
-        let _ = rmp::encode::write_str(&mut ping, "");
+        let ping = slipway_logd::forward::handshake::client_ping(&nonce, &[], &hostname(), shared_key, None);
         self.stream.write_all(&ping).await?;
         let pong = self.read_message().await?;
         let items = pong.array().ok_or_else(|| ForwardError::Protocol("PONG is not an array".into()))?;
@@ -158,7 +147,7 @@ pub fn encode(records: &[Record], chunk: &str) -> Vec<u8> {
         for (key, value) in [
             ("app", record.app.as_str()),
             ("dyno", record.dyno.as_str()),
-            ("source", record.source.as_str()),
+            ("source", record.source),
             ("stream", record.stream),
             ("log", record.message.as_str()),
         ] {
@@ -176,18 +165,10 @@ fn lookup<'v>(map: &'v [(Value, Value)], key: &str) -> Option<&'v Value> {
     map.iter().find(|(k, _)| k.bytes() == Some(key.as_bytes())).map(|(_, v)| v)
 }
 
-fn sha512_hex(parts: &[&[u8]]) -> String {
-    let mut hasher = Sha512::new();
-    for part in parts {
-        hasher.update(part);
-    }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     if getrandom::fill(&mut bytes).is_err() {
-        // Only uniqueness matters here (salts, chunk ids); fall back to the clock.
+        // Only uniqueness matters here (chunk ids); fall back to the clock.
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos().to_le_bytes();
         for (b, n) in bytes.iter_mut().zip(nanos.iter().cycle()) {
             *b = *n;
@@ -341,7 +322,7 @@ mod tests {
         let record = Record {
             app: "shop".into(),
             dyno: "web.1".into(),
-            source: "app".into(),
+            source: "app",
             stream: "stdout",
             message: "GET / 200".into(),
             time: UNIX_EPOCH + Duration::new(1_700_000_000, 5),

@@ -30,7 +30,7 @@ pub struct Record {
     /// The process (`web.1`), or empty.
     pub dyno: String,
     /// `app` for the app's output, `slipway` for control's events.
-    pub source: String,
+    pub source: &'static str,
     /// `stdout`, `stderr`, or empty.
     pub stream: &'static str,
     /// The line, without its newline.
@@ -65,11 +65,6 @@ impl LogSink {
         LogSink { queue: Some(tx), dropped }
     }
 
-    /// A sink that drops everything (tests, tools).
-    pub fn disabled() -> LogSink {
-        LogSink { queue: None, dropped: Arc::new(AtomicU64::new(0)) }
-    }
-
     /// Queues a record; drops it (and counts it) if the queue is full.
     pub fn send(&self, record: Record) {
         let Some(queue) = &self.queue else { return };
@@ -83,7 +78,7 @@ impl LogSink {
         self.send(Record {
             app: app.to_owned(),
             dyno: dyno.to_owned(),
-            source: SOURCE_APP.to_owned(),
+            source: SOURCE_APP,
             stream,
             message,
             time: SystemTime::now(),
@@ -96,16 +91,11 @@ impl LogSink {
         self.send(Record {
             app: app.to_owned(),
             dyno: dyno.to_owned(),
-            source: SOURCE_SLIPWAY.to_owned(),
+            source: SOURCE_SLIPWAY,
             stream: "",
             message,
             time: SystemTime::now(),
         });
-    }
-
-    /// Records dropped so far because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 }
 

@@ -102,8 +102,11 @@ struct Status {
 #[derive(Debug)]
 struct Dyno {
     app: String,
+    /// `<type>.<index>`, for display and `DYNO`.
     name: String,
     process_type: String,
+    /// The number of the dyno among its type's, from 1.
+    index: u32,
     release: Arc<ReleasePlan>,
     command: String,
     status: watch::Sender<Status>,
@@ -244,6 +247,7 @@ impl Inner {
             app: app.to_owned(),
             name: format!("{process_type}.{index}"),
             process_type: process_type.to_owned(),
+            index,
             release: release.clone(),
             command,
             status: watch::Sender::new(Status {
@@ -292,23 +296,30 @@ impl Inner {
             join_all(started.iter().map(|d| d.stop_and_wait())).await;
             return Err(RuntimeError::BootFailed { version: release.version, reason });
         }
+        self.swap_in(app, started, old, Some(release));
+        Ok(())
+    }
+
+    /// Makes `started` active in place of `old` (and `release` the app's, if given),
+    /// points the routes at them, and retires `old`.
+    fn swap_in(&self, app: &str, started: Vec<Arc<Dyno>>, old: Vec<Arc<Dyno>>, release: Option<Arc<ReleasePlan>>) {
         {
             let mut apps = self.apps();
             let state = apps.entry(app.to_owned()).or_default();
             state.dynos.retain(|d| !old.iter().any(|o| Arc::ptr_eq(d, o)));
             state.dynos.extend(started);
             state.dynos.sort_by(|a, b| dyno_order(a, b));
-            state.release = Some(release);
+            if let Some(release) = release {
+                state.release = Some(release);
+            }
         }
         self.refresh(app);
         self.retire(old);
-        Ok(())
     }
 }
 
 fn dyno_order(a: &Dyno, b: &Dyno) -> std::cmp::Ordering {
-    let index = |d: &Dyno| d.name.rsplit_once('.').and_then(|(_, i)| i.parse::<u32>().ok()).unwrap_or(0);
-    (a.process_type.as_str(), index(a)).cmp(&(b.process_type.as_str(), index(b)))
+    (a.process_type.as_str(), a.index).cmp(&(b.process_type.as_str(), b.index))
 }
 
 /// Waits until a web dyno accepts connections; the reason if it crashes first or the
@@ -510,24 +521,17 @@ impl Runtime for LocalRuntime {
                 return inner.replace(app, release, wanted, active).await;
             }
             // Same release: scale.
-            let have: HashSet<String> = active.iter().map(|d| d.name.clone()).collect();
-            let want: HashSet<String> = wanted.iter().map(|(t, i)| format!("{t}.{i}")).collect();
-            let extra: Vec<Arc<Dyno>> = active.iter().filter(|d| !want.contains(&d.name)).cloned().collect();
-            let missing: Vec<(String, u32)> =
-                wanted.into_iter().filter(|(t, i)| !have.contains(&format!("{t}.{i}"))).collect();
+            let have: HashSet<(&str, u32)> = active.iter().map(|d| (d.process_type.as_str(), d.index)).collect();
+            let want: HashSet<(&str, u32)> = wanted.iter().map(|(t, i)| (t.as_str(), *i)).collect();
+            let extra: Vec<Arc<Dyno>> =
+                active.iter().filter(|d| !want.contains(&(d.process_type.as_str(), d.index))).cloned().collect();
+            let missing: Vec<&(String, u32)> =
+                wanted.iter().filter(|(t, i)| !have.contains(&(t.as_str(), *i))).collect();
             if extra.is_empty() && missing.is_empty() {
                 return Ok(());
             }
             let started: Vec<Arc<Dyno>> = missing.iter().map(|(t, i)| inner.start_dyno(app, &release, t, *i)).collect();
-            {
-                let mut apps = inner.apps();
-                let state = apps.entry(app.to_owned()).or_default();
-                state.dynos.retain(|d| !extra.iter().any(|e| Arc::ptr_eq(d, e)));
-                state.dynos.extend(started);
-                state.dynos.sort_by(|a, b| dyno_order(a, b));
-            }
-            inner.refresh(app);
-            inner.retire(extra);
+            inner.swap_in(app, started, extra, None);
             Ok(())
         })
     }
@@ -556,13 +560,7 @@ impl Runtime for LocalRuntime {
                 return Err(RuntimeError::NothingToRestart(describe_target(&target)));
             };
             inner.logs.event(app, "", format!("Restarting {}", describe_target(&target)));
-            let new = old
-                .iter()
-                .map(|d| {
-                    let index = d.name.rsplit_once('.').and_then(|(_, i)| i.parse().ok()).unwrap_or(1);
-                    (d.process_type.clone(), index)
-                })
-                .collect();
+            let new = old.iter().map(|d| (d.process_type.clone(), d.index)).collect();
             inner.replace(app, release, new, old).await
         })
     }
@@ -579,10 +577,6 @@ impl Runtime for LocalRuntime {
 
     fn dynos(&self, app: &str) -> Vec<model::Dyno> {
         self.inner.apps().get(app).map(|s| s.dynos.iter().map(|d| d.model()).collect()).unwrap_or_default()
-    }
-
-    fn running_release(&self, app: &str) -> Option<u64> {
-        self.inner.apps().get(app).and_then(|s| s.release.as_ref().map(|r| r.version))
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {

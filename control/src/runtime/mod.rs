@@ -86,9 +86,6 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// The app's processes now.
     fn dynos(&self, app: &str) -> Vec<model::Dyno>;
 
-    /// The release the app runs now, if any.
-    fn running_release(&self, app: &str) -> Option<u64>;
-
     /// Stops every process of every app (control is shutting down).
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }

@@ -93,15 +93,10 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the app and everything it owns (releases, slugs, formation, domains).
+    /// Deletes the app and everything it owns: its releases, slugs, formation and domains
+    /// go with it (`ON DELETE CASCADE`, with foreign keys on in [`Store::open`]).
     pub async fn delete_app(&self, app_id: i64) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        for table in ["domains", "formation", "releases", "slugs"] {
-            let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE app_id = ?"));
-            sqlx::query(sql).bind(app_id).execute(&mut *tx).await?;
-        }
-        sqlx::query("DELETE FROM apps WHERE id = ?").bind(app_id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("DELETE FROM apps WHERE id = ?").bind(app_id).execute(&self.pool).await?;
         Ok(())
     }
 }
