@@ -329,7 +329,7 @@ async fn logs_come_from_logd_filtered_and_followed() {
     let port = s.up_port("shop", "web.1").await;
     assert_eq!(get_port(port, "/before").await.status, 200);
     let mut logs = s.logs("shop", "&source=app").await;
-    common::wait_log(&mut logs, "the request line reached logd", |l| l["message"] == "request /before by web.1").await;
+    logs.wait_log("the request line reached logd", |l| l["message"] == "request /before by web.1").await;
 
     let past = slipway(&s, &["logs", "-a", "shop", "--source", "app"]).await;
     assert_eq!(past.code, 0, "{}", past.stderr);

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{echo_app, get_port, start_with, start_with_logd, wait_log};
+use common::{echo_app, get_port, start_with, start_with_logd};
 use serde_json::json;
 
 fn time(line: &serde_json::Value) -> std::time::SystemTime {
@@ -42,9 +42,9 @@ async fn a_release_whose_web_process_exits_fails_and_the_previous_one_keeps_serv
     assert_eq!((dynos.len(), dynos[0]["release"].as_u64()), (1, Some(2)));
     // The failing process's stderr and the reason are in the app's logs.
     let mut logs = s.logs("shop", "").await;
-    let stderr = wait_log(&mut logs, "the failing process's stderr", |l| l["message"] == "no database!").await;
+    let stderr = logs.wait_log("the failing process's stderr", |l| l["message"] == "no database!").await;
     assert_eq!((stderr["stream"].as_str(), stderr["dyno"].as_str()), (Some("stderr"), Some("web.1")));
-    wait_log(&mut logs, "the failure", |l| {
+    logs.wait_log("the failure", |l| {
         l["source"] == "slipway"
             && l["message"].as_str().unwrap().starts_with("Release v3 failed: release v3 did not start")
     })
@@ -84,7 +84,7 @@ async fn crashed_processes_are_restarted_with_a_growing_backoff() {
 
     let mut crashes = Vec::new();
     while crashes.len() < 5 {
-        let line = wait_log(&mut logs, "a crash", |l| l["message"] == "Process exited with status 7").await;
+        let line = logs.wait_log("a crash", |l| l["message"] == "Process exited with status 7").await;
         crashes.push(time(&line));
     }
     let plan = |n: u32| Duration::from_millis(100 * 2u64.pow(n).min(4));
@@ -114,7 +114,7 @@ async fn stopping_sends_sigterm_then_sigkill_after_the_grace_period() {
     assert_eq!(s.deploy_files("stubborn", &[("Procfile", procfile), ("app.py", &app)]).await.status, 201);
     let mut logs = s.logs("stubborn", "").await;
     s.ok("PATCH", "/v1/apps/stubborn/formation", Some(json!({ "worker": 1 })), 200).await;
-    wait_log(&mut logs, "the worker is up", |l| {
+    logs.wait_log("the worker is up", |l| {
         l["dyno"] == "worker.1" && l["message"] == "State changed from starting to up"
     })
     .await;
@@ -122,14 +122,13 @@ async fn stopping_sends_sigterm_then_sigkill_after_the_grace_period() {
     // Scaling the worker down stops it: it ignores SIGTERM, so SIGKILL follows the grace.
     let started = Instant::now();
     s.ok("PATCH", "/v1/apps/stubborn/formation", Some(json!({ "worker": 0 })), 200).await;
-    wait_log(&mut logs, "the worker got SIGTERM", |l| {
-        l["dyno"] == "worker.1" && l["message"] == "got SIGTERM, ignoring it"
-    })
-    .await;
-    let stopped = wait_log(&mut logs, "the worker stopped", |l| {
-        l["dyno"] == "worker.1" && l["message"].as_str().unwrap().starts_with("Stopped")
-    })
-    .await;
+    logs.wait_log("the worker got SIGTERM", |l| l["dyno"] == "worker.1" && l["message"] == "got SIGTERM, ignoring it")
+        .await;
+    let stopped = logs
+        .wait_log("the worker stopped", |l| {
+            l["dyno"] == "worker.1" && l["message"].as_str().unwrap().starts_with("Stopped")
+        })
+        .await;
     assert_eq!(stopped["message"], "Stopped (the process was killed by SIGKILL)");
     assert!(started.elapsed() >= Duration::from_millis(800), "SIGKILL came before the grace period ended");
 
@@ -137,10 +136,9 @@ async fn stopping_sends_sigterm_then_sigkill_after_the_grace_period() {
     let started = Instant::now();
     s.ok("DELETE", "/v1/apps/stubborn", None, 204).await;
     assert!(started.elapsed() < Duration::from_millis(800), "a graceful stop took {:?}", started.elapsed());
-    let line = wait_log(&mut logs, "web stopped", |l| {
-        l["dyno"] == "web.1" && l["message"].as_str().unwrap().starts_with("Stopped")
-    })
-    .await;
+    let line = logs
+        .wait_log("web stopped", |l| l["dyno"] == "web.1" && l["message"].as_str().unwrap().starts_with("Stopped"))
+        .await;
     // python3 itself exits 0; a launcher that does not exec it (a pyenv shim under another
     // HOME) dies of the SIGTERM while python3 finishes.
     let how = line["message"].as_str().unwrap();

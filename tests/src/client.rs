@@ -55,6 +55,51 @@ pub async fn call(
     send(addr, req.body(Full::new(body)).unwrap()).await.unwrap()
 }
 
+/// An HTTP API at `addr`, called with `Host: host` and, unless told otherwise, a bearer
+/// `token`.
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    pub addr: SocketAddr,
+    pub host: &'static str,
+    pub token: &'static str,
+}
+
+impl Api {
+    /// A call with any body and token (None: no Authorization header).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+        token: Option<&str>,
+    ) -> Reply {
+        call(self.addr, self.host, (method, path), content_type, body, token).await
+    }
+
+    /// A call with the API's token and an optional JSON body.
+    pub async fn json(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
+        let (content_type, bytes) = match body {
+            Some(body) => (Some("application/json"), Bytes::from(body.to_string())),
+            None => (None, Bytes::new()),
+        };
+        self.call(method, path, content_type, bytes, Some(self.token)).await
+    }
+
+    /// A JSON call that must answer `status`; its JSON (Null when the body is empty).
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        status: u16,
+    ) -> serde_json::Value {
+        let reply = self.json(method, path, body).await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
+        if reply.body.is_empty() { serde_json::Value::Null } else { reply.json() }
+    }
+}
+
 /// Sends `req` on a new connection and reads the whole response.
 pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Reply, hyper::Error> {
     let mut conn = Conn::open(addr).await;

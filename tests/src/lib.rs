@@ -16,3 +16,17 @@ pub mod stream;
 
 pub use backend::Backend;
 pub use client::{Reply, get, send};
+
+/// Polls `check` every 20 ms until it gives a value, and returns it; panics after `limit`
+/// naming `what`. Only for what no event can tell (a route change reaching a router over
+/// a stream, a process's state seen from outside).
+pub async fn eventually<T>(what: &str, limit: std::time::Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -123,23 +123,20 @@ impl Slipway {
         slipway
     }
 
-    /// Polls `check` every 20 ms until it holds; panics after 30 s. Only for what no event
-    /// can tell (a route change reaching the router over the stream, a process state).
+    /// Polls `check` until it holds; panics after 30 s. Only for what no event can tell
+    /// (a route change reaching the router over the stream, a process state).
     pub async fn eventually(&self, what: &str, mut check: impl AsyncFnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !check().await {
-            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::eventually(what, Duration::from_secs(30), async || check().await.then_some(())).await;
+    }
+
+    /// The control plane's API, called with the admin token.
+    pub fn control_api(&self) -> client::Api {
+        client::Api { addr: self.api, host: "control", token: TOKEN }
     }
 
     /// An API call with the admin token and an optional JSON body.
     pub async fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
-        let (content_type, bytes) = match body {
-            Some(body) => (Some("application/json"), Bytes::from(body.to_string())),
-            None => (None, Bytes::new()),
-        };
-        self.api_raw(method, path, content_type, bytes, Some(TOKEN)).await
+        self.control_api().json(method, path, body).await
     }
 
     /// An API call with any body and token.
@@ -151,7 +148,7 @@ impl Slipway {
         body: Bytes,
         token: Option<&str>,
     ) -> Reply {
-        client::call(self.api, "control", (method, path), content_type, body, token).await
+        self.control_api().call(method, path, content_type, body, token).await
     }
 
     /// An API call that must answer `status`; its JSON.
@@ -162,9 +159,7 @@ impl Slipway {
         body: Option<serde_json::Value>,
         status: u16,
     ) -> serde_json::Value {
-        let reply = self.api(method, path, body).await;
-        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
-        if reply.body.is_empty() { serde_json::Value::Null } else { reply.json() }
+        self.control_api().ok(method, path, body, status).await
     }
 
     /// `GET path` of `app` through the router (its `Host` is `<app>.<zone>`).

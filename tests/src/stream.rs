@@ -39,6 +39,14 @@ pub struct Stream {
     ended: bool,
 }
 
+/// Follows `app`'s logs on logd at `logd` over SSE with an app `token`, history first
+/// (1,000 lines), with extra `query` parameters (`&dyno=web.1`, ...).
+pub async fn app_logs(logd: SocketAddr, app: &str, token: &str, query: &str) -> Stream {
+    let logs = sse(logd, &format!("/v1/apps/{app}/logs?tail=1000&token={token}{query}"), &[]).await;
+    assert_eq!(logs.status, 200);
+    logs
+}
+
 /// `GET path` with extra headers; returns once the response head arrived.
 pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Stream {
     open_with(addr, path, headers, None).await
@@ -136,6 +144,24 @@ impl Stream {
                 return Some(event);
             }
         }
+    }
+
+    /// Reads SSE log lines (JSON `message` events) until one `matches`, and returns it;
+    /// panics after 30 s naming `what`.
+    pub async fn wait_log(&mut self, what: &str, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let found = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(event) = self.next_data().await {
+                if event.event == "message" {
+                    let line = event.json();
+                    if matches(&line) {
+                        return Some(line);
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        found.ok().flatten().unwrap_or_else(|| panic!("no log line: {what}"))
     }
 
     /// The rest of the body as text.

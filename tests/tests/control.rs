@@ -15,31 +15,7 @@ use slipway_tests::stream::{self, Stream};
 
 /// Follows `app`'s logs on logd over SSE (history included), with extra query filters.
 async fn follow_logs(s: &Slipway, app: &str, filters: &str) -> Stream {
-    let token = s.log_token(app).await;
-    let logs = stream::sse(s.logd_http, &format!("/v1/apps/{app}/logs?tail=1000&token={token}{filters}"), &[]).await;
-    assert_eq!(logs.status, 200);
-    logs
-}
-
-/// Reads log lines until one matches; returns it. Panics after 30 s.
-async fn wait_log(logs: &mut Stream, what: &str, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(event) = logs.next_data().await {
-            if event.event != "message" {
-                continue;
-            }
-            let line = event.json();
-            if matches(&line) {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(line)) => line,
-        _ => panic!("no log line: {what}"),
-    }
+    stream::app_logs(s.logd_http, app, &s.log_token(app).await, filters).await
 }
 
 fn message(line: &serde_json::Value) -> &str {
@@ -124,21 +100,18 @@ async fn a_killed_dyno_is_restarted_and_the_crash_is_in_its_logs() {
     slipway_tests::process::send_signal(u32::try_from(pid).unwrap(), 9).unwrap();
     // The process is python3 itself, or a launcher's child (pyenv's shim does not exec):
     // then the launcher reports the kill as 128 + 9.
-    let crash = wait_log(&mut logs, "the crash", |l| {
-        l["source"] == "slipway"
-            && ["Process was killed by SIGKILL", "Process exited with status 137"].contains(&message(l))
-    })
-    .await;
+    let crash = logs
+        .wait_log("the crash", |l| {
+            l["source"] == "slipway"
+                && ["Process was killed by SIGKILL", "Process exited with status 137"].contains(&message(l))
+        })
+        .await;
     assert_eq!(crash["dyno"], "web.1");
-    wait_log(&mut logs, "the restart plan", |l| {
-        message(l).starts_with("State changed from up to crashed; restarting in")
-    })
-    .await;
-    wait_log(&mut logs, "the restart", |l| message(l) == "Restarting (restart 1)").await;
-    wait_log(&mut logs, "back up", |l| {
-        l["dyno"] == "web.1" && message(l).starts_with("State changed from starting to up")
-    })
-    .await;
+    logs.wait_log("the restart plan", |l| message(l).starts_with("State changed from up to crashed; restarting in"))
+        .await;
+    logs.wait_log("the restart", |l| message(l) == "Restarting (restart 1)").await;
+    logs.wait_log("back up", |l| l["dyno"] == "web.1" && message(l).starts_with("State changed from starting to up"))
+        .await;
 
     s.eventually("a new process answers", async || {
         let reply = s.get("crashy", "/").await;
@@ -155,19 +128,17 @@ async fn the_apps_output_arrives_over_logd_sse() {
     let s = Slipway::start().await;
     s.deploy_echo("chatty", json!({})).await;
     let mut logs = follow_logs(&s, "chatty", "").await;
-    let started = wait_log(&mut logs, "the app's start-up line", |l| {
-        l["source"] == "app" && message(l).starts_with("listening on")
-    })
-    .await;
+    let started = logs
+        .wait_log("the app's start-up line", |l| l["source"] == "app" && message(l).starts_with("listening on"))
+        .await;
     assert_eq!((started["dyno"].as_str(), started["stream"].as_str()), (Some("web.1"), Some("stdout")));
     let release =
-        wait_log(&mut logs, "the release event", |l| l["source"] == "slipway" && message(l) == "Release v2 is live")
-            .await;
+        logs.wait_log("the release event", |l| l["source"] == "slipway" && message(l) == "Release v2 is live").await;
     assert_eq!(release["dyno"], "");
 
     s.eventually("chatty is served", async || s.get("chatty", "/warm-up").await.status == 200).await;
     assert_eq!(s.get("chatty", "/over-sse").await.status, 200);
-    let line = wait_log(&mut logs, "the request line", |l| message(l) == "request /over-sse by web.1").await;
+    let line = logs.wait_log("the request line", |l| message(l) == "request /over-sse by web.1").await;
     assert_eq!(
         (line["app"].as_str(), line["source"].as_str(), line["stream"].as_str()),
         (Some("chatty"), Some("app"), Some("stdout"))
@@ -255,7 +226,7 @@ async fn a_release_switch_under_continuous_requests_loses_none() {
     // lines would push them out of the tail).
     let mut logs = follow_logs(&s, "steady", "&source=slipway").await;
     for _ in 0..3 {
-        wait_log(&mut logs, "an old process stops", |l| message(l).starts_with("Stopped (the process")).await;
+        logs.wait_log("an old process stops", |l| message(l).starts_with("Stopped (the process")).await;
     }
     let served_before = served.load(Ordering::Relaxed);
     s.eventually("requests flow after the last switch", async || served.load(Ordering::Relaxed) > served_before + 20)

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use slipway_control::Config;
@@ -75,6 +75,11 @@ pub async fn start_with_logd(change: impl FnOnce(&mut Config)) -> TestServer {
 }
 
 impl TestServer {
+    /// The API, called with the admin token.
+    pub fn client(&self) -> client::Api {
+        client::Api { addr: self.api, host: "control", token: TOKEN }
+    }
+
     /// An API call with `token` (None: no Authorization header) and a raw body.
     pub async fn call(
         &self,
@@ -84,17 +89,12 @@ impl TestServer {
         body: Bytes,
         token: Option<&str>,
     ) -> Reply {
-        client::call(self.api, "control", (method, path), content_type, body, token).await
+        self.client().call(method, path, content_type, body, token).await
     }
 
     /// An API call with the admin token and an optional JSON body.
     pub async fn api(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Reply {
-        match body {
-            Some(body) => {
-                self.call(method, path, Some("application/json"), Bytes::from(body.to_string()), Some(TOKEN)).await
-            }
-            None => self.call(method, path, None, Bytes::new(), Some(TOKEN)).await,
-        }
+        self.client().json(method, path, body).await
     }
 
     /// An API call that must answer `status`; its JSON (Null when empty).
@@ -105,9 +105,7 @@ impl TestServer {
         body: Option<serde_json::Value>,
         status: u16,
     ) -> serde_json::Value {
-        let reply = self.api(method, path, body).await;
-        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
-        if reply.body.is_empty() { serde_json::Value::Null } else { reply.json() }
+        self.client().ok(method, path, body, status).await
     }
 
     /// Deploys the directory `dir` as a gzipped tarball; the reply.
@@ -142,15 +140,12 @@ impl TestServer {
 
     /// The port of dyno `name` of `app` once it is up (polled: no event for it here).
     pub async fn up_port(&self, app: &str, name: &str) -> u16 {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        slipway_tests::eventually(&format!("{app} {name} up"), Duration::from_secs(30), async || {
             let dynos = self.dynos(app).await;
-            if let Some(d) = dynos.iter().find(|d| d["name"] == name && d["state"] == "up") {
-                return d["port"].as_u64().unwrap() as u16;
-            }
-            assert!(Instant::now() < deadline, "{app} {name} never came up: {dynos:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let up = dynos.iter().find(|d| d["name"] == name && d["state"] == "up")?;
+            u16::try_from(up["port"].as_u64()?).ok()
+        })
+        .await
     }
 
     /// The logd stream of `app` (history first), with extra query parameters.
@@ -160,7 +155,7 @@ impl TestServer {
             .unwrap()
             .to_owned();
         let http = self.logd.as_ref().expect("started with logd").http_addr();
-        slipway_tests::stream::sse(http, &format!("/v1/apps/{app}/logs?tail=1000&token={token}{query}"), &[]).await
+        slipway_tests::stream::app_logs(http, app, &token, query).await
     }
 
     /// Stops the control plane (and every app's processes), then logd.
@@ -174,30 +169,9 @@ impl TestServer {
     }
 }
 
-/// Reads SSE log lines until one matches; panics after 30 s.
-pub async fn wait_log(
-    logs: &mut slipway_tests::stream::Stream,
-    what: &str,
-    matches: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(event) = logs.next_data().await {
-            if event.event == "message" {
-                let line = event.json();
-                if matches(&line) {
-                    return Some(line);
-                }
-            }
-        }
-        None
-    })
-    .await;
-    found.ok().flatten().unwrap_or_else(|| panic!("no log line: {what}"))
-}
-
 /// The echo app of `tests/fixtures/echo-app`.
 pub fn echo_app() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/echo-app")
+    slipway_tests::platform::echo_app_dir()
 }
 
 /// `GET path` straight to a dyno's port.
