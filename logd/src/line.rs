@@ -10,13 +10,16 @@
 //!
 //! `fields` (the record's other keys) is left out when empty. [`LogLine`] is the typed
 //! form for readers. A [`Line`] encodes its JSON once, the first time a subscriber needs it,
-//! and every subscriber shares those bytes.
+//! and every subscriber shares those bytes (checked as UTF-8 once, so WebSocket text
+//! messages reuse them as they are).
 
+use std::io::Write;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::msgpack;
 
@@ -88,14 +91,29 @@ impl Timestamp {
         humantime::format_rfc3339_nanos(self.system_time()).to_string()
     }
 
+    /// Writes [`Timestamp::rfc3339`]'s text onto `out`, without an intermediate `String`.
+    pub fn write_rfc3339(&self, out: &mut Vec<u8>) {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{}", humantime::format_rfc3339_nanos(self.system_time()));
+    }
+
     /// Heroku's format, microseconds and a numeric offset: `2026-11-23T10:00:00.123456+00:00`.
     pub fn heroku(self) -> String {
-        let mut s = humantime::format_rfc3339_micros(self.system_time()).to_string();
-        if s.ends_with('Z') {
-            s.pop();
-            s.push_str("+00:00");
+        let mut out = Vec::with_capacity(32);
+        self.write_heroku(&mut out);
+        // humantime writes ASCII only.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Writes [`Timestamp::heroku`]'s text onto `out`, without an intermediate `String`.
+    pub fn write_heroku(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{}", humantime::format_rfc3339_micros(self.system_time()));
+        if out.len() > start && out.ends_with(b"Z") {
+            out.pop();
+            out.extend_from_slice(b"+00:00");
         }
-        s
     }
 
     /// Nanoseconds since the epoch.
@@ -119,7 +137,8 @@ pub struct Line {
     lens: [u8; 3],
     /// The record's other keys: a msgpack map, or empty.
     fields: Box<[u8]>,
-    json: OnceLock<Bytes>,
+    /// The JSON form; UTF-8-checked once when encoded, so WebSocket text messages share it.
+    json: OnceLock<Utf8Bytes>,
 }
 
 impl Line {
@@ -184,7 +203,17 @@ impl Line {
 
     /// The JSON form, encoded on first use and shared afterwards.
     pub fn json(&self, app: &str) -> &Bytes {
-        self.json.get_or_init(|| Bytes::from(self.encode_json(app)))
+        AsRef::<Bytes>::as_ref(self.json_text(app))
+    }
+
+    /// The JSON form as UTF-8 text (the same shared bytes as [`Line::json`]), ready to be a
+    /// WebSocket text message without checking it again.
+    pub fn json_text(&self, app: &str) -> &Utf8Bytes {
+        self.json.get_or_init(|| match String::from_utf8(self.encode_json(app)) {
+            Ok(text) => Utf8Bytes::from(text),
+            // Unreachable: every part is written from `&str` or by serde_json.
+            Err(e) => Utf8Bytes::from(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        })
     }
 
     fn encode_json(&self, app: &str) -> Vec<u8> {
@@ -192,9 +221,10 @@ impl Line {
         out.extend_from_slice(b"{\"app\":");
         msgpack::write_json_str(&mut out, app);
         out.extend_from_slice(b",\"seq\":");
-        out.extend_from_slice(self.seq.to_string().as_bytes());
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{}", self.seq);
         out.extend_from_slice(b",\"time\":\"");
-        out.extend_from_slice(self.time.rfc3339().as_bytes());
+        self.time.write_rfc3339(&mut out);
         out.extend_from_slice(b"\",\"source\":");
         msgpack::write_json_str(&mut out, self.source());
         out.extend_from_slice(b",\"dyno\":");
@@ -217,7 +247,7 @@ impl Line {
 
     /// Heroku's text form: `2026-11-23T10:00:00.123456+00:00 app[web.1]: message`.
     pub fn heroku_text(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.time.heroku().as_bytes());
+        self.time.write_heroku(out);
         out.push(b' ');
         out.extend_from_slice(self.source().as_bytes());
         if !self.dyno().is_empty() {
@@ -278,6 +308,20 @@ mod tests {
         let line = Line::new(Timestamp::default(), "app", &dyno, "", "m", Box::new([]));
         assert!(line.dyno().len() <= MAX_ATTR && line.dyno().chars().all(|c| c == 'é'));
         assert_eq!(line.message(), "m");
+    }
+
+    #[test]
+    fn written_timestamps_match_the_string_forms() {
+        for t in [Timestamp::default(), Timestamp::new(1_795_428_000, 5), Timestamp::new(u64::MAX, 0)] {
+            let (mut rfc, mut heroku) = (b"x".to_vec(), b"y".to_vec());
+            t.write_rfc3339(&mut rfc);
+            t.write_heroku(&mut heroku);
+            let micros = humantime::format_rfc3339_micros(t.system_time()).to_string();
+            let expected = format!("y{}+00:00", micros.strip_suffix('Z').unwrap());
+            assert_eq!(String::from_utf8(rfc).unwrap(), format!("x{}", t.rfc3339()));
+            assert_eq!(String::from_utf8(heroku).unwrap(), expected);
+            assert_eq!(t.heroku(), expected[1..]);
+        }
     }
 
     #[test]

@@ -50,6 +50,74 @@ pub enum Head<'a> {
     Ext(i8, &'a [u8]),
 }
 
+/// How long a value's header is and what follows it, as its marker says: the one marker
+/// table behind both walks that skip values without decoding them ([`Reader::skip`] and
+/// the forward framing's splitter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `payload` bytes follow a header of `header` bytes (marker included).
+    Fixed { header: usize, payload: usize },
+    /// The payload length is a big-endian integer of `width` bytes after the marker
+    /// (`extra` more header bytes after it: the ext type).
+    Sized { width: usize, extra: usize },
+    /// A container of `items` values after a header of `header` bytes.
+    Items { header: usize, items: u64 },
+    /// A container whose count is a `width`-byte integer after the marker; `per` values
+    /// per count.
+    Counted { width: usize, per: u64 },
+}
+
+/// The [`Shape`] of a value with this marker; [`Error::Reserved`] for 0xc1.
+pub(crate) fn shape(marker: Marker) -> Result<Shape, Error> {
+    use Shape::{Counted, Fixed, Items, Sized};
+    Ok(match marker {
+        Marker::Null | Marker::True | Marker::False | Marker::FixPos(_) | Marker::FixNeg(_) => {
+            Fixed { header: 1, payload: 0 }
+        }
+        Marker::FixMap(n) => Items { header: 1, items: 2 * u64::from(n) },
+        Marker::FixArray(n) => Items { header: 1, items: u64::from(n) },
+        Marker::FixStr(n) => Fixed { header: 1, payload: usize::from(n) },
+        Marker::Reserved => return Err(Error::Reserved),
+        Marker::Bin8 | Marker::Str8 => Sized { width: 1, extra: 0 },
+        Marker::Bin16 | Marker::Str16 => Sized { width: 2, extra: 0 },
+        Marker::Bin32 | Marker::Str32 => Sized { width: 4, extra: 0 },
+        Marker::Ext8 => Sized { width: 1, extra: 1 },
+        Marker::Ext16 => Sized { width: 2, extra: 1 },
+        Marker::Ext32 => Sized { width: 4, extra: 1 },
+        Marker::F32 => Fixed { header: 1, payload: 4 },
+        Marker::F64 => Fixed { header: 1, payload: 8 },
+        Marker::U8 | Marker::I8 => Fixed { header: 1, payload: 1 },
+        Marker::U16 | Marker::I16 => Fixed { header: 1, payload: 2 },
+        Marker::U32 | Marker::I32 => Fixed { header: 1, payload: 4 },
+        Marker::U64 | Marker::I64 => Fixed { header: 1, payload: 8 },
+        Marker::FixExt1 => Fixed { header: 2, payload: 1 },
+        Marker::FixExt2 => Fixed { header: 2, payload: 2 },
+        Marker::FixExt4 => Fixed { header: 2, payload: 4 },
+        Marker::FixExt8 => Fixed { header: 2, payload: 8 },
+        Marker::FixExt16 => Fixed { header: 2, payload: 16 },
+        Marker::Array16 => Counted { width: 2, per: 1 },
+        Marker::Array32 => Counted { width: 4, per: 1 },
+        Marker::Map16 => Counted { width: 2, per: 2 },
+        Marker::Map32 => Counted { width: 4, per: 2 },
+    })
+}
+
+/// A big-endian unsigned integer of up to 8 bytes.
+pub(crate) fn be(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+/// The seconds and nanoseconds of an EventTime (ext type 0 of 8 bytes: two big-endian
+/// u32s), if `head` is one.
+pub fn event_time(head: &Head<'_>) -> Option<(u32, u32)> {
+    match *head {
+        Head::Ext(0, &[s0, s1, s2, s3, n0, n1, n2, n3]) => {
+            Some((u32::from_be_bytes([s0, s1, s2, s3]), u32::from_be_bytes([n0, n1, n2, n3])))
+        }
+        _ => None,
+    }
+}
+
 /// A cursor over a buffer.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -183,15 +251,25 @@ impl<'a> Reader<'a> {
         Ok(Head::Ext(ty, self.take(len)?))
     }
 
-    /// Skips one whole value, iteratively (no recursion, however deep).
+    /// Skips one whole value, iteratively (no recursion, however deep), by its headers
+    /// alone (scalars are stepped over, not decoded).
     pub fn skip(&mut self) -> Result<(), Error> {
         let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
-            match self.head()? {
-                Head::Array(n) => pending += u64::from(n),
-                Head::Map(n) => pending += 2 * u64::from(n),
-                _ => {}
+            match shape(Marker::from_u8(self.u8()?))? {
+                Shape::Fixed { header, payload } => {
+                    self.take(header - 1 + payload)?;
+                }
+                Shape::Sized { width, extra } => {
+                    let len = usize::try_from(be(self.take(width)?)).map_err(|_| Error::Truncated)?;
+                    self.take(len.saturating_add(extra))?;
+                }
+                Shape::Items { header, items } => {
+                    self.take(header - 1)?;
+                    pending += items;
+                }
+                Shape::Counted { width, per } => pending += be(self.take(width)?) * per,
             }
             // Every pending value needs at least one byte: fail early on absurd counts.
             if pending > (self.buf.len() - self.pos) as u64 {
@@ -268,7 +346,8 @@ pub fn write_json(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Result
     if depth > MAX_DEPTH {
         return Err(Error::TooDeep);
     }
-    match r.head()? {
+    let head = r.head()?;
+    match head {
         Head::Nil => out.extend_from_slice(b"null"),
         Head::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         Head::Uint(n) => {
@@ -286,12 +365,12 @@ pub fn write_json(r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Result
             Ok(s) => write_json_str(out, s),
             Err(_) => write_json_str(out, &base64::engine::general_purpose::STANDARD.encode(b)),
         },
-        Head::Ext(0, data) if data.len() == 8 => {
-            let secs = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
-            let nanos = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
-            let _ = write!(out, "{secs}.{nanos:09}");
-        }
-        Head::Ext(..) => out.extend_from_slice(b"null"),
+        Head::Ext(..) => match event_time(&head) {
+            Some((secs, nanos)) => {
+                let _ = write!(out, "{secs}.{nanos:09}");
+            }
+            None => out.extend_from_slice(b"null"),
+        },
         Head::Array(n) => {
             out.push(b'[');
             for i in 0..n {

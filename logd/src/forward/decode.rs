@@ -18,8 +18,10 @@
 
 use std::io::Read;
 
+use rmp::Marker;
+
 use crate::line::Timestamp;
-use crate::msgpack::{self, Head, Reader};
+use crate::msgpack::{self, Head, Reader, Shape, be, shape};
 
 /// Per-frame limits.
 #[derive(Debug, Clone, Copy)]
@@ -104,55 +106,6 @@ impl Default for Splitter {
     }
 }
 
-/// How long a value header is, and what follows it.
-enum Shape {
-    /// `payload` bytes follow a header of `header` bytes.
-    Fixed { header: usize, payload: usize },
-    /// The payload length is a big-endian integer of `width` bytes after the marker
-    /// (`extra` more header bytes after it: the ext type).
-    Sized { width: usize, extra: usize },
-    /// A container of `items` values after a header of `header` bytes.
-    Items { header: usize, items: u64 },
-    /// A container whose count is a `width`-byte integer; `per` values per count.
-    Counted { width: usize, per: u64 },
-}
-
-fn shape(b: u8) -> Result<Shape, DecodeError> {
-    use Shape::*;
-    Ok(match b {
-        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Fixed { header: 1, payload: 0 },
-        0x80..=0x8f => Items { header: 1, items: 2 * u64::from(b & 0x0f) },
-        0x90..=0x9f => Items { header: 1, items: u64::from(b & 0x0f) },
-        0xa0..=0xbf => Fixed { header: 1, payload: usize::from(b & 0x1f) },
-        0xc1 => return Err(DecodeError::Malformed("reserved marker 0xc1")),
-        0xc4 | 0xd9 => Sized { width: 1, extra: 0 },
-        0xc5 | 0xda => Sized { width: 2, extra: 0 },
-        0xc6 | 0xdb => Sized { width: 4, extra: 0 },
-        0xc7 => Sized { width: 1, extra: 1 },
-        0xc8 => Sized { width: 2, extra: 1 },
-        0xc9 => Sized { width: 4, extra: 1 },
-        0xca => Fixed { header: 1, payload: 4 },
-        0xcb => Fixed { header: 1, payload: 8 },
-        0xcc | 0xd0 => Fixed { header: 1, payload: 1 },
-        0xcd | 0xd1 => Fixed { header: 1, payload: 2 },
-        0xce | 0xd2 => Fixed { header: 1, payload: 4 },
-        0xcf | 0xd3 => Fixed { header: 1, payload: 8 },
-        0xd4 => Fixed { header: 2, payload: 1 },
-        0xd5 => Fixed { header: 2, payload: 2 },
-        0xd6 => Fixed { header: 2, payload: 4 },
-        0xd7 => Fixed { header: 2, payload: 8 },
-        0xd8 => Fixed { header: 2, payload: 16 },
-        0xdc => Counted { width: 2, per: 1 },
-        0xdd => Counted { width: 4, per: 1 },
-        0xde => Counted { width: 2, per: 2 },
-        0xdf => Counted { width: 4, per: 2 },
-    })
-}
-
-fn be(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-}
-
 impl Splitter {
     /// The length of the complete frame at the start of `buf`, or `None` until more bytes
     /// arrive. Call again with the same buffer grown (its start unchanged) after a `None`,
@@ -168,7 +121,8 @@ impl Splitter {
         }
         while self.pending > 0 {
             let Some(&b) = buf.get(self.pos) else { return Ok(None) };
-            let (end, items) = match shape(b)? {
+            // Reserved 0xc1 maps to `Malformed("reserved marker 0xc1")`.
+            let (end, items) = match shape(Marker::from_u8(b))? {
                 Shape::Fixed { header, payload } => (self.pos + header + payload, 0),
                 Shape::Items { header, items } => (self.pos + header, items),
                 Shape::Sized { width, extra } => {
@@ -317,26 +271,34 @@ fn is_map(value: &[u8]) -> bool {
     matches!(value.first(), Some(0x80..=0x8f | 0xde | 0xdf))
 }
 
-/// Reads a time: integer seconds, float seconds, EventTime, or `[time, metadata]`.
+const NOT_A_TIME: DecodeError = DecodeError::WrongType("a time (integer, float or EventTime)");
+
+/// The time a value holds: non-negative integer seconds, float seconds or EventTime.
+fn time_of(head: Head<'_>) -> Option<Timestamp> {
+    match head {
+        Head::Uint(secs) => Some(Timestamp::new(secs, 0)),
+        Head::Float(f) => Some(Timestamp::from_f64(f)),
+        _ => msgpack::event_time(&head).map(|(secs, nanos)| Timestamp::new(u64::from(secs), nanos)),
+    }
+}
+
+/// Reads a time: integer seconds, float seconds, EventTime, or `[time, metadata]`. A
+/// negative integer reads as the epoch, but only at the top level.
 fn read_time(r: &mut Reader<'_>) -> Result<Timestamp, DecodeError> {
-    match r.head()? {
-        Head::Uint(secs) => Ok(Timestamp::new(secs, 0)),
+    let head = r.head()?;
+    if let Some(time) = time_of(head) {
+        return Ok(time);
+    }
+    match head {
         Head::Int(_) => Ok(Timestamp::default()),
-        Head::Float(f) => Ok(Timestamp::from_f64(f)),
-        Head::Ext(0, d) if d.len() == 8 => Ok(Timestamp::new(be(&d[..4]), u32::try_from(be(&d[4..])).unwrap_or(0))),
         Head::Array(n) if n >= 1 => {
-            let time = match r.head()? {
-                Head::Uint(secs) => Timestamp::new(secs, 0),
-                Head::Float(f) => Timestamp::from_f64(f),
-                Head::Ext(0, d) if d.len() == 8 => Timestamp::new(be(&d[..4]), u32::try_from(be(&d[4..])).unwrap_or(0)),
-                _ => return Err(DecodeError::WrongType("a time (integer, float or EventTime)")),
-            };
+            let time = time_of(r.head()?).ok_or(NOT_A_TIME)?;
             for _ in 1..n {
                 r.skip()?;
             }
             Ok(time)
         }
-        _ => Err(DecodeError::WrongType("a time (integer, float or EventTime)")),
+        _ => Err(NOT_A_TIME),
     }
 }
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha512};
 
 use crate::config;
 use crate::msgpack::Reader;
+use crate::token::constant_time_eq;
 
 /// The server's side of the handshake.
 #[derive(Clone)]
@@ -41,6 +42,8 @@ pub struct Session {
 pub struct Refused {
     /// Why.
     pub reason: &'static str,
+    /// The metric label for why: `invalid_ping`, `shared_key` or `user`.
+    pub label: &'static str,
     /// The client's hostname, when it got that far.
     pub client: String,
     /// `["PONG", false, reason, "", ""]`.
@@ -77,10 +80,6 @@ fn sha512_hex(parts: &[&[u8]]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Security {
     /// The handshake settings of a config, if it has a shared key.
     pub fn new(config: &config::Forward) -> Option<Security> {
@@ -114,8 +113,9 @@ impl Security {
 
     /// Checks a PING frame.
     pub fn check_ping(&self, session: &Session, frame: &[u8]) -> Result<Accepted, Refused> {
-        let refuse = |reason: &'static str, client: &str| Refused {
+        let refuse = |reason: &'static str, label: &'static str, client: &str| Refused {
             reason,
+            label,
             client: client.to_owned(),
             pong: pong(false, reason, "", ""),
         };
@@ -132,12 +132,12 @@ impl Security {
             Some((hostname, salt, digest, username, password_digest))
         })();
         let Some((hostname, salt, digest, username, password_digest)) = fields else {
-            return Err(refuse("invalid ping message", ""));
+            return Err(refuse("invalid ping message", "invalid_ping", ""));
         };
         let client = String::from_utf8_lossy(hostname).into_owned();
         let expected = sha512_hex(&[salt, hostname, &session.nonce, self.shared_key.as_bytes()]);
         if !constant_time_eq(digest, expected.as_bytes()) {
-            return Err(refuse("shared_key mismatch", &client));
+            return Err(refuse("shared_key mismatch", "shared_key", &client));
         }
         let mut user = None;
         if let Some(auth_salt) = &session.auth_salt {
@@ -149,7 +149,7 @@ impl Security {
                     )
             });
             if !ok {
-                return Err(refuse("username/password mismatch", &client));
+                return Err(refuse("username/password mismatch", "user", &client));
             }
             user = Some(String::from_utf8_lossy(username).into_owned());
         }
@@ -179,7 +179,8 @@ fn system_hostname() -> String {
         .unwrap_or_else(|| "slipway-logd".to_owned())
 }
 
-/// What a client computes, for tests and for the bench client: the PING for a HELO.
+/// The client side of the handshake, used by Slipway's own senders (the control plane's
+/// forward sender, the bench client, tests): the PING answering a HELO.
 pub fn client_ping(
     helo_nonce: &[u8],
     helo_auth: &[u8],

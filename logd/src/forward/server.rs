@@ -51,20 +51,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
-                        tracing::warn!(error = %e, "forward accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = crate::server::accept(&listener, &shutdown, "forward").await {
         let Ok(permit) = ingest.connections.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "forward connection refused: forward.max_connections reached");
             ingest.metrics.decode_errors.with_label_values(&["connection_limit"]).inc();
@@ -217,7 +204,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn handshake(&mut self, shutdown: &CancellationToken) -> Result<(), Close> {
-        let Some(security) = self.ingest.security.clone() else { return Ok(()) };
+        // An Arc clone, so the settings are borrowed while `self` is used mutably.
+        let ingest = self.ingest.clone();
+        let Some(security) = &ingest.security else { return Ok(()) };
         let (session, helo) = security.helo();
         self.stream.write_all(&helo).await.map_err(Close::Io)?;
         let ping = loop {
@@ -235,12 +224,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 Ok(())
             }
             Err(refused) => {
-                let reason = match refused.reason {
-                    "shared_key mismatch" => "shared_key",
-                    "username/password mismatch" => "user",
-                    _ => "invalid_ping",
-                };
-                self.ingest.metrics.handshake_failures.with_label_values(&[reason]).inc();
+                self.ingest.metrics.handshake_failures.with_label_values(&[refused.label]).inc();
                 tracing::warn!(peer = %self.peer, client = %refused.client, reason = refused.reason, "forward handshake refused");
                 let _ = self.stream.write_all(&refused.pong).await;
                 let _ = self.stream.flush().await;

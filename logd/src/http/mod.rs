@@ -87,20 +87,7 @@ pub async fn serve(listener: TcpListener, api: Shared, shutdown: CancellationTok
         .header_read_timeout(std::time::Duration::from_secs(30))
         .max_buf_size(64 * 1024)
         .keep_alive(true);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
-                        tracing::warn!(error = %e, "http accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = crate::server::accept(&listener, &shutdown, "http").await {
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
@@ -119,8 +106,7 @@ pub async fn serve(listener: TcpListener, api: Shared, shutdown: CancellationTok
 async fn metrics(State(api): State<Shared>, headers: HeaderMap, Query(q): Query<Vec<(String, String)>>) -> Response {
     if api.auth.protect_metrics {
         let given = bearer(&headers).or_else(|| param(&q, "token"));
-        let admin = api.auth.admin_token.as_deref();
-        if !matches!((given, admin), (Some(g), Some(a)) if constant_time_eq(g.as_bytes(), a.as_bytes())) {
+        if !given.is_some_and(|g| is_admin(&api, g)) {
             return ApiError::unauthorized("the admin token is required for /metrics").into_response();
         }
     }
@@ -138,7 +124,7 @@ async fn list_apps(State(api): State<Shared>, headers: HeaderMap, Query(q): Quer
         api.metrics.auth_failures.with_label_values(&["401"]).inc();
         return ApiError::unauthorized("missing token: send Authorization: Bearer <admin token>").into_response();
     };
-    if !api.auth.admin_token.as_deref().is_some_and(|a| constant_time_eq(given.as_bytes(), a.as_bytes())) {
+    if !is_admin(&api, given) {
         api.metrics.auth_failures.with_label_values(&["403"]).inc();
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "listing apps needs the admin token").into_response();
     }
@@ -300,8 +286,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `given` is the admin token (compared in constant time; never when none is set).
+fn is_admin(api: &Api, given: &str) -> bool {
+    api.auth.admin_token.as_deref().is_some_and(|a| token::constant_time_eq(given.as_bytes(), a.as_bytes()))
 }
 
 /// Checks the request's token for reading `app`: missing or invalid → 401; valid but for
@@ -318,7 +305,7 @@ fn authorize(api: &Api, headers: &HeaderMap, q: &[(String, String)], app: &str) 
         }
         return fail(ApiError::unauthorized("missing token: send Authorization: Bearer <token> or add ?token=<token>"));
     };
-    if api.auth.admin_token.as_deref().is_some_and(|a| constant_time_eq(given.as_bytes(), a.as_bytes())) {
+    if is_admin(api, given) {
         return Ok(());
     }
     let Some(signer) = &api.signer else {

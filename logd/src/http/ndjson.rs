@@ -8,8 +8,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Guard;
-use super::stream::{self, Render};
-use crate::hub::Subscription;
+use super::stream::{self, Render, write_marker};
+use crate::hub::{Item, Subscription};
 use crate::line::{Line, Timestamp};
 
 struct Ndjson;
@@ -21,15 +21,18 @@ impl Render for Ndjson {
     }
 
     fn dropped(&mut self, n: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("{{\"event\":\"dropped\",\"dropped\":{n}}}\n").as_bytes());
+        write_marker(out, &Item::Dropped(n));
+        out.push(b'\n');
     }
 
     fn gap(&mut self, from: u64, to: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(format!("{{\"event\":\"gap\",\"from\":{from},\"to\":{to}}}\n").as_bytes());
+        write_marker(out, &Item::Gap { from, to });
+        out.push(b'\n');
     }
 
     fn reset(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"event\":\"reset\"}\n");
+        write_marker(out, &Item::Reset);
+        out.push(b'\n');
     }
 
     fn heartbeat(&mut self, out: &mut Vec<u8>) {
@@ -41,7 +44,10 @@ struct Text;
 
 impl Text {
     fn note(out: &mut Vec<u8>, message: &str) {
-        out.extend_from_slice(format!("{} logd: {message}\n", Timestamp::now().heroku()).as_bytes());
+        Timestamp::now().write_heroku(out);
+        out.extend_from_slice(b" logd: ");
+        out.extend_from_slice(message.as_bytes());
+        out.push(b'\n');
     }
 }
 

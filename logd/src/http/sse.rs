@@ -15,11 +15,20 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Guard;
-use super::stream::{self, Render};
-use crate::hub::Subscription;
+use super::stream::{self, Render, write_marker};
+use crate::hub::{Item, Subscription};
 use crate::line::Line;
 
 struct Sse;
+
+/// A marker as a named event: `event: <name>` and its JSON as `data:`.
+fn event(out: &mut Vec<u8>, name: &str, marker: &Item) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    write_marker(out, marker);
+    out.extend_from_slice(b"\n\n");
+}
 
 impl Render for Sse {
     fn start(&mut self, out: &mut Vec<u8>) {
@@ -36,19 +45,15 @@ impl Render for Sse {
     }
 
     fn dropped(&mut self, n: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(
-            format!("event: dropped\ndata: {{\"event\":\"dropped\",\"dropped\":{n}}}\n\n").as_bytes(),
-        );
+        event(out, "dropped", &Item::Dropped(n));
     }
 
     fn gap(&mut self, from: u64, to: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(
-            format!("event: gap\ndata: {{\"event\":\"gap\",\"from\":{from},\"to\":{to}}}\n\n").as_bytes(),
-        );
+        event(out, "gap", &Item::Gap { from, to });
     }
 
     fn reset(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"event: reset\ndata: {\"event\":\"reset\"}\n\n");
+        event(out, "reset", &Item::Reset);
     }
 
     fn heartbeat(&mut self, out: &mut Vec<u8>) {

@@ -14,6 +14,7 @@
 //! than handing the socket many small shared buffers.
 
 use std::convert::Infallible;
+use std::io::Write;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -40,6 +41,23 @@ pub(crate) trait Render: Send + 'static {
     fn reset(&mut self, out: &mut Vec<u8>);
     /// Keep-alive on an idle stream.
     fn heartbeat(&mut self, out: &mut Vec<u8>);
+}
+
+/// Writes the JSON object of a marker item onto `out`, the same for every transport:
+/// `{"event":"dropped","dropped":17}`, `{"event":"gap","from":3,"to":41}` or
+/// `{"event":"reset"}`. Other items write nothing.
+pub(crate) fn write_marker(out: &mut Vec<u8>, item: &Item) {
+    match *item {
+        // Writing to a Vec cannot fail.
+        Item::Dropped(n) => {
+            let _ = write!(out, "{{\"event\":\"dropped\",\"dropped\":{n}}}");
+        }
+        Item::Gap { from, to } => {
+            let _ = write!(out, "{{\"event\":\"gap\",\"from\":{from},\"to\":{to}}}");
+        }
+        Item::Reset => out.extend_from_slice(b"{\"event\":\"reset\"}"),
+        Item::Line(_) | Item::Heartbeat | Item::End => {}
+    }
 }
 
 struct State<R> {

@@ -12,6 +12,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes, handshake::derive_accept_key};
 
+use super::stream::write_marker;
 use super::{ApiError, Guard};
 use crate::hub::{Item, Subscription};
 
@@ -72,8 +73,12 @@ fn collect(sub: &mut Subscription, items: &mut Vec<Item>) {
     }
 }
 
-fn marker(json: String) -> Message {
-    Message::Text(Utf8Bytes::from(json))
+/// A marker item as a text message holding its JSON.
+fn marker(item: &Item) -> Option<Message> {
+    let mut json = Vec::with_capacity(48);
+    write_marker(&mut json, item);
+    // The marker JSON is ASCII.
+    String::from_utf8(json).ok().map(|json| Message::Text(Utf8Bytes::from(json)))
 }
 
 async fn run<S>(ws: WebSocketStream<S>, mut sub: Subscription, guard: Guard)
@@ -115,22 +120,18 @@ where
         }
         let mut end = false;
         for item in items.drain(..) {
-            let message = match item {
+            let message = match &item {
                 Item::Line(line) => {
                     wrote = true;
-                    // The shared JSON bytes are valid UTF-8 (serde_json wrote them).
-                    match Utf8Bytes::try_from(Bytes::clone(line.json(&app))) {
-                        Ok(text) => Some(Message::Text(text)),
-                        Err(_) => None,
-                    }
+                    // The shared JSON, already checked as UTF-8 when it was encoded.
+                    Some(Message::Text(line.json_text(&app).clone()))
                 }
                 Item::Dropped(n) => {
                     wrote = true;
-                    guard.dropped(n);
-                    Some(marker(format!("{{\"event\":\"dropped\",\"dropped\":{n}}}")))
+                    guard.dropped(*n);
+                    marker(&item)
                 }
-                Item::Gap { from, to } => Some(marker(format!("{{\"event\":\"gap\",\"from\":{from},\"to\":{to}}}"))),
-                Item::Reset => Some(marker("{\"event\":\"reset\"}".to_owned())),
+                Item::Gap { .. } | Item::Reset => marker(&item),
                 Item::Heartbeat => {
                     let idle = !wrote;
                     wrote = false;

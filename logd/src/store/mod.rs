@@ -72,7 +72,8 @@ impl Store {
             for r in recovered {
                 let app = Arc::new(AppLog::new(Arc::from(r.app.as_str()), store.queue, r.last_seq + 1));
                 let n = r.lines.len();
-                app.restore(r.lines, store.history.max_lines_per_app, store.history.max_bytes_per_app, &store.totals);
+                // `Disk::open` kept only what fits `max_lines_per_app`/`max_bytes_per_app`.
+                app.restore(r.lines, &store.totals);
                 tracing::info!(app = %r.app, lines = n, last_seq = r.last_seq, "history restored from disk");
                 store.apps.insert(app.name().clone(), app);
             }

@@ -48,7 +48,13 @@ pub(crate) struct Appended {
     pub(crate) evicted_lines: usize,
     /// All apps' bytes right after this append.
     pub(crate) total_bytes: usize,
-    pub(crate) lines: Vec<Arc<Line>>,
+}
+
+/// Whether an app's history of `lines` lines and `bytes` bytes is past its bounds (the
+/// byte bound always leaves at least the newest line). Appending and disk recovery trim
+/// with the same rule.
+pub(crate) fn over_limits(lines: usize, bytes: usize, max_lines: usize, max_bytes: usize) -> bool {
+    lines > max_lines || (bytes > max_bytes && lines > 1)
 }
 
 impl AppLog {
@@ -80,8 +86,8 @@ impl AppLog {
     }
 
     /// Numbers, keeps and broadcasts `lines`; evicts past the per-app bounds. `on_kept`
-    /// runs under the lock with the numbered lines (the disk queue uses it to keep order).
-    /// O(lines + evicted).
+    /// runs under the lock and is handed the numbered lines (the disk queue uses it to
+    /// keep order). O(lines + evicted).
     pub(crate) fn append(
         &self,
         lines: Vec<Line>,
@@ -89,9 +95,10 @@ impl AppLog {
         max_lines: usize,
         max_bytes: usize,
         totals: &Totals,
-        on_kept: impl FnOnce(&[Arc<Line>]),
+        on_kept: impl FnOnce(Vec<Arc<Line>>),
     ) -> Appended {
-        let mut out = Appended { lines: Vec::with_capacity(lines.len()), ..Appended::default() };
+        let mut out = Appended::default();
+        let mut kept = Vec::with_capacity(lines.len());
         let (mut added_bytes, mut evicted_bytes) = (0, 0);
         let mut ring = self.lock();
         for mut line in lines {
@@ -103,27 +110,27 @@ impl AppLog {
             added_bytes += size;
             ring.bytes += size;
             ring.lines.push_back(line.clone());
-            out.lines.push(line);
+            kept.push(line);
         }
-        while ring.lines.len() > max_lines || (ring.bytes > max_bytes && ring.lines.len() > 1) {
+        while over_limits(ring.lines.len(), ring.bytes, max_lines, max_bytes) {
             let Some(old) = ring.lines.pop_front() else { break };
             let size = old.approx_bytes();
             ring.bytes -= size;
             evicted_bytes += size;
             out.evicted_lines += 1;
         }
-        totals.lines.fetch_add(out.lines.len(), Ordering::Relaxed);
+        totals.lines.fetch_add(kept.len(), Ordering::Relaxed);
         totals.lines.fetch_sub(out.evicted_lines, Ordering::Relaxed);
         out.total_bytes = totals.bytes.fetch_add(added_bytes, Ordering::AcqRel) + added_bytes;
         totals.bytes.fetch_sub(evicted_bytes, Ordering::AcqRel);
         out.total_bytes -= evicted_bytes;
         if self.tx.receiver_count() > 0 {
-            for chunk in out.lines.chunks(EVENT_LINES) {
+            for chunk in kept.chunks(EVENT_LINES) {
                 // Err only when every receiver is gone meanwhile: nothing to do.
                 let _ = self.tx.send(Event::Lines(chunk.into()));
             }
         }
-        on_kept(&out.lines);
+        on_kept(kept);
         drop(ring);
         out
     }
@@ -153,19 +160,15 @@ impl AppLog {
         self.lock().lines.front().map(|l| l.arrival)
     }
 
-    /// Loads lines read back from disk (already numbered), keeping the newest that fit.
-    pub(crate) fn restore(&self, lines: Vec<Line>, max_lines: usize, max_bytes: usize, totals: &Totals) {
+    /// Loads lines read back from disk: already numbered, and already trimmed by recovery
+    /// to the per-app bounds (with [`over_limits`]).
+    pub(crate) fn restore(&self, lines: Vec<Line>, totals: &Totals) {
         let mut ring = self.lock();
         for line in lines {
             ring.next_seq = ring.next_seq.max(line.seq + 1);
             let line = Arc::new(line);
             ring.bytes += line.approx_bytes();
             ring.lines.push_back(line);
-            while ring.lines.len() > max_lines || (ring.bytes > max_bytes && ring.lines.len() > 1) {
-                if let Some(old) = ring.lines.pop_front() {
-                    ring.bytes -= old.approx_bytes();
-                }
-            }
         }
         totals.bytes.fetch_add(ring.bytes, Ordering::AcqRel);
         totals.lines.fetch_add(ring.lines.len(), Ordering::Relaxed);

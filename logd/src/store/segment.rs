@@ -179,7 +179,7 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
                 last_seq = line.seq;
                 bytes += line.approx_bytes();
                 lines.push_back(line);
-                while lines.len() > max_lines || (bytes > max_bytes && lines.len() > 1) {
+                while super::ring::over_limits(lines.len(), bytes, max_lines, max_bytes) {
                     if let Some(old) = lines.pop_front() {
                         bytes -= old.approx_bytes();
                     }
@@ -363,7 +363,13 @@ impl Disk {
 
     /// Queues numbered lines (call under the app's lock to keep order). With `durable`,
     /// the receiver says when they are on disk per the fsync policy (`false`: failed).
-    pub fn queue(&self, app: &Arc<str>, lines: &[Arc<Line>], durable: bool) -> Option<oneshot::Receiver<bool>> {
+    pub fn queue(
+        &self,
+        app: &Arc<str>,
+        lines: impl Into<Vec<Arc<Line>>>,
+        durable: bool,
+    ) -> Option<oneshot::Receiver<bool>> {
+        let lines = lines.into();
         let bytes: usize = lines.iter().map(|l| l.message().len() + 64).sum();
         let (done, rx) = if durable {
             let (tx, rx) = oneshot::channel();
@@ -374,7 +380,7 @@ impl Disk {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = tx.as_ref() else { return rx };
         self.pending.bytes.fetch_add(bytes, Ordering::AcqRel);
-        let _ = tx.send(Batch { app: app.clone(), lines: lines.to_vec(), bytes, done });
+        let _ = tx.send(Batch { app: app.clone(), lines, bytes, done });
         rx
     }
 
@@ -502,7 +508,6 @@ impl Writer {
     /// Appends `bytes` to the app's active segment, rolling first if it is full. Returns
     /// whether a new segment was started.
     fn append(&mut self, app: &Arc<str>, first_seq: u64, bytes: &[u8]) -> io::Result<bool> {
-        let dir = self.dir.join(&**app);
         let files = self.files.entry(app.clone()).or_default();
         let mut rolled = false;
         let full =
@@ -516,10 +521,9 @@ impl Writer {
             let reuse = !full && files.segments.values().next_back().is_some();
             if reuse {
                 let (_, seg) = files.segments.iter().next_back().expect("checked non-empty");
-                let mut f = OpenOptions::new().append(true).open(&seg.path)?;
-                f.flush()?;
-                files.active = Some(f);
+                files.active = Some(OpenOptions::new().append(true).open(&seg.path)?);
             } else {
+                let dir = self.dir.join(&**app);
                 fs::create_dir_all(&dir)?;
                 let path = dir.join(segment_name(first_seq));
                 let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
