@@ -100,12 +100,8 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("missing bearer token: send Authorization: Bearer <token>"))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn is(given: &str, expected: Option<&str>) -> bool {
-    expected.is_some_and(|e| constant_time_eq(given.as_bytes(), e.as_bytes()))
+    expected.is_some_and(|e| slipway_logd::token::constant_time_eq(given.as_bytes(), e.as_bytes()))
 }
 
 impl FromRequestParts<Api> for Admin {
