@@ -315,8 +315,13 @@ impl Config {
                 return bad("control.url", format!("{url:?} is not a URL like \"http://127.0.0.1:9000\""));
             }
         }
-        if self.control.activity_interval.is_zero() || self.control.wake_timeout.is_zero() {
-            return bad("control.activity_interval", "durations in [control] must be greater than zero".into());
+        for (key, value) in [
+            ("control.activity_interval", self.control.activity_interval),
+            ("control.wake_timeout", self.control.wake_timeout),
+        ] {
+            if value.is_zero() {
+                return bad(key, "durations in [control] must be greater than zero".into());
+            }
         }
         if self.upstream.eject_backoff.is_zero() || self.upstream.eject_backoff_max < self.upstream.eject_backoff {
             return bad(

@@ -94,6 +94,17 @@ fn semantic_checks_name_the_key() {
 }
 
 #[test]
+fn a_zero_control_duration_names_its_own_key() {
+    for (toml, key) in [
+        ("[control]\nactivity_interval = \"0s\"", "control.activity_interval"),
+        ("[control]\nwake_timeout = \"0s\"", "control.wake_timeout"),
+    ] {
+        let err = load_str(toml).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{toml}: {err}");
+    }
+}
+
+#[test]
 fn a_missing_file_is_one_clear_error() {
     let err = Config::load(Path::new("/nonexistent/router.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/router.toml"), "{err}");
