@@ -109,7 +109,7 @@ async fn show_app(
             .endpoints
             .iter()
             .map(|e| EndpointStatus {
-                address: e.addr.to_string(),
+                address: e.label.to_string(),
                 ejected: e.is_ejected(),
                 outstanding: e.outstanding(),
             })

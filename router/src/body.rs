@@ -17,7 +17,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::conn::ConnState;
-use crate::endpoint::InFlight;
+use crate::endpoint::{Endpoint, InFlight};
 use crate::metrics::Metrics;
 use crate::pool::Conn;
 use crate::table::{App, Permit};
@@ -73,7 +73,7 @@ impl ProxyBody {
         if let Some(mut done) = self.done.take() {
             done.outcome = outcome;
             if done.log.is_some() {
-                done.upstream = lease.as_ref().map(|l| l.inflight.endpoint().addr.to_string());
+                done.upstream = lease.as_ref().map(|l| l.inflight.endpoint().clone());
             }
         }
         if let Some(lease) = lease
@@ -191,22 +191,14 @@ impl Body for RequestBody {
 /// An upstream connection serving one response, and the endpoint's in-flight count.
 #[derive(Debug)]
 pub(crate) struct Lease {
-    pub(crate) conn: Option<Conn>,
+    pub(crate) conn: Conn,
     pub(crate) inflight: InFlight,
 }
 
 impl Lease {
-    /// A lease counting one request in flight; the connection is added once the
-    /// response is known to be reusable.
-    pub(crate) fn new(inflight: InFlight) -> Lease {
-        Lease { conn: None, inflight }
-    }
-
     /// Puts the connection back into the endpoint's pool.
-    fn release(mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.inflight.endpoint().pool.put(conn);
-        }
+    fn release(self) {
+        self.inflight.endpoint().pool.put(self.conn);
     }
 }
 
@@ -243,7 +235,8 @@ pub(crate) struct Completion {
     pub(crate) log: Option<Box<AccessLog>>,
     bytes: u64,
     outcome: Outcome,
-    upstream: Option<String>,
+    /// The endpoint that answered (only kept for the access log).
+    upstream: Option<Arc<Endpoint>>,
 }
 
 /// Request details kept for the access log (only when it is on).
@@ -254,6 +247,19 @@ pub(crate) struct AccessLog {
     pub(crate) host: String,
     pub(crate) request_id: http::HeaderValue,
     pub(crate) version: http::Version,
+}
+
+impl AccessLog {
+    /// What the access log needs of `req`, routed (or not) by `host`.
+    pub(crate) fn of<B>(req: &http::Request<B>, host: String, request_id: &http::HeaderValue) -> Box<AccessLog> {
+        Box::new(AccessLog {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            host,
+            request_id: request_id.clone(),
+            version: req.version(),
+        })
+    }
 }
 
 impl Completion {
@@ -291,7 +297,7 @@ impl Drop for Completion {
                 status = self.status.as_u16(),
                 bytes = self.bytes,
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
-                upstream = self.upstream.as_deref().unwrap_or("-"),
+                upstream = self.upstream.as_deref().map_or("-", |e| &*e.label),
                 outcome = self.outcome.as_str(),
             );
         }

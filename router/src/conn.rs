@@ -54,7 +54,6 @@ pub(crate) struct ConnState {
     head_started: AtomicU64,
     /// When the last response ended (or the connection opened).
     idle_since: AtomicU64,
-    http2: bool,
     /// The request body in flight had malformed framing (framing.rs): fail it.
     poisoned: AtomicBool,
     /// Wakes the upstream side of a body waiting for bytes that will never come.
@@ -80,7 +79,6 @@ impl ConnState {
             inflight: AtomicU32::new(0),
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),
-            http2,
             poisoned: AtomicBool::new(false),
             body_waker: AtomicWaker::new(),
             rejected: Notify::new(),
@@ -116,9 +114,10 @@ impl ConnState {
         }
     }
 
-    /// Bytes arrived from the client.
+    /// Bytes of an HTTP/1 connection arrived from the client (HTTP/2 has no head timer
+    /// of ours).
     fn on_read(&self) {
-        if !self.http2 && self.inflight.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
+        if self.inflight.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
             self.head_started.store(now_ms(), Ordering::Relaxed);
         }
     }
@@ -303,15 +302,20 @@ impl Tracked {
 
     /// Queues the part of `bytes` the verdict lets through, and acts on a refusal.
     fn judged(&mut self, verdict: Feed, bytes: &[u8]) {
+        self.out.extend_from_slice(&bytes[..verdict.passed()]);
+        self.refused(verdict);
+    }
+
+    /// Acts on a refusal, after the bytes before it were passed: queues the stand-in
+    /// request for a refused head, fails the request body for a refused body.
+    fn refused(&mut self, verdict: Feed) {
         match verdict {
-            Feed::Pass(n) => self.out.extend_from_slice(&bytes[..n]),
-            Feed::RejectHead(n, why) => {
-                self.out.extend_from_slice(&bytes[..n]);
+            Feed::Pass(_) => {}
+            Feed::RejectHead(_, why) => {
                 Framing::rejected_request(why, &mut self.out);
                 tracing::info!(client = %self.state.client, reason = why.as_str(), "request refused: ambiguous framing");
             }
-            Feed::RejectBody(n) => {
-                self.out.extend_from_slice(&bytes[..n]);
+            Feed::RejectBody(_) => {
                 tracing::info!(client = %self.state.client, "request refused: malformed chunked body");
                 self.state.poison();
             }
@@ -337,13 +341,8 @@ impl AsyncRead for Tracked {
                 return Poll::Ready(Ok(()));
             }
             let Some(framing) = this.framing.as_mut() else {
-                // HTTP/2: no framing of ours to check.
-                let before = buf.filled().len();
-                let result = Pin::new(this.socket()).poll_read(cx, buf);
-                if buf.filled().len() > before {
-                    this.state.on_read();
-                }
-                return result;
+                // HTTP/2: no framing of ours to check, no head timer to feed.
+                return Pin::new(this.socket()).poll_read(cx, buf);
             };
             if framing.is_rejected() {
                 // Nothing more from this client reaches hyper; the connection task closes
@@ -368,9 +367,9 @@ impl AsyncRead for Tracked {
                     continue;
                 }
                 this.state.on_read();
+                // `joined` is cut at the verdict's length already.
                 let (verdict, joined) = framing.feed_held(more.filled());
-                let passed = joined.len();
-                this.judged(verdict_with_len(verdict, passed), &joined);
+                this.judged(verdict, &joined);
                 continue;
             }
             // Fast path: read straight into hyper's buffer and judge the new bytes there.
@@ -390,27 +389,15 @@ impl AsyncRead for Tracked {
                 return Poll::Ready(Ok(()));
             }
             let verdict = framing.feed(&buf.filled()[before..]);
-            let kept = match verdict {
-                Feed::Pass(n) | Feed::RejectHead(n, _) | Feed::RejectBody(n) => n,
-            };
+            let kept = verdict.passed();
             buf.set_filled(before + kept);
-            // Nothing to add for a pass; a refusal queues its consequences in `out`.
-            if !matches!(verdict, Feed::Pass(_)) {
-                this.judged(verdict_with_len(verdict, 0), &[]);
-            }
+            // The passed bytes are in hyper's buffer already; a refusal queues its
+            // consequences in `out`.
+            this.refused(verdict);
             if kept > 0 {
                 return Poll::Ready(Ok(()));
             }
         }
-    }
-}
-
-/// The same verdict, cut at `n` bytes (the bytes before the cut are handled by the caller).
-fn verdict_with_len(verdict: Feed, n: usize) -> Feed {
-    match verdict {
-        Feed::Pass(_) => Feed::Pass(n),
-        Feed::RejectHead(_, why) => Feed::RejectHead(n, why),
-        Feed::RejectBody(_) => Feed::RejectBody(n),
     }
 }
 

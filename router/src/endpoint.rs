@@ -16,6 +16,8 @@ use crate::spec::EndpointAddr;
 pub struct Endpoint {
     /// Where it listens.
     pub addr: EndpointAddr,
+    /// `addr` as text, for the access log and the admin API (formatted once).
+    pub(crate) label: Box<str>,
     outstanding: AtomicUsize,
     failures: AtomicU32,
     ejected: AtomicBool,
@@ -26,6 +28,7 @@ impl Endpoint {
     /// A new endpoint with an empty pool of `workers` slots.
     pub(crate) fn new(addr: EndpointAddr, workers: usize, max_idle: usize) -> Arc<Endpoint> {
         Arc::new(Endpoint {
+            label: addr.to_string().into_boxed_str(),
             addr,
             outstanding: AtomicUsize::new(0),
             failures: AtomicU32::new(0),

@@ -80,6 +80,15 @@ pub(crate) enum Feed {
     RejectBody(usize),
 }
 
+impl Feed {
+    /// How many bytes pass to hyper.
+    pub(crate) fn passed(&self) -> usize {
+        match *self {
+            Feed::Pass(n) | Feed::RejectHead(n, _) | Feed::RejectBody(n) => n,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Expecting a request head.
@@ -212,11 +221,8 @@ impl Framing {
         joined.extend_from_slice(more);
         self.state = State::Head;
         let verdict = self.feed(&joined);
-        let cut = match verdict {
-            Feed::Pass(n) | Feed::RejectHead(n, _) | Feed::RejectBody(n) => n,
-        };
         // Whatever `feed` held again is already copied into `self.held`.
-        joined.truncate(cut);
+        joined.truncate(verdict.passed());
         (verdict, joined)
     }
 

@@ -18,11 +18,7 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    duration: HistogramVec,
-    connect_errors: IntCounterVec,
-    retries: IntCounterVec,
-    ejections: IntCounterVec,
+    per_app: AppVecs,
     /// Open client connections.
     pub open_connections: IntGauge,
     /// Open upgraded (WebSocket) tunnels.
@@ -161,21 +157,11 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        let vecs = AppVecs {
-            requests: &requests,
-            duration: &duration,
-            connect_errors: &connect_errors,
-            retries: &retries,
-            ejections: &ejections,
-        };
-        let no_app = vecs.for_app(NO_APP);
+        let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
+        let no_app = per_app.for_app(NO_APP);
         Metrics {
             registry,
-            requests,
-            duration,
-            connect_errors,
-            retries,
-            ejections,
+            per_app,
             open_connections,
             open_tunnels,
             table_version,
@@ -194,14 +180,7 @@ impl Metrics {
 
     /// Handles for app `name`'s series, creating them.
     pub fn for_app(&self, name: &str) -> AppMetrics {
-        AppVecs {
-            requests: &self.requests,
-            duration: &self.duration,
-            connect_errors: &self.connect_errors,
-            retries: &self.retries,
-            ejections: &self.ejections,
-        }
-        .for_app(name)
+        self.per_app.for_app(name)
     }
 
     /// Handles for requests that matched no app.
@@ -211,13 +190,7 @@ impl Metrics {
 
     /// Drops app `name`'s series (the app left the table).
     pub fn remove_app(&self, name: &str) {
-        for class in CLASSES {
-            let _ = self.requests.remove_label_values(&[name, class]);
-        }
-        let _ = self.duration.remove_label_values(&[name]);
-        let _ = self.connect_errors.remove_label_values(&[name]);
-        let _ = self.retries.remove_label_values(&[name]);
-        let _ = self.ejections.remove_label_values(&[name]);
+        self.per_app.remove_app(name);
     }
 
     /// The text exposition format.
@@ -236,16 +209,17 @@ impl Default for Metrics {
     }
 }
 
-/// The labelled families per-app handles are cut from.
-struct AppVecs<'a> {
-    requests: &'a IntCounterVec,
-    duration: &'a HistogramVec,
-    connect_errors: &'a IntCounterVec,
-    retries: &'a IntCounterVec,
-    ejections: &'a IntCounterVec,
+/// The labelled families per-app handles are cut from (handles to the registered ones).
+#[derive(Debug)]
+struct AppVecs {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    connect_errors: IntCounterVec,
+    retries: IntCounterVec,
+    ejections: IntCounterVec,
 }
 
-impl AppVecs<'_> {
+impl AppVecs {
     fn for_app(&self, name: &str) -> AppMetrics {
         AppMetrics {
             by_class: CLASSES.map(|class| self.requests.with_label_values(&[name, class])),
@@ -254,5 +228,15 @@ impl AppVecs<'_> {
             retries: self.retries.with_label_values(&[name]),
             ejections: self.ejections.with_label_values(&[name]),
         }
+    }
+
+    fn remove_app(&self, name: &str) {
+        for class in CLASSES {
+            let _ = self.requests.remove_label_values(&[name, class]);
+        }
+        let _ = self.duration.remove_label_values(&[name]);
+        let _ = self.connect_errors.remove_label_values(&[name]);
+        let _ = self.retries.remove_label_values(&[name]);
+        let _ = self.ejections.remove_label_values(&[name]);
     }
 }

@@ -32,8 +32,9 @@ use tower::Service;
 
 use crate::balance::{self, Tried};
 use crate::body::{Lease, ProxyBody, RequestBody};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, InFlight};
 use crate::error_page::Problem;
+use crate::metrics::AppMetrics;
 use crate::pool::{self, Conn, ConnectError};
 use crate::route::{Meta, REQUEST_ID, Routed};
 use crate::server::Shared;
@@ -42,8 +43,6 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// How many pooled connections found closed at send time are replaced by new ones
 /// before that counts as a failed attempt.
@@ -123,25 +122,23 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                         crate::health::spawn_probe(&shared, endpoint);
                     }
                     failure = if matches!(e, ConnectError::Timeout) { Problem::Timeout } else { Problem::Unreachable };
-                    tried.add(index);
-                    if attempts_left == 0 {
+                    if !attempt_failed(&mut tried, &mut attempts_left, index, metrics) {
                         return Ok(meta.problem(failure));
                     }
-                    attempts_left -= 1;
-                    metrics.retries.inc();
                     continue;
                 }
             },
         };
         let inflight = endpoint.start_request();
         let reused = idle.is_some();
-        // What it takes to send the request again if the keep-alive race hits it.
+        // What it takes to send the request again if the keep-alive race hits it. Never
+        // after a resend: that one goes on a fresh connection, which is not racy.
         let racy = idle.is_some_and(|idle| idle >= RACE_IDLE);
-        let resend = (racy && !raced && is_replayable(&req)).then(|| replay_parts(&req));
+        let resend = (racy && is_replayable(&req)).then(|| replay_parts(&req));
         let sent = tokio::time::timeout(state.response_timeout, conn.try_send_request(req)).await;
         match sent {
             Ok(Ok(response)) => {
-                return Ok(respond(response, conn, Lease::new(inflight), client_upgrade, &meta, &tunnels, &shared));
+                return Ok(respond(response, conn, inflight, client_upgrade, &meta, &tunnels, &shared));
             }
             Err(_elapsed) => {
                 tracing::info!(app = %app.name, endpoint = %endpoint.addr, timeout = ?state.response_timeout, "upstream response timed out");
@@ -155,13 +152,10 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                         stale += 1;
                         continue;
                     }
-                    tried.add(index);
                     failure = Problem::Unreachable;
-                    if attempts_left == 0 {
+                    if !attempt_failed(&mut tried, &mut attempts_left, index, metrics) {
                         return Ok(meta.problem(failure));
                     }
-                    attempts_left -= 1;
-                    metrics.retries.inc();
                 }
                 None => {
                     let error = e.into_error();
@@ -191,6 +185,18 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     }
 }
 
+/// Counts a failed attempt on endpoint `index`, which is not tried again. Returns false
+/// when no attempt is left; otherwise the next one is counted as a retry.
+fn attempt_failed(tried: &mut Tried, attempts_left: &mut u32, index: usize, metrics: &AppMetrics) -> bool {
+    tried.add(index);
+    if *attempts_left == 0 {
+        return false;
+    }
+    *attempts_left -= 1;
+    metrics.retries.inc();
+    true
+}
+
 /// Whether a request may be sent twice: safe method and no body.
 fn is_replayable(req: &Request<RequestBody>) -> bool {
     use http::Method;
@@ -215,7 +221,7 @@ async fn take_ready(endpoint: &Endpoint, max_age: Duration) -> Option<(Conn, Dur
 fn respond(
     mut response: Response<Incoming>,
     conn: Conn,
-    mut lease: Lease,
+    inflight: InFlight,
     client_upgrade: Option<OnUpgrade>,
     meta: &Meta,
     tunnels: &TaskTracker,
@@ -229,11 +235,7 @@ fn respond(
         spawn_tunnel(client, upstream, tunnels, shared);
         let (mut parts, _) = response.into_parts();
         let protocol = parts.headers.get(header::UPGRADE).cloned();
-        strip_hop_by_hop(&mut parts.headers);
-        if let Some(protocol) = protocol {
-            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol);
-        }
+        strip_hop_by_hop_but_upgrade(&mut parts.headers, protocol);
         return Response::from_parts(parts, ProxyBody::empty());
     }
     strip_hop_by_hop(response.headers_mut());
@@ -241,8 +243,7 @@ fn respond(
     // not turn the client connection into HTTP/1.0).
     *response.version_mut() = Version::HTTP_11;
     let (parts, body) = response.into_parts();
-    lease.conn = Some(conn);
-    Response::from_parts(parts, ProxyBody::upstream(body, lease))
+    Response::from_parts(parts, ProxyBody::upstream(body, Lease { conn, inflight }))
 }
 
 /// Copies bytes both ways once both sides have switched protocols.
@@ -295,11 +296,7 @@ fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<Hea
     let headers = req.headers_mut();
     // Room for the forwarding headers below: one growth instead of several.
     headers.reserve(6);
-    strip_hop_by_hop(headers);
-    if let Some(protocol) = upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol);
-    }
+    strip_hop_by_hop_but_upgrade(headers, upgrade);
     let client_ip = &meta.conn.client_ip;
     let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
         None => client_ip.clone(),
@@ -319,49 +316,55 @@ fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<Hea
         headers.insert(&X_FORWARDED_HOST, host);
     }
     headers.insert(&X_FORWARDED_PORT, meta.conn.local_port.clone());
-    headers.insert(REQUEST_ID, meta.request_id.clone());
+    headers.insert(&REQUEST_ID, meta.request_id.clone());
 }
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (plus `Connection` itself).
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-}
+static HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
 
-/// Removes the hop-by-hop headers of RFC 9110 §7.6.1, including those `Connection` names.
-/// One pass over the names first: most messages carry none, and then nothing is hashed.
+/// `Connection` options that are not header names.
+const CONNECTION_OPTIONS: [&str; 3] = ["keep-alive", "close", "upgrade"];
+
+/// Removes the hop-by-hop headers of RFC 9110 §7.6.1, including those any `Connection`
+/// line names. One pass over the names first: most messages carry none, and then nothing
+/// is hashed.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(is_hop_by_hop) {
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
         return;
     }
-    if let Some(connection) = headers.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = connection
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && !matches!(t.to_ascii_lowercase().as_str(), "keep-alive" | "close" | "upgrade"))
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for name in [
-        &header::CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-    ] {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !CONNECTION_OPTIONS.iter().any(|o| t.eq_ignore_ascii_case(o)))
+        // Lower-cases the token.
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    for name in named {
         headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// [`strip_hop_by_hop`], then `Connection: upgrade` and `Upgrade: <protocol>` again when
+/// the message switches protocols.
+fn strip_hop_by_hop_but_upgrade(headers: &mut HeaderMap, protocol: Option<HeaderValue>) {
+    strip_hop_by_hop(headers);
+    if let Some(protocol) = protocol {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
     }
 }
 

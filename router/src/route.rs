@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use futures_util::future::{Either, Ready, ready as ready_fut};
 use http::header::ACCEPT;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tower::Service;
 
@@ -38,7 +38,7 @@ const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
 };
 
 /// Header carrying the request id, kept from the client when valid, else generated.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
+pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A request whose app is known.
 #[derive(Debug)]
@@ -101,15 +101,7 @@ where
                 (found, if logging { host.into_owned() } else { String::new() })
             }
         };
-        let log = logging.then(|| {
-            Box::new(AccessLog {
-                method: req.method().clone(),
-                uri: req.uri().clone(),
-                host,
-                request_id: meta.request_id.clone(),
-                version: req.version(),
-            })
-        });
+        let log = logging.then(|| AccessLog::of(&req, host, &meta.request_id));
         let (app, inner) = match found {
             Err(problem) => (None, Either::Left(ready_fut(Ok(meta.problem(problem))))),
             Ok(app) => {
@@ -132,15 +124,7 @@ impl<S> RouteService<S> {
         self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
         let mut response = meta.problem(Problem::BadRequest);
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        let log = self.shared.config.access_log.then(|| {
-            Box::new(AccessLog {
-                method: req.method().clone(),
-                uri: req.uri().clone(),
-                host: String::new(),
-                request_id: meta.request_id.clone(),
-                version: req.version(),
-            })
-        });
+        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, String::new(), &meta.request_id));
         let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
         RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done) }
     }
@@ -172,7 +156,7 @@ where
 /// The client's `X-Request-Id` if it is 1 to 200 visible ASCII characters, else a new
 /// random 128-bit id in hex.
 fn request_id<B>(req: &Request<B>) -> HeaderValue {
-    if let Some(id) = req.headers().get(REQUEST_ID) {
+    if let Some(id) = req.headers().get(&REQUEST_ID) {
         let bytes = id.as_bytes();
         if !bytes.is_empty() && bytes.len() <= 200 && bytes.iter().all(|b| (0x21..0x7f).contains(b)) {
             return id.clone();

@@ -214,7 +214,6 @@ impl Writer {
                         }
                     }
                 }
-                let names: HashSet<String> = names.into_iter().map(str::to_owned).collect();
                 let dropped: Vec<Box<str>> = table
                     .apps()
                     .filter(|app| app.state().source == source && !names.contains(&*app.name))

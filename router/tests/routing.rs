@@ -151,6 +151,30 @@ async fn forwarding_headers_are_set_and_hop_by_hop_headers_removed() {
 }
 
 #[tokio::test]
+async fn headers_named_by_every_connection_line_are_removed() {
+    let router = start(common::config()).await;
+    let app = Backend::start("app").await;
+    router.put_app("app", &[app.endpoint()]).await;
+
+    let req = Request::get("/x")
+        .header("host", host("app"))
+        .header("connection", "x-hop-one")
+        .header("connection", "X-Hop-Two")
+        .header("x-hop-one", "secret")
+        .header("x-hop-two", "secret")
+        .header("x-app", "kept")
+        .body(Default::default())
+        .unwrap();
+    let reply = slipway_tests::send(router.http, req).await.unwrap();
+    let headers = &reply.json()["headers"];
+    for hop in ["x-hop-one", "x-hop-two"] {
+        assert!(headers.get(hop).is_none(), "{hop} was forwarded: {headers}");
+    }
+    assert_eq!(headers["x-app"], "kept");
+    router.stop().await;
+}
+
+#[tokio::test]
 async fn http2_prior_knowledge_requests_are_proxied() {
     let router = start(common::config()).await;
     let app = Backend::start("h2app").await;

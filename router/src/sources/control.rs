@@ -88,13 +88,15 @@ impl ControlPlane {
         self.version.load(Ordering::Acquire)
     }
 
-    /// Sends one request to the control plane on a new connection.
+    /// Sends one request to the control plane on a new connection, with `Last-Event-ID`
+    /// when `last_event_id` is given (resuming the route stream).
     async fn request(
         &self,
         method: Method,
         path: &str,
         body: Bytes,
         accept: &str,
+        last_event_id: Option<u64>,
     ) -> Result<http::Response<Incoming>, ControlError> {
         let authority = self.base.authority().ok_or_else(|| ControlError::Http("control.url has no host".into()))?;
         let stream = tokio::net::TcpStream::connect(authority.as_str())
@@ -114,8 +116,7 @@ impl ControlPlane {
         if let Some(token) = &self.token {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let version = self.version();
-        if path.starts_with(ROUTES_PATH) && version > 0 {
+        if let Some(version) = last_event_id {
             req = req.header("last-event-id", version.to_string());
         }
         let req = req.body(Full::new(body)).map_err(|e| ControlError::Http(e.to_string()))?;
@@ -132,7 +133,7 @@ impl ControlPlane {
     /// Asks the control plane to wake `app`.
     pub async fn wake(&self, app: &str) -> Result<(), ControlError> {
         let path = WAKE_PATH.replace("{app}", app);
-        let response = self.request(Method::POST, &path, Bytes::new(), "application/json").await?;
+        let response = self.request(Method::POST, &path, Bytes::new(), "application/json", None).await?;
         let _ = response.into_body().collect().await;
         Ok(())
     }
@@ -158,8 +159,10 @@ impl ControlPlane {
         backoff: &mut Duration,
     ) -> Result<(), ControlError> {
         let path = format!("{ROUTES_PATH}?watch=true");
-        let response = self.request(Method::GET, &path, Bytes::new(), "text/event-stream").await?;
-        tracing::info!(resume_from = self.version(), "following the control plane's route stream");
+        let version = self.version();
+        let last_event_id = (version > 0).then_some(version);
+        let response = self.request(Method::GET, &path, Bytes::new(), "text/event-stream", last_event_id).await?;
+        tracing::info!(resume_from = version, "following the control plane's route stream");
         let mut body = response.into_body();
         let mut buffer = BytesMut::new();
         loop {
@@ -219,7 +222,7 @@ impl ControlPlane {
                 continue;
             }
             let body = serde_json::to_vec(&Activity { apps: pending.clone() }).unwrap_or_default();
-            match self.request(Method::POST, ACTIVITY_PATH, Bytes::from(body), "application/json").await {
+            match self.request(Method::POST, ACTIVITY_PATH, Bytes::from(body), "application/json", None).await {
                 Ok(response) => {
                     let _ = response.into_body().collect().await;
                     pending.clear();
