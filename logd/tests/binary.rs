@@ -27,8 +27,7 @@ async fn starts_from_a_file_with_env_overrides_and_stops_on_sigterm() {
         &[("SLIPWAY_LOGD__LISTEN__HTTP", "127.0.0.1:0"), ("SLIPWAY_LOGD__WORKER_THREADS", "1")],
     );
     let started = p.wait_for_line("logd started", Duration::from_secs(20)).await;
-    let json: serde_json::Value = serde_json::from_str(&started).unwrap();
-    let http: std::net::SocketAddr = json["http"].as_str().unwrap().parse().unwrap();
+    let http: std::net::SocketAddr = slipway_tests::platform::log_field(&started, "http").parse().unwrap();
     assert_ne!(http.port(), 1);
     assert_eq!(slipway_tests::get(http, "logd", "/healthz").await.text(), "ok\n");
     p.signal(15);

@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{host, start};
 use slipway_tests::Backend;
@@ -117,15 +117,10 @@ async fn an_ejected_endpoint_is_probed_and_returns_when_it_answers() {
 
     // The process comes back on the same address.
     let revived = Backend::start_on("revived", dead).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = router.admin("GET", "/v1/routes/app", None).await.json();
-        if status["endpoints"][0]["ejected"] == false {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the probe never restored the endpoint");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually("the probe restores the endpoint", async || {
+        router.admin("GET", "/v1/routes/app", None).await.json()["endpoints"][0]["ejected"] == false
+    })
+    .await;
     for _ in 0..10 {
         assert_eq!(router.get("app", "/").await.status, 200);
     }

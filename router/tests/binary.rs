@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use slipway_tests::Backend;
 use slipway_tests::process::Process;
 
@@ -32,8 +30,7 @@ async fn run_to_exit(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, Strin
 }
 
 fn addr_from(line: &str, key: &str) -> SocketAddr {
-    let json: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-    json[key].as_str().unwrap().parse().unwrap()
+    slipway_tests::platform::log_field(line, key).parse().unwrap()
 }
 
 #[tokio::test]
@@ -89,13 +86,10 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
 
     let app = Backend::start("app").await;
     let body = serde_json::json!({ "endpoints": [app.endpoint()] }).to_string();
-    let put = Request::put("/v1/routes/slow")
-        .header("host", "admin")
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    assert_eq!(slipway_tests::send(admin, put).await.unwrap().status, 200);
+    let put = ("PUT", "/v1/routes/slow");
+    let reply =
+        slipway_tests::client::call(admin, "admin", put, Some("application/json"), Bytes::from(body), Some(TOKEN));
+    assert_eq!(reply.await.status, 200);
 
     let in_flight = tokio::spawn(async move { slipway_tests::get(http, "slow.env.localhost", "/hold").await });
     app.wait_held(1).await;

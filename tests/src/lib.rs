@@ -30,3 +30,12 @@ pub async fn eventually<T>(what: &str, limit: std::time::Duration, mut check: im
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The value of a Prometheus sample in a `/metrics` text, e.g.
+/// `slipway_router_retries_total{app="a"}`; 0 if absent.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
+}

@@ -33,11 +33,7 @@ pub async fn start(config: Config) -> Logd {
 
 /// A metric sample's value, e.g. `slipway_logd_acks_total`; 0 if absent.
 pub fn metric(logd: &Logd, sample: &str) -> f64 {
-    logd.metrics_text()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or(0.0)
+    slipway_tests::metric(&logd.metrics_text(), sample)
 }
 
 // ---- hand-built msgpack ----------------------------------------------------------------

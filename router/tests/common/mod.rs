@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use slipway_router::{Config, Router};
 use slipway_tests::{Reply, client};
 
@@ -48,15 +46,9 @@ impl TestRouter {
 
     /// An admin API call; `token` None sends no Authorization header.
     pub async fn admin_call(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Reply {
-        let mut req = Request::builder().method(method).uri(path).header("host", "admin");
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let body = Full::new(Bytes::from(body.unwrap_or("").to_owned()));
-        client::send(self.admin, req.body(body).unwrap()).await.unwrap()
+        let content_type = body.map(|_| "application/json");
+        let body = Bytes::from(body.unwrap_or("").to_owned());
+        client::call(self.admin, "admin", (method, path), content_type, body, token).await
     }
 
     /// An admin API call with the right token.
@@ -79,11 +71,7 @@ impl TestRouter {
 
     /// The value of a metric sample, e.g. `slipway_router_retries_total{app="a"}`; 0 if absent.
     pub fn metric(&self, sample: &str) -> f64 {
-        let text = self.router.as_ref().unwrap().metrics_text();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
-            .unwrap_or(0.0)
+        slipway_tests::metric(&self.router.as_ref().unwrap().metrics_text(), sample)
     }
 
     /// Graceful stop; waits for the drain.
@@ -97,9 +85,5 @@ impl TestRouter {
 /// Polls `check` until it holds (10 s at most). Only for changes that arrive by a path
 /// the test cannot subscribe to (a file watch, a stream into the router).
 pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    slipway_tests::eventually(what, Duration::from_secs(10), async || check().await.then_some(())).await;
 }
