@@ -288,15 +288,7 @@ impl Default for Logd {
 impl Config {
     /// Reads the config file at `path`, applies `SLIPWAY_CONTROL__*` overrides and checks it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        if !path.is_file() {
-            // Checked here too: the shared loader's hint names the router's file.
-            return Err(ConfigError {
-                origin: Some(path.display().to_string()),
-                key: None,
-                problem: "no such file (pass the path of a TOML config, e.g. config/control.toml)".into(),
-            });
-        }
-        let config: Config = load_layered(Some(path), ENV_PREFIX)?;
+        let config: Config = load_layered(Some(path), ENV_PREFIX, "config/control.toml")?;
         config.validate()?;
         Ok(config)
     }

@@ -23,6 +23,8 @@ use crate::spec::{self, Balance};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
+/// The sample config named when the config file is missing.
+const EXAMPLE: &str = "config/router.toml";
 
 /// The whole router configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -247,14 +249,14 @@ impl Default for Upstream {
 impl Config {
     /// Reads the config file at `path`, applies `SLIPWAY_ROUTER__*` overrides and checks it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = load_layered(Some(path), ENV_PREFIX)?;
+        let config: Config = load_layered(Some(path), ENV_PREFIX, EXAMPLE)?;
         config.validate()?;
         Ok(config)
     }
 
     /// Defaults plus environment overrides, without a file (used by tests and embedders).
     pub fn from_env() -> Result<Config, ConfigError> {
-        let config: Config = load_layered(None, ENV_PREFIX)?;
+        let config: Config = load_layered(None, ENV_PREFIX, EXAMPLE)?;
         config.validate()?;
         Ok(config)
     }
@@ -374,15 +376,20 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Reads `T` from its defaults, an optional TOML file and `<env_prefix><KEY>__<KEY>`
-/// environment variables, and turns figment's error into a [`ConfigError`].
-pub fn load_layered<T: DeserializeOwned>(path: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
+/// environment variables, and turns figment's error into a [`ConfigError`]. A missing
+/// file is reported with `example` (the program's sample config) as the hint.
+pub fn load_layered<T: DeserializeOwned>(
+    path: Option<&Path>,
+    env_prefix: &str,
+    example: &str,
+) -> Result<T, ConfigError> {
     let mut figment = Figment::new();
     if let Some(path) = path {
         if !path.is_file() {
             return Err(ConfigError {
                 origin: Some(path.display().to_string()),
                 key: None,
-                problem: "no such file (pass the path of a TOML config, e.g. config/router.toml)".into(),
+                problem: format!("no such file (pass the path of a TOML config, e.g. {example})"),
             });
         }
         figment = figment.merge(Toml::file_exact(path));
