@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use slipway_logd::token::MIN_KEY_BYTES;
+pub use slipway_router::config::LogFormat;
 use slipway_router::config::{ConfigError, de, load_layered};
 
 /// Prefix of the environment variables that override config keys.
@@ -187,18 +188,6 @@ pub struct Logd {
     /// Log records queued for logd; when logd is slow or down, further ones are dropped
     /// (and counted) so dynos never wait on their logs.
     pub queue: usize,
-}
-
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// JSON when stdout is not a terminal, text otherwise.
-    Auto,
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
 }
 
 impl Default for Config {

@@ -119,7 +119,8 @@ pub fn default_data_dir() -> Option<PathBuf> {
 
 /// `slipway up`: starts, prints, waits for Ctrl-C or SIGTERM, stops.
 pub fn main(args: UpArgs) -> ExitCode {
-    let _logs = crate::telemetry::init(LogFormat::Auto, &args.log_level, crate::telemetry::Target::Stderr);
+    let _logs =
+        slipway_router::telemetry::init_to(LogFormat::Auto, &args.log_level, slipway_router::telemetry::Target::Stderr);
     let runtime = match tokio::runtime::Builder::new_multi_thread().thread_name("slipway-up").enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),

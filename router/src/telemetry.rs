@@ -1,6 +1,7 @@
-//! Logging set-up for the binary: `tracing` to stdout, JSON unless stdout is a terminal
-//! (or as configured), written by a background thread so a slow stdout never stalls a
-//! worker. Access log lines have target `access`.
+//! Logging set-up for the binaries: `tracing` to stdout (or stderr), JSON unless that
+//! output is a terminal (or as configured), written by a background thread so a slow
+//! terminal never stalls a worker. Access log lines have target `access`. The control
+//! plane's `slipway` binary uses this too.
 
 use std::io::IsTerminal;
 
@@ -9,22 +10,46 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. Keep the guard alive until exit: dropping it flushes.
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Standard output (the servers).
+    Stdout,
+    /// Standard error (`slipway up`, whose standard output is for people).
+    Stderr,
+}
+
+/// Installs the global subscriber writing to stdout. Keep the guard alive until exit:
+/// dropping it flushes.
 pub fn init(format: LogFormat, filter: &str) -> WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(64 * 1024)
-        .finish(std::io::stdout());
+    init_to(format, filter, Target::Stdout)
+}
+
+/// Installs the global subscriber writing to `target`; a second call (tests starting
+/// several servers in one process) keeps the first subscriber. Keep the guard alive.
+pub fn init_to(format: LogFormat, filter: &str, target: Target) -> WorkerGuard {
+    let builder = tracing_appender::non_blocking::NonBlockingBuilder::default().buffered_lines_limit(64 * 1024);
+    let (writer, guard, terminal) = match target {
+        Target::Stdout => {
+            let (w, g) = builder.finish(std::io::stdout());
+            (w, g, std::io::stdout().is_terminal())
+        }
+        Target::Stderr => {
+            let (w, g) = builder.finish(std::io::stderr());
+            (w, g, std::io::stderr().is_terminal())
+        }
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stdout().is_terminal(),
+        LogFormat::Auto => !terminal,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    if json {
-        builder.json().flatten_event(true).with_current_span(false).init();
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let _ = if json {
+        subscriber.json().flatten_event(true).with_current_span(false).try_init()
     } else {
-        builder.init();
-    }
+        subscriber.with_ansi(terminal).try_init()
+    };
     guard
 }

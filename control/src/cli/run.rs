@@ -15,7 +15,7 @@ pub(super) fn server(path: &Path) -> ExitCode {
         Ok(config) => config,
         Err(e) => return report(&CliError::usage(e.to_string())),
     };
-    let _logs = crate::telemetry::init(config.log_format, &config.log_level, crate::telemetry::Target::Stdout);
+    let _logs = slipway_router::telemetry::init(config.log_format, &config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().thread_name("slipway-control").enable_all().build()
     {
         Ok(rt) => rt,
