@@ -205,14 +205,20 @@ impl ApiError {
     }
 }
 
+/// The status and error code of a refused JSON body, for Slipway's APIs (the admin API
+/// here, the control plane's): syntax errors (axum: 400) and type errors (axum: 422) are
+/// both `400 bad_json`.
+pub fn json_rejection(rejection: &JsonRejection) -> (StatusCode, &'static str) {
+    match rejection.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        _ => (StatusCode::BAD_REQUEST, "bad_json"),
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        let (status, code) = match rejection.status() {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            // Syntax errors (axum: 400) and type errors (axum: 422) are both bad JSON to us.
-            _ => (StatusCode::BAD_REQUEST, "bad_json"),
-        };
+        let (status, code) = json_rejection(&rejection);
         ApiError::new(status, code, &rejection.body_text())
     }
 }

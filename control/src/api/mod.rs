@@ -195,12 +195,7 @@ impl ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        let (status, code) = match rejection.status() {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            // Syntax errors (axum: 400) and type errors (axum: 422) are both bad JSON to us.
-            _ => (StatusCode::BAD_REQUEST, "bad_json"),
-        };
+        let (status, code) = slipway_router::admin::json_rejection(&rejection);
         ApiError::new(status, code, &rejection.body_text())
     }
 }
