@@ -3,18 +3,18 @@
 //! Read in three layers, later ones winning: the defaults below, the TOML file given with
 //! `--config`, and environment variables named `SLIPWAY_CONTROL__<SECTION>__<KEY>` (for
 //! example `SLIPWAY_CONTROL__AUTH__TOKEN=...` or `SLIPWAY_CONTROL__LISTEN__API=0.0.0.0:9000`).
-//! `config/control.toml` shows every key. The loading and the error messages are the
-//! router's ([`slipway_router::config::load_layered`]), so all three programs report a bad
-//! key the same way: `config: /etc/slipway/control.toml: key "listen.api": ...`.
+//! `config/control.toml` shows every key. The loading and the error messages are
+//! `slipway-config`'s ([`slipway_config::load_layered`]), so all three programs report a
+//! bad key the same way: `config: /etc/slipway/control.toml: key "listen.api": ...`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+pub use slipway_config::LogFormat;
+use slipway_config::{ConfigError, de, load_layered};
 use slipway_logd::token::MIN_KEY_BYTES;
-pub use slipway_router::config::LogFormat;
-use slipway_router::config::{ConfigError, de, load_layered};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_CONTROL__";
@@ -172,7 +172,7 @@ pub struct Sleep {
 pub struct Logd {
     /// logd's Fluent forward listener, e.g. "127.0.0.1:24224". Unset: the dynos' output is
     /// dropped (control's own events still go to its log).
-    #[serde(deserialize_with = "de_opt_addr")]
+    #[serde(deserialize_with = "de::opt_addr")]
     pub forward: Option<SocketAddr>,
     /// Shared key of logd's forward handshake (`forward.shared_key` in logd.toml), if set.
     pub shared_key: Option<String>,
@@ -288,8 +288,8 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir", "must not be empty".into());
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return bad("log_level", format!("{:?} is not a valid filter: {e}", self.log_level));
+        if let Err(problem) = slipway_config::logging::check_filter(&self.log_level) {
+            return bad("log_level", problem);
         }
         match &self.auth.token {
             None => {
@@ -413,20 +413,7 @@ impl Config {
 }
 
 fn invalid(key: &str, problem: String) -> ConfigError {
-    ConfigError { origin: None, key: Some(key.to_owned()), problem }
-}
-
-/// An optional socket address; "" means unset.
-fn de_opt_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    use serde::de::Error;
-    let s = Option::<String>::deserialize(d)?;
-    match s.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| D::Error::custom(format!("{s:?} is not an address like \"127.0.0.1:24224\""))),
-    }
+    ConfigError::invalid(key, problem)
 }
 
 #[cfg(test)]

@@ -235,24 +235,8 @@ pub struct LogToken {
     pub viewer_url: String,
 }
 
-/// An error answer: `{"error": {"code", "message", "field"?}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorDetail {
-    /// Machine-readable: `not_found`, `invalid`, `bad_json`, `unauthorized`, ...
-    pub code: String,
-    /// For people.
-    pub message: String,
-    /// The offending field of the body, when one is at fault.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+// The API's error answer, `{"error": {"code", "message", "field"?}}`, is
+// `slipway_config::ErrorBody`, shared by every Slipway API.
 
 #[cfg(test)]
 mod tests {

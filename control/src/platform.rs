@@ -256,7 +256,7 @@ impl Platform {
 
     /// Creates an app.
     pub async fn create_app(&self, new: model::NewApp) -> Result<model::App, PlatformError> {
-        slipway_router::spec::check_app_name(&new.name).map_err(|p| invalid("name", p))?;
+        slipway_config::app_name::check(&new.name).map_err(|p| invalid("name", p))?;
         let min = self.config.sleep.min_sleep_after;
         let sleep_after = new.sleep_after.as_deref().map(|t| parse_sleep_after(t, min)).transpose()?;
         let app = self.store.create_app(&new.name, sleep_after, clock::now_ms()).await.map_err(conflict)?;

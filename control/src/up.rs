@@ -18,10 +18,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use slipway_config::Signals;
+use slipway_config::logging::LogFormat;
 
 use crate::cli::credentials::{self, Credentials};
 use crate::cli::{CliError, Out, report};
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::model::NewApp;
 use crate::platform::{Platform, Source};
 use crate::server::Server;
@@ -120,7 +122,7 @@ pub fn default_data_dir() -> Option<PathBuf> {
 /// `slipway up`: starts, prints, waits for Ctrl-C or SIGTERM, stops.
 pub fn main(args: UpArgs) -> ExitCode {
     let _logs =
-        slipway_router::telemetry::init_to(LogFormat::Auto, &args.log_level, slipway_router::telemetry::Target::Stderr);
+        slipway_config::logging::init_to(LogFormat::Auto, &args.log_level, slipway_config::logging::Target::Stderr);
     let runtime = match tokio::runtime::Builder::new_multi_thread().thread_name("slipway-up").enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
@@ -368,36 +370,4 @@ fn concrete(addr: SocketAddr) -> std::io::Result<SocketAddr> {
         return Ok(addr);
     }
     std::net::TcpListener::bind(addr)?.local_addr()
-}
-
-/// SIGTERM and SIGINT, caught from the moment this exists (install it before printing
-/// that the program is up, so a signal sent right after is not lost to the default
-/// action).
-#[derive(Debug)]
-pub struct Signals {
-    term: Option<tokio::signal::unix::Signal>,
-    int: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    /// Installs the handlers (inside a tokio runtime).
-    pub fn install() -> Signals {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
-        if term.is_none() || int.is_none() {
-            tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        }
-        Signals { term, int }
-    }
-
-    /// Waits for SIGTERM or SIGINT and names it.
-    pub async fn wait(&mut self) -> &'static str {
-        let (Some(term), Some(int)) = (&mut self.term, &mut self.int) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    }
 }

@@ -5,22 +5,23 @@
 //! (for example `SLIPWAY_LOGD__LISTEN__HTTP=0.0.0.0:80` or
 //! `SLIPWAY_LOGD__AUTH__SIGNING_KEY=...`). `config/logd.toml` shows every key.
 //!
-//! Any problem is reported as one [`ConfigError`] naming the key and where its value came
+//! Loading and the one-line errors are `slipway-config`'s, shared by all three programs:
+//! any problem is reported as one [`ConfigError`] naming the key and where its value came
 //! from, e.g. `config: /etc/slipway/logd.toml: key "listen.forward": "24224" is not an
-//! address like "0.0.0.0:24224" or "[::1]:24224"`.
+//! address like "0.0.0.0:8080" or "[::1]:8080"`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+pub use slipway_config::{ConfigError, LogFormat};
+use slipway_config::{de, load_layered};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_LOGD__";
+/// The sample config named when the config file is missing.
+const EXAMPLE: &str = "config/logd.toml";
 
 /// The whole logd configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -123,7 +124,7 @@ pub struct Rules {
     /// Source of lines whose rules give none.
     pub default_source: String,
     /// Regex on the tag with named groups `app`, `dyno`, `source`.
-    #[serde(deserialize_with = "de::opt_regex")]
+    #[serde(deserialize_with = "opt_regex")]
     pub tag_pattern: Option<regex::Regex>,
     /// Keys holding the message, tried in order.
     pub message_keys: Vec<String>,
@@ -268,18 +269,6 @@ pub struct Auth {
     pub protect_metrics: bool,
 }
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// JSON when stdout is not a terminal, text otherwise.
-    Auto,
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -392,14 +381,14 @@ impl Default for Http {
 impl Config {
     /// Reads the config file at `path`, applies `SLIPWAY_LOGD__*` overrides and checks it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = load_layered(Some(path), ENV_PREFIX)?;
+        let config: Config = load_layered(Some(path), ENV_PREFIX, EXAMPLE)?;
         config.validate()?;
         Ok(config)
     }
 
     /// Defaults plus environment overrides, without a file.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let config: Config = load_layered(None, ENV_PREFIX)?;
+        let config: Config = load_layered(None, ENV_PREFIX, EXAMPLE)?;
         config.validate()?;
         Ok(config)
     }
@@ -410,8 +399,8 @@ impl Config {
         if self.worker_threads > 1024 {
             return bad("worker_threads", "must be 0 (one per core) up to 1024");
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return Err(ConfigError::invalid("log_level", format!("{:?} is not a valid filter: {e}", self.log_level)));
+        if let Err(problem) = slipway_config::logging::check_filter(&self.log_level) {
+            return Err(ConfigError::invalid("log_level", problem));
         }
         let f = &self.forward;
         if f.shared_key.as_deref().is_some_and(str::is_empty) {
@@ -439,8 +428,10 @@ impl Config {
         if r.app.is_empty() && r.fallback_app.is_empty() {
             return bad("rules.app", "give at least one source, or set rules.fallback_app");
         }
-        if !r.fallback_app.is_empty() && !crate::record::valid_app(&r.fallback_app) {
-            return bad("rules.fallback_app", "must be an app name: lower-case letters, digits, '-', '_', '.'");
+        if !r.fallback_app.is_empty()
+            && let Err(problem) = slipway_config::app_name::check(&r.fallback_app)
+        {
+            return Err(ConfigError::invalid("rules.fallback_app", format!("must be an app name: {problem}")));
         }
         if r.message_keys.is_empty() {
             return bad("rules.message_keys", "give at least one key, e.g. [\"log\", \"message\"]");
@@ -528,128 +519,14 @@ impl Config {
     }
 }
 
-/// A configuration problem, naming the key and where the bad value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Where the value came from: a file path or an environment variable.
-    pub origin: Option<String>,
-    /// Dotted key path, e.g. `listen.http`.
-    pub key: Option<String>,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl ConfigError {
-    fn invalid(key: &str, problem: String) -> Self {
-        ConfigError { origin: None, key: Some(key.to_owned()), problem }
+/// An optional regular expression; an empty string means unset.
+fn opt_regex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<regex::Regex>, D::Error> {
+    use serde::de::Error;
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Ok(None);
     }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("config")?;
-        if let Some(origin) = &self.origin {
-            write!(f, ": {origin}")?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, ": key \"{key}\"")?;
-        }
-        write!(f, ": {}", self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Reads `T` from its defaults, an optional TOML file and `<env_prefix><KEY>__<KEY>`
-/// environment variables, and turns figment's error into a [`ConfigError`].
-pub fn load_layered<T: DeserializeOwned>(path: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
-    let mut figment = Figment::new();
-    if let Some(path) = path {
-        if !path.is_file() {
-            return Err(ConfigError {
-                origin: Some(path.display().to_string()),
-                key: None,
-                problem: "no such file (pass the path of a TOML config, e.g. config/logd.toml)".into(),
-            });
-        }
-        figment = figment.merge(Toml::file_exact(path));
-    }
-    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
-    figment.extract().map_err(|e| from_figment(e, env_prefix))
-}
-
-fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
-    use figment::error::Kind;
-    let key = (!error.path.is_empty()).then(|| error.path.join("."));
-    let origin = error.metadata.as_ref().map(|md| match &md.source {
-        Some(figment::Source::File(path)) => path.display().to_string(),
-        _ if md.name.contains("environment") => {
-            let var: Vec<String> = error.path.iter().map(|k| k.to_ascii_uppercase()).collect();
-            format!("environment variable {env_prefix}{}", var.join("__"))
-        }
-        _ => md.name.to_string(),
-    });
-    let problem = match &error.kind {
-        Kind::UnknownField(field, expected) => {
-            let key = key.unwrap_or_else(|| field.clone());
-            return ConfigError {
-                origin,
-                key: Some(key),
-                problem: format!("unknown key; expected one of: {}", expected.join(", ")),
-            };
-        }
-        Kind::InvalidType(actual, expected) => format!("found {actual}, expected {expected}"),
-        Kind::InvalidValue(actual, expected) => format!("found {actual}, expected {expected}"),
-        Kind::UnknownVariant(found, expected) => {
-            format!("unknown value {found:?}; expected one of: {}", expected.join(", "))
-        }
-        Kind::Message(message) => message.trim_end().to_owned(),
-        other => other.to_string(),
-    };
-    ConfigError { origin, key, problem }
-}
-
-/// Deserializers with error messages that show the bad value and an example of a good one.
-pub mod de {
-    use std::net::SocketAddr;
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, de::Error};
-
-    /// A socket address such as `0.0.0.0:8090` or `[::1]:8090`.
-    pub fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_addr(&s).map_err(D::Error::custom)
-    }
-
-    /// An optional socket address; an empty string means unset.
-    pub fn opt_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() {
-            return Ok(None);
-        }
-        parse_addr(&s).map(Some).map_err(D::Error::custom)
-    }
-
-    fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-        s.parse().map_err(|_| format!("{s:?} is not an address like \"0.0.0.0:24224\" or \"[::1]:24224\""))
-    }
-
-    /// A duration such as `500ms`, `10s` or `2m`.
-    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| D::Error::custom(format!("{s:?} is not a duration like \"500ms\", \"10s\" or \"2m\" ({e})")))
-    }
-
-    /// An optional regular expression; an empty string means unset.
-    pub fn opt_regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<regex::Regex>, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() {
-            return Ok(None);
-        }
-        regex::Regex::new(&s).map(Some).map_err(|e| D::Error::custom(format!("{s:?} is not a valid regex: {e}")))
-    }
+    regex::Regex::new(&s).map(Some).map_err(|e| D::Error::custom(format!("{s:?} is not a valid regex: {e}")))
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ pub mod msgpack;
 pub mod record;
 pub mod server;
 pub mod store;
-pub mod telemetry;
 pub mod token;
 
 pub use config::{Config, ConfigError};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use slipway_config::Signals;
 use slipway_logd::{Config, Logd};
 
 /// Slipway's log service: Fluent forward ingest, per-app history, live SSE/WebSocket streams.
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _logs = slipway_logd::telemetry::init(config.log_format, &config.log_level);
+    let _logs = slipway_config::logging::init(config.log_format, &config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.thread_count())
         .thread_name("slipway-logd")
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let signals = Signals::install();
+        let mut signals = Signals::install();
         let logd = match Logd::start(config).await {
             Ok(logd) => logd,
             Err(e) => {
@@ -60,33 +61,4 @@ fn main() -> ExitCode {
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
-}
-
-/// SIGTERM and SIGINT handlers, installed before the process announces that it started, so a
-/// supervisor that signals right after reading that line gets a graceful shutdown, not a kill.
-struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
-
-impl Signals {
-    /// Installs the handlers; must run inside a tokio runtime.
-    fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(term), Ok(int)) => Self(Some((term, int))),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
-                Self(None)
-            }
-        }
-    }
-
-    /// Waits for SIGTERM or SIGINT and names it.
-    async fn wait(self) -> &'static str {
-        let Some((mut term, mut int)) = self.0 else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    }
 }

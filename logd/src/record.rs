@@ -12,16 +12,6 @@ use crate::config::{self, RuleSource};
 use crate::line::{Line, Timestamp};
 use crate::msgpack::{self, Head, Reader};
 
-/// Whether `name` can be an app name: 1 to 63 of `a-z 0-9 - _ .`, starting with a letter
-/// or digit.
-pub fn valid_app(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_' | b'.'))
-}
-
 /// The compiled rules.
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -117,7 +107,7 @@ impl Rules {
         // Bit i set: pair i is consumed by a rule and not kept as a field (first 64 pairs).
         let mut used: u64 = 0;
         let app = self
-            .pick(&self.app, pairs, tag.app, &mut used, valid_app)
+            .pick(&self.app, pairs, tag.app, &mut used, slipway_config::app_name::is_valid)
             .or_else(|| self.fallback_app.as_deref().map(Cow::Borrowed));
         let dyno = self.pick(&self.dyno, pairs, tag.dyno, &mut used, |s| !s.is_empty()).unwrap_or_default();
         let source = self

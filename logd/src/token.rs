@@ -91,12 +91,6 @@ impl std::fmt::Debug for Signer {
     }
 }
 
-/// Whether `a` and `b` are equal, in time that depends only on their lengths (not on where
-/// they first differ): for comparing secrets such as tokens, keys and digests.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The current Unix time in seconds.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -171,14 +165,6 @@ mod tests {
         for bad in ["", "slt1", "slt1.x", "slt2.a.b", "slt1.!!.!!"] {
             assert!(signer.verify(bad, 1).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn constant_time_eq_compares_bytes() {
-        assert!(constant_time_eq(b"", b""));
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret!"));
     }
 
     #[test]

@@ -1,21 +1,23 @@
 //! The admin listener: the route API (`/v1/routes`, bearer token), `/metrics`, `/healthz`
 //! and `/readyz`. It runs on the control runtime, away from the workers.
 //!
-//! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`, with `field` when one
-//! field of the body is at fault.
+//! Errors are Slipway's JSON error body (`slipway_config::api_error`):
+//! `{"error": {"code": "...", "message": "..."}}`, with `field` when one field of the body
+//! is at fault.
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
+use slipway_config::ApiError;
+use slipway_config::api_error::{ApiJson, bearer};
+use slipway_config::secret::constant_time_eq;
 
 use crate::server::Shared;
 use crate::spec::{self, AppRoutes, AppRoutesBody, RouteSet};
@@ -123,7 +125,7 @@ async fn put_app(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<AppRoutesBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    spec::check_app_name(&name).map_err(|p| ApiError::invalid(&spec::SpecError::new("name", p)))?;
+    slipway_config::app_name::check(&name).map_err(|p| invalid(&spec::SpecError::new("name", p)))?;
     let version = admin.writer.apply(Source::Admin, Change::Upsert(body.named(name))).await?;
     Ok(Json(json!({ "version": version })))
 }
@@ -145,104 +147,33 @@ impl FromRequestParts<Admin> for Authorized {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, admin: &Admin) -> Result<Self, ApiError> {
-        let unauthorized = |message: &str| {
-            let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-            e.www_authenticate = true;
-            e
-        };
         let Some(expected) = admin.shared.config.admin.token.as_deref() else {
-            return Err(unauthorized("the admin API is disabled: set [admin] token or SLIPWAY_ROUTER__ADMIN__TOKEN"));
+            return Err(ApiError::unauthorized(
+                "the admin API is disabled: set [admin] token or SLIPWAY_ROUTER__ADMIN__TOKEN",
+            ));
         };
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("missing bearer token: send Authorization: Bearer <token>"))?;
-        if constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+        let given = bearer(&parts.headers)?;
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(Authorized)
         } else {
-            Err(unauthorized("wrong bearer token"))
+            Err(ApiError::unauthorized("wrong bearer token"))
         }
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `Json<T>` whose rejections are our JSON errors (400 naming the field, 415, 413).
-#[derive(Debug)]
-struct ApiJson<T>(T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::from(rejection)),
-        }
-    }
-}
-
-/// An error answer of the admin API.
-#[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    body: serde_json::Value,
-    www_authenticate: bool,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &str, message: &str) -> ApiError {
-        ApiError { status, body: json!({ "error": { "code": code, "message": message } }), www_authenticate: false }
-    }
-
-    fn invalid(e: &spec::SpecError) -> ApiError {
-        let body = json!({ "error": { "code": "invalid", "message": e.to_string(), "field": e.field } });
-        ApiError { status: StatusCode::BAD_REQUEST, body, www_authenticate: false }
-    }
-}
-
-/// The status and error code of a refused JSON body, for Slipway's APIs (the admin API
-/// here, the control plane's): syntax errors (axum: 400) and type errors (axum: 422) are
-/// both `400 bad_json`.
-pub fn json_rejection(rejection: &JsonRejection) -> (StatusCode, &'static str) {
-    match rejection.status() {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        _ => (StatusCode::BAD_REQUEST, "bad_json"),
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        let (status, code) = json_rejection(&rejection);
-        ApiError::new(status, code, &rejection.body_text())
-    }
+fn invalid(e: &spec::SpecError) -> ApiError {
+    ApiError::invalid(&e.field, e.to_string())
 }
 
 impl From<UpdateError> for ApiError {
     fn from(e: UpdateError) -> ApiError {
         match &e {
-            UpdateError::Invalid(spec) => ApiError::invalid(spec),
+            UpdateError::Invalid(spec) => invalid(spec),
             UpdateError::Stale { current, .. } => {
-                let body = json!({ "error": { "code": "stale_version", "message": e.to_string(), "current_version": current } });
-                ApiError { status: StatusCode::CONFLICT, body, www_authenticate: false }
+                ApiError::new(StatusCode::CONFLICT, "stale_version", e.to_string()).with("current_version", *current)
             }
-            UpdateError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_app", &e.to_string()),
-            UpdateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", &e.to_string()),
+            UpdateError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_app", e.to_string()),
+            UpdateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
         }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
-        if self.www_authenticate {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
     }
 }

@@ -5,19 +5,18 @@
 //! `SLIPWAY_ROUTER__<SECTION>__<KEY>` (for example `SLIPWAY_ROUTER__LISTEN__HTTP=0.0.0.0:80`
 //! or `SLIPWAY_ROUTER__ADMIN__TOKEN=...`). `config/router.toml` shows every key.
 //!
-//! Any problem is reported as one [`ConfigError`] that names the key and where its value
-//! came from, e.g. `config: /etc/slipway/router.toml: key "listen.http": invalid socket
-//! address syntax (found "8080"; expected an address like "0.0.0.0:8080")`.
+//! Loading and the one-line errors are `slipway-config`'s, shared by all three programs:
+//! any problem is reported as one [`ConfigError`] that names the key and where its value
+//! came from, e.g. `config: /etc/slipway/router.toml: key "listen.http": "8080" is not an
+//! address like "0.0.0.0:8080" or "[::1]:8080"`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+pub use slipway_config::{ConfigError, LogFormat};
+use slipway_config::{de, load_layered};
 
 use crate::spec::{self, Balance};
 
@@ -177,18 +176,6 @@ pub struct Upstream {
     pub eject_backoff_max: Duration,
 }
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// JSON when stdout is not a terminal, text otherwise.
-    Auto,
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -278,8 +265,8 @@ impl Config {
                 return bad(&format!("zones[{i}]"), format!("{zone:?} must be lower-case"));
             }
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return bad("log_level", format!("{:?} is not a valid filter: {e}", self.log_level));
+        if let Err(problem) = slipway_config::logging::check_filter(&self.log_level) {
+            return bad("log_level", problem);
         }
         if let Some(token) = &self.admin.token
             && token.len() < 16
@@ -340,123 +327,6 @@ impl Config {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
-    }
-}
-
-/// A configuration problem, naming the key and where the bad value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Where the value came from: a file path or an environment variable.
-    pub origin: Option<String>,
-    /// Dotted key path, e.g. `listen.http`.
-    pub key: Option<String>,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl ConfigError {
-    fn invalid(key: &str, problem: String) -> Self {
-        ConfigError { origin: None, key: Some(key.to_owned()), problem }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("config")?;
-        if let Some(origin) = &self.origin {
-            write!(f, ": {origin}")?;
-        }
-        if let Some(key) = &self.key {
-            write!(f, ": key \"{key}\"")?;
-        }
-        write!(f, ": {}", self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Reads `T` from its defaults, an optional TOML file and `<env_prefix><KEY>__<KEY>`
-/// environment variables, and turns figment's error into a [`ConfigError`]. A missing
-/// file is reported with `example` (the program's sample config) as the hint.
-pub fn load_layered<T: DeserializeOwned>(
-    path: Option<&Path>,
-    env_prefix: &str,
-    example: &str,
-) -> Result<T, ConfigError> {
-    let mut figment = Figment::new();
-    if let Some(path) = path {
-        if !path.is_file() {
-            return Err(ConfigError {
-                origin: Some(path.display().to_string()),
-                key: None,
-                problem: format!("no such file (pass the path of a TOML config, e.g. {example})"),
-            });
-        }
-        figment = figment.merge(Toml::file_exact(path));
-    }
-    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
-    figment.extract().map_err(|e| from_figment(e, env_prefix))
-}
-
-fn from_figment(error: figment::Error, env_prefix: &str) -> ConfigError {
-    use figment::error::Kind;
-    let key = (!error.path.is_empty()).then(|| error.path.join("."));
-    let origin = error.metadata.as_ref().map(|md| match &md.source {
-        Some(figment::Source::File(path)) => path.display().to_string(),
-        _ if md.name.contains("environment") => {
-            let var: Vec<String> = error.path.iter().map(|k| k.to_ascii_uppercase()).collect();
-            format!("environment variable {env_prefix}{}", var.join("__"))
-        }
-        _ => md.name.to_string(),
-    });
-    let problem = match &error.kind {
-        Kind::UnknownField(field, expected) => {
-            // figment's path already ends with the unknown field.
-            let key = key.unwrap_or_else(|| field.clone());
-            return ConfigError {
-                origin,
-                key: Some(key),
-                problem: format!("unknown key; expected one of: {}", expected.join(", ")),
-            };
-        }
-        Kind::InvalidType(actual, expected) => format!("found {actual}, expected {expected}"),
-        Kind::InvalidValue(actual, expected) => format!("found {actual}, expected {expected}"),
-        Kind::UnknownVariant(found, expected) => {
-            format!("unknown value {found:?}; expected one of: {}", expected.join(", "))
-        }
-        Kind::Message(message) => one_line(message),
-        other => other.to_string(),
-    };
-    ConfigError { origin, key, problem }
-}
-
-/// TOML syntax errors come as a multi-line snippet; keep the position and the words.
-fn one_line(message: &str) -> String {
-    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('|'));
-    let first = lines.next().unwrap_or_default().to_owned();
-    let rest: Vec<&str> = lines.collect();
-    if rest.is_empty() { first } else { format!("{first}: {}", rest.join("; ")) }
-}
-
-/// Deserializers with error messages that show the bad value and an example of a good one.
-pub mod de {
-    use std::net::SocketAddr;
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, de::Error};
-
-    /// A socket address such as `0.0.0.0:8080` or `[::1]:9080`.
-    pub fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|_| D::Error::custom(format!("{s:?} is not an address like \"0.0.0.0:8080\" or \"[::1]:8080\"")))
-    }
-
-    /// A duration such as `500ms`, `10s` or `2m`.
-    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| D::Error::custom(format!("{s:?} is not a duration like \"500ms\", \"10s\" or \"2m\" ({e})")))
     }
 }
 

@@ -29,7 +29,6 @@ mod server;
 pub mod sources;
 pub mod spec;
 pub mod table;
-pub mod telemetry;
 pub mod update;
 mod wake;
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use slipway_config::Signals;
 use slipway_router::{Config, Router};
 
 /// Slipway's edge router: a wildcard-subdomain reverse proxy.
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _logs = slipway_router::telemetry::init(config.log_format, &config.log_level);
+    let _logs = slipway_config::logging::init(config.log_format, &config.log_level);
     let router = match Router::start(config) {
         Ok(router) => router,
         Err(e) => {
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let signals = {
+    let mut signals = {
         let _runtime = router.control_handle().enter();
         Signals::install()
     };
@@ -43,33 +44,4 @@ fn main() -> ExitCode {
     router.stop_blocking();
     tracing::info!("stopped");
     ExitCode::SUCCESS
-}
-
-/// SIGTERM and SIGINT handlers, installed before the process announces that it started, so a
-/// supervisor that signals right after reading that line gets a graceful shutdown, not a kill.
-struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
-
-impl Signals {
-    /// Installs the handlers; must run inside a tokio runtime.
-    fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(term), Ok(int)) => Self(Some((term, int))),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "cannot install signal handlers; stop with SIGKILL");
-                Self(None)
-            }
-        }
-    }
-
-    /// Waits for SIGTERM or SIGINT and names it.
-    async fn wait(self) -> &'static str {
-        let Some((mut term, mut int)) = self.0 else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        }
-    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Every `/v1` endpoint needs a bearer token: the admin token, or for the three endpoints
 //! routers use (the route stream, activity reports, waking) the router token. Errors are
-//! JSON, `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field` when one
+//! Slipway's JSON error body (`slipway_config::api_error`),
+//! `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field` when one
 //! field of the request is at fault).
 
 mod apps;
@@ -16,18 +17,16 @@ mod tokens;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::de::DeserializeOwned;
+pub use slipway_config::ApiError;
+use slipway_config::api_error::{ApiJson, ApiPath};
 use tokio_util::sync::CancellationToken;
 
 use crate::deploy::FetchError;
-use crate::model::{ErrorBody, ErrorDetail};
 use crate::platform::{Platform, PlatformError};
 use crate::slug::SlugError;
 
@@ -90,18 +89,11 @@ pub struct Admin;
 pub struct RouterOrAdmin;
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("missing bearer token: send Authorization: Bearer <token>"))
+    slipway_config::api_error::bearer(&parts.headers)
 }
 
 fn is(given: &str, expected: Option<&str>) -> bool {
-    expected.is_some_and(|e| slipway_logd::token::constant_time_eq(given.as_bytes(), e.as_bytes()))
+    expected.is_some_and(|e| slipway_config::secret::constant_time_eq(given.as_bytes(), e.as_bytes()))
 }
 
 impl FromRequestParts<Api> for Admin {
@@ -138,74 +130,6 @@ impl FromRequestParts<Api> for RouterOrAdmin {
     }
 }
 
-/// `Json<T>` whose rejections are our JSON errors (400 bad_json, 415, 413).
-#[derive(Debug)]
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::from(rejection)),
-        }
-    }
-}
-
-/// `Path<T>` whose rejections are our JSON errors.
-#[derive(Debug)]
-pub struct ApiPath<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
-            Err(rejection) => Err(ApiError::from(rejection)),
-        }
-    }
-}
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    detail: ErrorDetail,
-}
-
-impl ApiError {
-    /// An error with a code and a message.
-    pub fn new(status: StatusCode, code: &str, message: &str) -> ApiError {
-        ApiError { status, detail: ErrorDetail { code: code.to_owned(), message: message.to_owned(), field: None } }
-    }
-
-    fn unauthorized(message: &str) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-
-    fn invalid(field: &str, message: String) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            detail: ErrorDetail { code: "invalid".into(), message, field: Some(field.to_owned()) },
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        let (status, code) = slipway_router::admin::json_rejection(&rejection);
-        ApiError::new(status, code, &rejection.body_text())
-    }
-}
-
-impl From<PathRejection> for ApiError {
-    fn from(rejection: PathRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid", &rejection.body_text())
-    }
-}
-
 impl From<PlatformError> for ApiError {
     fn from(e: PlatformError) -> ApiError {
         let message = e.to_string();
@@ -232,16 +156,5 @@ impl From<PlatformError> for ApiError {
 
 fn internal(message: &str) -> ApiError {
     tracing::error!(error = message, "internal error");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("internal error: {message}"))
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let www_authenticate = self.status == StatusCode::UNAUTHORIZED;
-        let mut response = (self.status, Json(ErrorBody { error: self.detail })).into_response();
-        if www_authenticate {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {message}"))
 }

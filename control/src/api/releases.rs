@@ -63,9 +63,9 @@ pub(super) async fn deploy(
         "application/json" => {
             let bytes = axum::body::to_bytes(body, MAX_GIT_BODY)
                 .await
-                .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &e.to_string()))?;
+                .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))?;
             let git: GitDeploy = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", &format!("git deploy: {e}")))?;
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("git deploy: {e}")))?;
             Ok((StatusCode::CREATED, Json(platform.deploy(&app, Source::Git(git)).await?)))
         }
         "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" | "application/octet-stream" => {
@@ -90,7 +90,7 @@ pub(super) async fn deploy(
 /// Streams `body` into `file`, refusing more than `max` bytes; returns its SHA-256 (hex).
 async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, ApiError> {
     let io = |e: std::io::Error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("saving the upload: {e}"))
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("saving the upload: {e}"))
     };
     let mut out = tokio::fs::File::create(file).await.map_err(io)?;
     let mut hasher = Sha256::new();
@@ -103,10 +103,10 @@ async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, Ap
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
-                    &format!("the upload is larger than {max} bytes (deploy.max_upload_bytes)"),
+                    format!("the upload is larger than {max} bytes (deploy.max_upload_bytes)"),
                 )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", &format!("reading the upload: {e}"))
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("reading the upload: {e}"))
             }
         })?;
         size += chunk.len() as u64;
@@ -114,7 +114,7 @@ async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, Ap
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                &format!("the upload is larger than {max} bytes (deploy.max_upload_bytes)"),
+                format!("the upload is larger than {max} bytes (deploy.max_upload_bytes)"),
             ));
         }
         hasher.update(&chunk);

@@ -13,9 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use slipway_config::ErrorBody;
 
 use super::CliError;
-use crate::model::ErrorBody;
 
 /// A client of the control plane's API (and of logd's streams).
 #[derive(Debug, Clone)]

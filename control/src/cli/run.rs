@@ -15,14 +15,14 @@ pub(super) fn server(path: &Path) -> ExitCode {
         Ok(config) => config,
         Err(e) => return report(&CliError::usage(e.to_string())),
     };
-    let _logs = slipway_router::telemetry::init(config.log_format, &config.log_level);
+    let _logs = slipway_config::logging::init(config.log_format, &config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().thread_name("slipway-control").enable_all().build()
     {
         Ok(rt) => rt,
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
     };
     runtime.block_on(async move {
-        let mut signals = crate::up::Signals::install();
+        let mut signals = slipway_config::Signals::install();
         let server = match Server::start(config).await {
             Ok(server) => server,
             Err(e) => {

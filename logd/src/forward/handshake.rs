@@ -14,7 +14,7 @@ use sha2::{Digest, Sha512};
 
 use crate::config;
 use crate::msgpack::Reader;
-use crate::token::constant_time_eq;
+use slipway_config::secret::constant_time_eq;
 
 /// The server's side of the handshake.
 #[derive(Clone)]

@@ -35,6 +35,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use slipway_config::ApiError;
+
 use crate::config::{Auth, Http};
 use crate::hub::{Filter, Start};
 use crate::metrics::Metrics;
@@ -171,7 +173,7 @@ async fn logs(
     if let Err(e) = authorize(&api, headers, &q, &app) {
         return e.into_response();
     }
-    if !crate::record::valid_app(&app) {
+    if !slipway_config::app_name::is_valid(&app) {
         return ApiError::new(StatusCode::BAD_REQUEST, "invalid", "not an app name").into_response();
     }
     let parsed = match LogsQuery::parse(&q, headers, &api.http) {
@@ -237,10 +239,7 @@ fn list(q: &[(String, String)], name: &str) -> Vec<String> {
 
 impl LogsQuery {
     fn parse(q: &[(String, String)], headers: &HeaderMap, http: &Http) -> Result<LogsQuery, ApiError> {
-        let invalid = |field: &str, message: &str| {
-            let body = json!({ "error": { "code": "invalid", "message": message, "field": field } });
-            ApiError { status: StatusCode::BAD_REQUEST, body, www_authenticate: false }
-        };
+        let invalid = |field: &str, message: &str| ApiError::invalid(field, message);
         let tail = match param(q, "tail") {
             None => http.default_tail,
             Some(s) => {
@@ -288,7 +287,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Whether `given` is the admin token (compared in constant time; never when none is set).
 fn is_admin(api: &Api, given: &str) -> bool {
-    api.auth.admin_token.as_deref().is_some_and(|a| token::constant_time_eq(given.as_bytes(), a.as_bytes()))
+    api.auth
+        .admin_token
+        .as_deref()
+        .is_some_and(|a| slipway_config::secret::constant_time_eq(given.as_bytes(), a.as_bytes()))
 }
 
 /// Checks the request's token for reading `app`: missing or invalid → 401; valid but for
@@ -296,7 +298,7 @@ fn is_admin(api: &Api, given: &str) -> bool {
 fn authorize(api: &Api, headers: &HeaderMap, q: &[(String, String)], app: &str) -> Result<(), ApiError> {
     let given = bearer(headers).or_else(|| param(q, "token")).filter(|t| !t.is_empty());
     let fail = |e: ApiError| {
-        api.metrics.auth_failures.with_label_values(&[e.status.as_str()]).inc();
+        api.metrics.auth_failures.with_label_values(&[e.status().as_str()]).inc();
         Err(e)
     };
     let Some(given) = given else {
@@ -315,7 +317,7 @@ fn authorize(api: &Api, headers: &HeaderMap, q: &[(String, String)], app: &str) 
         Ok(claims) if claims.app != app => fail(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            &format!("this token reads the logs of app {:?}, not {app:?}", claims.app),
+            format!("this token reads the logs of app {:?}, not {app:?}", claims.app),
         )),
         Ok(claims) if !claims.can_read_logs() => {
             fail(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token's scope does not allow reading logs"))
@@ -324,7 +326,7 @@ fn authorize(api: &Api, headers: &HeaderMap, q: &[(String, String)], app: &str) 
         Err(TokenError::Expired { .. }) => {
             fail(ApiError::new(StatusCode::FORBIDDEN, "token_expired", "the token has expired; get a new one"))
         }
-        Err(e) => fail(ApiError::unauthorized(&format!("invalid token: {e}"))),
+        Err(e) => fail(ApiError::unauthorized(format!("invalid token: {e}"))),
     }
 }
 
@@ -399,34 +401,4 @@ async fn cors(State(api): State<Shared>, req: Request, next: Next) -> Response {
         }
     }
     response
-}
-
-/// An error answer.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    body: serde_json::Value,
-    www_authenticate: bool,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &str, message: &str) -> ApiError {
-        ApiError { status, body: json!({ "error": { "code": code, "message": message } }), www_authenticate: false }
-    }
-
-    fn unauthorized(message: &str) -> ApiError {
-        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        e.www_authenticate = true;
-        e
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.body)).into_response();
-        if self.www_authenticate {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
 }

@@ -25,7 +25,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 /// The page.
 pub(crate) async fn page(Path(app): Path<String>) -> Response {
-    if !crate::record::valid_app(&app) {
+    if !slipway_config::app_name::is_valid(&app) {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", "not an app name").into_response();
     }
     let mut response = asset(HTML, "text/html; charset=utf-8");

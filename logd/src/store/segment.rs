@@ -157,7 +157,7 @@ fn recover(dir: &Path, max_lines: usize, max_bytes: usize, metrics: &Metrics) ->
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !entry.file_type()?.is_dir() || !crate::record::valid_app(&name) {
+        if !entry.file_type()?.is_dir() || !slipway_config::app_name::is_valid(&name) {
             continue;
         }
         let paths = segment_files(&entry.path())?;

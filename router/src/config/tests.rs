@@ -5,10 +5,9 @@ use super::*;
 fn load_str(toml: &str) -> Result<Config, ConfigError> {
     let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     file.write_all(toml.as_bytes()).unwrap();
-    // No env layer here: environment variables are process-wide and tests run in
-    // parallel; the binary's tests cover the overrides.
-    let config: Config =
-        Figment::new().merge(Toml::file_exact(file.path())).extract().map_err(|e| from_figment(e, ENV_PREFIX))?;
+    // No env layer here (a prefix no variable has): environment variables are process-wide
+    // and tests may run in parallel; the binary's tests cover the overrides.
+    let config: Config = load_layered(Some(file.path()), "SLIPWAY_ROUTER_TEST_NO_ENV__", EXAMPLE)?;
     config.validate()?;
     Ok(config)
 }

@@ -1,14 +1,25 @@
 //! Logging set-up for the binaries: `tracing` to stdout (or stderr), JSON unless that
 //! output is a terminal (or as configured), written by a background thread so a slow
-//! terminal never stalls a worker. Access log lines have target `access`. The control
-//! plane's `slipway` binary uses this too.
+//! terminal never stalls a worker. The router's access log lines have target `access`.
 
 use std::io::IsTerminal;
 
+use serde::Deserialize;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How logs are written (the `log_format` key of every program's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON when the output is not a terminal, text otherwise.
+    #[default]
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
 
 /// Where logs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,4 +63,9 @@ pub fn init_to(format: LogFormat, filter: &str, target: Target) -> WorkerGuard {
         subscriber.with_ansi(terminal).try_init()
     };
     guard
+}
+
+/// Checks a `log_level` value (`RUST_LOG` syntax) for a config's validation.
+pub fn check_filter(filter: &str) -> Result<(), String> {
+    EnvFilter::try_new(filter).map(drop).map_err(|e| format!("{filter:?} is not a valid filter: {e}"))
 }

@@ -1,0 +1,29 @@
+//! Process plumbing that Slipway's three programs (router, logd, control) share, kept
+//! once here so that they behave alike and cannot drift apart:
+//!
+//! - [`load`]: layered config loading (defaults, a TOML file, `SLIPWAY_<PROGRAM>__...`
+//!   environment variables) with one-line [`ConfigError`]s naming the key and the origin;
+//!   [`de`] has the deserializers for addresses and durations those configs use;
+//! - [`logging`]: the `tracing` set-up and the [`LogFormat`] config value;
+//! - [`signals`]: SIGTERM/SIGINT handling for a graceful shutdown;
+//! - [`api_error`]: the JSON error body of every Slipway HTTP API, and axum extractors that
+//!   answer with it;
+//! - [`secret`]: constant-time comparison of tokens;
+//! - [`app_name`]: the one rule for what an app name may be.
+//!
+//! The crate lives in `config/`, next to the sample config files that [`load`] reads. It
+//! depends on no other Slipway crate.
+#![forbid(unsafe_code)]
+
+pub mod api_error;
+pub mod app_name;
+pub mod de;
+pub mod load;
+pub mod logging;
+pub mod secret;
+pub mod signals;
+
+pub use api_error::{ApiError, ErrorBody, ErrorDetail};
+pub use load::{ConfigError, load_layered};
+pub use logging::LogFormat;
+pub use signals::Signals;
