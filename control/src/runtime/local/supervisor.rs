@@ -17,10 +17,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Inner;
 use super::process;
-use super::{Inner, ReleasePlan};
 use crate::clock;
 use crate::model;
+use crate::runtime::ReleasePlan;
 
 /// The process type that receives HTTP traffic.
 pub(super) const WEB: &str = "web";

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
+use super::Inner;
 use super::supervisor::{Dyno, Phase};
-use super::{Inner, ReleasePlan, RuntimeError};
 use crate::clock;
+use crate::runtime::{ReleasePlan, RuntimeError};
 
 impl Inner {
     /// Stops `old` dynos in the background: after the drain delay when web dynos are
