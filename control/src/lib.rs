@@ -19,7 +19,6 @@ pub mod server;
 pub mod sleep;
 pub mod slug;
 pub mod store;
-pub mod up;
 
 pub use config::Config;
 

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::CliError;
+use super::error::CliError;
 use crate::model::ErrorBody;
 
 /// A client of the control plane's API (and of logd's streams).

@@ -7,7 +7,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::Method;
 use http_body_util::BodyExt;
 
-use super::{CliError, Ctx, LogsArgs};
+use super::args::LogsArgs;
+use super::ctx::Ctx;
+use super::error::CliError;
 use crate::model::LogToken;
 
 pub(super) async fn run(ctx: &Ctx, args: LogsArgs) -> Result<(), CliError> {

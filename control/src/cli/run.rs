@@ -4,8 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::args::Command;
+use super::client::Client;
 use super::credentials::{self, Credentials};
-use super::{CliError, Client, Command, Ctx, Out, report};
+use super::ctx::Ctx;
+use super::error::{CliError, report};
+use super::output::Out;
 use crate::config::Config;
 use crate::server::Server;
 
@@ -22,7 +26,7 @@ pub(super) fn server(path: &Path) -> ExitCode {
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
     };
     runtime.block_on(async move {
-        let mut signals = crate::up::Signals::install();
+        let mut signals = super::up::Signals::install();
         let server = match Server::start(config).await {
             Ok(server) => server,
             Err(e) => {
