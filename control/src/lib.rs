@@ -1,6 +1,19 @@
 //! Slipway's control plane: apps, releases, config vars, the formation, domains and log
 //! tokens behind an HTTP API; a local runtime running the apps' processes; the route
 //! stream routers follow; and the `slipway` CLI.
+//!
+//! The modules, from the bottom up (each imports only from its own line and the lines above):
+//!
+//! - [`config`], [`clock`], [`model`] (the API's JSON bodies, shared with the CLI);
+//! - [`store`] (the state, in SQLite), [`slug`] (runnable code on disk), [`deploy`]
+//!   (fetching a source), [`build`], [`addons`];
+//! - [`routes`] (the published route table and its stream), [`logs`] (records to logd),
+//!   [`runtime`] (where apps run: `runtime/local/` supervises processes and holds the
+//!   zero-downtime release switch);
+//! - [`platform`] (the operations, one file per resource), [`sleep`] (the loop that puts
+//!   idle apps to sleep);
+//! - [`api`] (the HTTP API, one file per resource), [`server`] (assembles and runs it all);
+//! - [`cli`] (the `slipway` command line, with `slipway up` in `cli/up.rs`).
 #![forbid(unsafe_code)]
 
 pub mod addons;
@@ -19,7 +32,6 @@ pub mod server;
 pub mod sleep;
 pub mod slug;
 pub mod store;
-pub mod up;
 
 pub use config::Config;
 

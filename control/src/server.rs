@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::logs::LogSink;
 use crate::platform::{Platform, PlatformError};
 use crate::routes::RouteHub;
-use crate::runtime::ledger::Ledger;
 use crate::runtime::local::LocalRuntime;
+use crate::runtime::local::ledger::Ledger;
 use crate::store::{Store, StoreError};
 
 /// Why the control plane could not start.

@@ -2,7 +2,10 @@
 
 use http::Method;
 
-use super::{AppsCommand, CliError, Ctx, pairs};
+use super::args::AppsCommand;
+use super::ctx::Ctx;
+use super::error::CliError;
+use super::output::pairs;
 use crate::model::{App, AppPatch, LogToken, NewApp};
 
 pub(super) async fn run(ctx: &Ctx, command: Option<AppsCommand>) -> Result<(), CliError> {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use slipway_config::ErrorBody;
 
-use super::CliError;
+use super::error::CliError;
 
 /// A client of the control plane's API (and of logd's streams).
 #[derive(Debug, Clone)]

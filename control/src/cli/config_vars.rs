@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use http::Method;
 
-use super::{CliError, ConfigCommand, Ctx, pairs, parse_pairs};
+use super::args::{ConfigCommand, parse_pairs};
+use super::ctx::Ctx;
+use super::error::CliError;
+use super::output::pairs;
 use crate::model::{ConfigChanged, ConfigPatch};
 
 pub(super) async fn run(ctx: &Ctx, command: Option<ConfigCommand>) -> Result<(), CliError> {

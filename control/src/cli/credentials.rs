@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::CliError;
+use super::error::CliError;
 
 /// The saved login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

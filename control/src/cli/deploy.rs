@@ -4,7 +4,9 @@
 use bytes::Bytes;
 use http::Method;
 
-use super::{CliError, Ctx, DeployArgs};
+use super::args::DeployArgs;
+use super::ctx::Ctx;
+use super::error::CliError;
 use crate::model::{App, GitDeploy, Release};
 
 pub(super) async fn run(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {

@@ -2,7 +2,9 @@
 
 use http::Method;
 
-use super::{CliError, Ctx, DomainsCommand};
+use super::args::DomainsCommand;
+use super::ctx::Ctx;
+use super::error::CliError;
 use crate::model::{Domain, NewDomain};
 
 pub(super) async fn run(ctx: &Ctx, command: Option<DomainsCommand>) -> Result<(), CliError> {

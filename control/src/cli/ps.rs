@@ -2,7 +2,9 @@
 
 use http::Method;
 
-use super::{CliError, Ctx, PsCommand, parse_pairs};
+use super::args::{PsCommand, parse_pairs};
+use super::ctx::Ctx;
+use super::error::CliError;
 use crate::model::{App, Dyno, ProcessType, Restart, Scale};
 
 pub(super) async fn run(ctx: &Ctx, command: Option<PsCommand>) -> Result<(), CliError> {

@@ -2,7 +2,10 @@
 
 use http::Method;
 
-use super::{CliError, Ctx, ReleasesCommand, pairs, parse_version};
+use super::args::{ReleasesCommand, parse_version};
+use super::ctx::Ctx;
+use super::error::CliError;
+use super::output::pairs;
 use crate::model::{Release, Rollback};
 
 pub(super) async fn run(ctx: &Ctx, command: Option<ReleasesCommand>) -> Result<(), CliError> {

@@ -4,8 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::args::Command;
+use super::client::Client;
 use super::credentials::{self, Credentials};
-use super::{CliError, Client, Command, Ctx, Out, report};
+use super::ctx::Ctx;
+use super::error::{CliError, report};
+use super::output::Out;
 use crate::config::Config;
 use crate::server::Server;
 

@@ -6,9 +6,7 @@
 //! source) will implement the same trait. The platform calls a runtime under its per-app
 //! lock, so calls for one app never overlap.
 
-pub mod ledger;
 pub mod local;
-mod process;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

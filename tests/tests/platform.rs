@@ -1,6 +1,7 @@
-//! The control plane end to end, with the real binaries: `slipway server`, `slipway-router`
-//! following its route stream, `slipway-logd` receiving the apps' output, and the echo app
-//! of `tests/fixtures/echo-app` (python3) deployed from a local git repository.
+//! The whole platform end to end, with the real binaries: `slipway server` (control),
+//! `slipway-router` following its route stream, `slipway-logd` receiving the apps'
+//! output, and the echo app of `tests/fixtures/echo-app` (python3) deployed from a local
+//! git repository; and `slipway up`, all three in one process.
 
 #![allow(clippy::unwrap_used)]
 

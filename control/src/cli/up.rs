@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 use slipway_config::Signals;
 use slipway_config::logging::LogFormat;
 
-use crate::cli::credentials::{self, Credentials};
-use crate::cli::{CliError, Out, report};
+use super::credentials::{self, Credentials};
+use super::error::{CliError, report};
+use super::output::Out;
 use crate::config::Config;
 use crate::model::NewApp;
 use crate::platform::{Platform, Source};
@@ -30,8 +31,8 @@ use crate::server::Server;
 
 /// The demo app's files, embedded so `slipway up` works from any directory.
 const DEMO_FILES: [(&str, &[u8], u32); 2] = [
-    ("Procfile", include_bytes!("../../config/demo-app/Procfile"), 0o644),
-    ("app.py", include_bytes!("../../config/demo-app/app.py"), 0o644),
+    ("Procfile", include_bytes!("../../../config/demo-app/Procfile"), 0o644),
+    ("app.py", include_bytes!("../../../config/demo-app/app.py"), 0o644),
 ];
 /// The demo app's name.
 pub const DEMO_APP: &str = "demo";

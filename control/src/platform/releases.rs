@@ -1,0 +1,154 @@
+//! Releases: making one live (the switch every release goes through), listing and showing
+//! them, deploying a source (fetch, build, release) and rolling back.
+
+use std::collections::BTreeMap;
+
+use super::{Platform, PlatformError, Source, invalid};
+use crate::clock;
+use crate::deploy;
+use crate::model;
+use crate::slug;
+use crate::store::{AppRow, NewRelease, ReleaseRow, ReleaseStatus, SlugRow};
+
+impl Platform {
+    /// Creates a release of `app` and makes it live (the caller holds the app's lock).
+    pub(super) async fn release(
+        &self,
+        app: &AppRow,
+        slug: Option<&SlugRow>,
+        config: &BTreeMap<String, String>,
+        description: &str,
+    ) -> Result<ReleaseRow, PlatformError> {
+        let new = NewRelease { description, slug_id: slug.map(|s| s.id.as_str()), config };
+        let release = self.store.create_release(app.id, new, clock::now_ms()).await?;
+        let version = release.version;
+        self.logs.event(&app.name, "", format!("Release v{version} created: {description}"));
+        if app.sleeping {
+            // It runs when the app wakes.
+            self.store.finish_release(app.id, version, ReleaseStatus::Succeeded).await?;
+            self.logs.event(
+                &app.name,
+                "",
+                format!("Release v{version} is live (the app is asleep until its next request)"),
+            );
+        } else {
+            let formation = self.store.formation(app.id).await?;
+            match self.runtime.apply(self.plan(app, &release, formation)).await {
+                Ok(()) => {
+                    self.store.finish_release(app.id, version, ReleaseStatus::Succeeded).await?;
+                    self.logs.event(&app.name, "", format!("Release v{version} is live"));
+                }
+                Err(error) => {
+                    self.store.finish_release(app.id, version, ReleaseStatus::Failed).await?;
+                    let previous = app.current_release.unwrap_or(1);
+                    self.logs.event(
+                        &app.name,
+                        "",
+                        format!("Release v{version} failed: {error}; v{previous} keeps running"),
+                    );
+                    return Err(PlatformError::ReleaseFailed { error, previous });
+                }
+            }
+        }
+        self.touch(&app.name);
+        // Settled as succeeded just above: it was pending (made under the app's lock, and
+        // only the start-up sweep fails pending releases), so it is live now.
+        Ok(ReleaseRow { status: ReleaseStatus::Succeeded, ..release })
+    }
+
+    /// Every release, newest first.
+    pub async fn releases(&self, name: &str) -> Result<Vec<model::Release>, PlatformError> {
+        let app = self.app_row(name).await?;
+        let releases = self.store.releases(app.id).await?;
+        Ok(releases.iter().map(|r| release_model(r, app.current_release, false)).collect())
+    }
+
+    /// One release, with its config.
+    pub async fn release_info(&self, name: &str, version: u64) -> Result<model::Release, PlatformError> {
+        let app = self.app_row(name).await?;
+        let release = self.store.release(app.id, version).await?.ok_or_else(|| no_release(name, version))?;
+        Ok(release_model(&release, app.current_release, true))
+    }
+
+    /// Deploys a source: fetch, build, and release it with the current config.
+    pub async fn deploy(&self, name: &str, source: Source) -> Result<model::Release, PlatformError> {
+        // Fail before any work if the app does not exist.
+        self.app_row(name).await?;
+        let fetched = match source {
+            Source::Tarball { file, sha256 } => {
+                deploy::from_tarball(&self.slugs, file, sha256, self.config.deploy.max_source_bytes).await?
+            }
+            Source::Git(git) => {
+                let d = &self.config.deploy;
+                deploy::from_git(&self.slugs, &d.git, &git.url, git.reference.as_deref(), d.git_timeout).await?
+            }
+        };
+        let built = self.builder.build(name, &fetched.root).await?;
+        let _lock = self.lock(name).await;
+        // Re-read under the lock: the app may have been destroyed or released meanwhile.
+        let app = self.app_row(name).await?;
+        let slugs = self.slugs.clone();
+        let (app_name, slug_id, root) = (app.name.clone(), fetched.slug_id.clone(), fetched.root.clone());
+        tokio::task::spawn_blocking(move || slugs.install(&app_name, &slug_id, &root))
+            .await
+            .map_err(|e| slug::SlugError::Archive(format!("installing stopped: {e}")))??;
+        drop(fetched.work);
+        let slug = SlugRow {
+            id: fetched.slug_id,
+            created_at: clock::now_ms(),
+            source: fetched.source,
+            process_types: built.process_types,
+        };
+        self.store.insert_slug(app.id, &slug).await?;
+        self.store.add_process_types(app.id, slug.process_types.keys()).await?;
+        let current = self.current_release(&app).await?;
+        let description = format!("Deploy {}", slug.source.short());
+        let release = self.release(&app, Some(&slug), &current.config, &description).await?;
+        Ok(release_model(&release, Some(release.version), false))
+    }
+
+    /// Makes a new release equal to release `version` (default: the one before the live
+    /// release).
+    pub async fn rollback(&self, name: &str, version: Option<u64>) -> Result<model::Release, PlatformError> {
+        let _lock = self.lock(name).await;
+        let app = self.app_row(name).await?;
+        let current = app.current_release.unwrap_or(1);
+        let target = match version {
+            Some(v) => v,
+            None => {
+                let releases = self.store.releases(app.id).await?;
+                releases
+                    .iter()
+                    .find(|r| r.version < current && r.status == ReleaseStatus::Succeeded)
+                    .map(|r| r.version)
+                    .ok_or_else(|| {
+                        invalid("version", format!("v{current} is the first release: there is nothing to roll back to"))
+                    })?
+            }
+        };
+        let release = self.store.release(app.id, target).await?.ok_or_else(|| no_release(name, target))?;
+        let description = format!("Rollback to v{target}");
+        let made = self.release(&app, release.slug.as_ref(), &release.config, &description).await?;
+        Ok(release_model(&made, Some(made.version), false))
+    }
+}
+
+fn no_release(app: &str, version: u64) -> PlatformError {
+    PlatformError::NotFound(format!("app {app:?} has no release v{version}"))
+}
+
+pub(super) fn release_model(r: &ReleaseRow, current: Option<u64>, with_config: bool) -> model::Release {
+    model::Release {
+        version: r.version,
+        created_at: clock::rfc3339(r.created_at),
+        description: r.description.clone(),
+        status: r.status.as_str().to_owned(),
+        current: current == Some(r.version),
+        slug: r.slug.as_ref().map(|s| model::Slug {
+            id: s.id.clone(),
+            source: s.source.clone(),
+            process_types: s.process_types.clone(),
+        }),
+        config: with_config.then(|| r.config.clone()),
+    }
+}

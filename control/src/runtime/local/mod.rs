@@ -1,0 +1,228 @@
+//! The local runtime: a supervisor that runs each dyno of an app's formation as a process
+//! on this machine.
+//!
+//! An app's *active* dynos are the ones its routes point at (when up, for `web`). This
+//! file holds the runtime's state (each app's release and active dynos, shared by every
+//! task of the runtime) and the [`Runtime`] calls: a new release and a restart go through
+//! the release switch; the same release with other counts just starts or stops dynos.
+//! The parts, each in its own file:
+//!
+//! - `supervisor.rs`: one dyno, and the task that runs, probes, restarts and stops its
+//!   process;
+//! - `switch.rs`: the zero-downtime release switch, replacements up before the old dynos go;
+//! - `ports.rs`: the loopback ports handed to dynos;
+//! - `process.rs`: one OS process (its process group, environment, output pumped to the
+//!   logs);
+//! - [`ledger`]: the process groups started, on disk, so that a killed control plane stops
+//!   them on its next start.
+
+pub mod ledger;
+mod ports;
+mod process;
+mod supervisor;
+mod switch;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::{BoxFuture, join_all};
+use tokio_util::task::TaskTracker;
+
+use ledger::Ledger;
+use ports::Ports;
+use supervisor::{Dyno, Phase};
+
+use super::{AppPlan, ReleasePlan, RestartTarget, Runtime, RuntimeError};
+use crate::config::RuntimeConfig;
+use crate::logs::LogSink;
+use crate::model;
+use crate::routes::RouteHub;
+
+/// Runs dynos as local processes; see the module docs.
+#[derive(Debug, Clone)]
+pub struct LocalRuntime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: RuntimeConfig,
+    logs: LogSink,
+    routes: Arc<RouteHub>,
+    /// The variables of control's own environment passed on (`runtime.inherit_env`).
+    inherited: BTreeMap<String, String>,
+    apps: Mutex<HashMap<String, AppState>>,
+    /// Ports handed to dynos that have not exited yet.
+    ports: Ports,
+    /// Old dynos being drained and stopped in the background.
+    retiring: TaskTracker,
+    /// The process groups started and not yet seen stopped (found after a crash of control).
+    ledger: Ledger,
+}
+
+#[derive(Debug, Default)]
+struct AppState {
+    release: Option<Arc<ReleasePlan>>,
+    /// The active dynos.
+    dynos: Vec<Arc<Dyno>>,
+}
+
+impl LocalRuntime {
+    /// A runtime publishing endpoints to `routes` and output to `logs`, recording the
+    /// processes it starts in `ledger`.
+    pub fn new(config: RuntimeConfig, logs: LogSink, routes: Arc<RouteHub>, ledger: Ledger) -> LocalRuntime {
+        let inherited = config
+            .inherit_env
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+            .collect();
+        LocalRuntime {
+            inner: Arc::new(Inner {
+                config,
+                logs,
+                routes,
+                inherited,
+                apps: Mutex::default(),
+                ports: Ports::default(),
+                retiring: TaskTracker::new(),
+                ledger,
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn apps(&self) -> std::sync::MutexGuard<'_, HashMap<String, AppState>> {
+        // Critical sections are plain map and vector edits; a poisoned lock holds
+        // consistent data.
+        self.apps.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Points the app's routes at its active, up web dynos. O(dynos of the app).
+    fn refresh(&self, app: &str) {
+        let endpoints: Vec<String> = {
+            let apps = self.apps();
+            let Some(state) = apps.get(app) else { return };
+            state
+                .dynos
+                .iter()
+                .filter(|d| d.is_web())
+                .filter_map(|d| {
+                    let s = d.status();
+                    (s.phase == Phase::Up).then_some(s.port).flatten()
+                })
+                .map(|port| format!("127.0.0.1:{port}"))
+                .collect()
+        };
+        self.routes.set_endpoints(app, endpoints);
+    }
+}
+
+/// The (type, index) pairs a formation asks for, for the types the release declares.
+fn wanted(release: &ReleasePlan, formation: &BTreeMap<String, u32>) -> Vec<(String, u32)> {
+    formation
+        .iter()
+        .filter(|(t, _)| release.process_types.contains_key(*t))
+        .flat_map(|(t, n)| (1..=*n).map(move |i| (t.clone(), i)))
+        .collect()
+}
+
+impl Runtime for LocalRuntime {
+    fn apply(&self, plan: AppPlan) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let app = plan.app.as_str();
+            let release = Arc::new(plan.release);
+            let wanted = wanted(&release, &plan.formation);
+            let (same, active) = {
+                let apps = inner.apps();
+                match apps.get(app) {
+                    Some(state) => (state.release.as_deref() == Some(&*release), state.dynos.clone()),
+                    None => (false, Vec::new()),
+                }
+            };
+            if !same {
+                if release.process_types.is_empty() && active.is_empty() {
+                    // A release without code: nothing to run yet.
+                    inner.apps().entry(app.to_owned()).or_default().release = Some(release);
+                    return Ok(());
+                }
+                inner.logs.event(app, "", format!("Starting release v{}", release.version));
+                return inner.replace(app, release, wanted, active).await;
+            }
+            // Same release: scale.
+            let have: HashSet<(&str, u32)> = active.iter().map(|d| (d.process_type.as_str(), d.index)).collect();
+            let want: HashSet<(&str, u32)> = wanted.iter().map(|(t, i)| (t.as_str(), *i)).collect();
+            let extra: Vec<Arc<Dyno>> =
+                active.iter().filter(|d| !want.contains(&(d.process_type.as_str(), d.index))).cloned().collect();
+            let missing: Vec<&(String, u32)> =
+                wanted.iter().filter(|(t, i)| !have.contains(&(t.as_str(), *i))).collect();
+            if extra.is_empty() && missing.is_empty() {
+                return Ok(());
+            }
+            let started: Vec<Arc<Dyno>> = missing.iter().map(|(t, i)| inner.start_dyno(app, &release, t, *i)).collect();
+            inner.swap_in(app, started, extra, None);
+            Ok(())
+        })
+    }
+
+    fn restart<'a>(&'a self, app: &'a str, target: RestartTarget) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let (release, old) = {
+                let apps = inner.apps();
+                let Some(state) = apps.get(app) else {
+                    return Err(RuntimeError::NothingToRestart(describe_target(&target)));
+                };
+                let old: Vec<Arc<Dyno>> = state
+                    .dynos
+                    .iter()
+                    .filter(|d| match &target {
+                        RestartTarget::All => true,
+                        RestartTarget::Type(t) => &d.process_type == t,
+                        RestartTarget::Dyno(n) => &d.name == n,
+                    })
+                    .cloned()
+                    .collect();
+                (state.release.clone(), old)
+            };
+            let Some(release) = release.filter(|_| !old.is_empty()) else {
+                return Err(RuntimeError::NothingToRestart(describe_target(&target)));
+            };
+            inner.logs.event(app, "", format!("Restarting {}", describe_target(&target)));
+            let new = old.iter().map(|d| (d.process_type.clone(), d.index)).collect();
+            inner.replace(app, release, new, old).await
+        })
+    }
+
+    fn stop<'a>(&'a self, app: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let state = self.inner.apps().remove(app);
+            self.inner.routes.set_endpoints(app, Vec::new());
+            if let Some(state) = state {
+                join_all(state.dynos.iter().map(|d| d.stop_and_wait())).await;
+            }
+        })
+    }
+
+    fn dynos(&self, app: &str) -> Vec<model::Dyno> {
+        self.inner.apps().get(app).map(|s| s.dynos.iter().map(|d| d.model()).collect()).unwrap_or_default()
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let names: Vec<String> = self.inner.apps().keys().cloned().collect();
+            join_all(names.iter().map(|app| self.stop(app))).await;
+            self.inner.retiring.close();
+            self.inner.retiring.wait().await;
+        })
+    }
+}
+
+fn describe_target(target: &RestartTarget) -> String {
+    match target {
+        RestartTarget::All => "all processes".to_owned(),
+        RestartTarget::Type(t) => format!("{t} processes"),
+        RestartTarget::Dyno(d) => d.clone(),
+    }
+}
