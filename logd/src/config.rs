@@ -386,13 +386,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Defaults plus environment overrides, without a file.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        let config: Config = load_layered(None, ENV_PREFIX, EXAMPLE)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     /// Checks what serde cannot: ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: &str| Err(ConfigError::invalid(key, problem.to_owned()));

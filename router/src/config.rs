@@ -241,13 +241,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Defaults plus environment overrides, without a file (used by tests and embedders).
-    pub fn from_env() -> Result<Config, ConfigError> {
-        let config: Config = load_layered(None, ENV_PREFIX, EXAMPLE)?;
-        config.validate()?;
-        Ok(config)
-    }
-
     /// Checks what serde cannot: value ranges and names.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| Err(ConfigError::invalid(key, problem));

@@ -5,11 +5,7 @@ use super::*;
 fn load_str(toml: &str) -> Result<Config, ConfigError> {
     let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     file.write_all(toml.as_bytes()).unwrap();
-    // No env layer here (a prefix no variable has): environment variables are process-wide
-    // and tests may run in parallel; the binary's tests cover the overrides.
-    let config: Config = load_layered(Some(file.path()), "SLIPWAY_LOGD_TEST_NO_ENV__", EXAMPLE)?;
-    config.validate()?;
-    Ok(config)
+    Config::load(file.path())
 }
 
 #[test]
