@@ -16,6 +16,7 @@ pub mod forward;
 pub mod http;
 pub mod hub;
 pub mod line;
+mod listener;
 pub mod metrics;
 pub mod msgpack;
 pub mod record;
