@@ -10,13 +10,16 @@
 //! point is gone (from memory, and from disk when persistence is on: see
 //! `Store::subscribe`), then the backlog (tail or resume), then live lines, `dropped`
 //! markers and heartbeat ticks.
+//!
+//! May import: `line` only. The store feeds the hub (it numbers lines and sends them on
+//! each app's channel) and the HTTP transports read it; a subscription carries what it
+//! needs of its app (the name, as a shared `Arc<str>`), never the store's types.
 
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
 use crate::line::Line;
-use crate::store::AppLog;
 
 /// What an app broadcasts.
 #[derive(Debug, Clone)]
@@ -94,7 +97,8 @@ pub enum Item {
 /// A subscriber's position in one app's stream.
 #[derive(Debug)]
 pub struct Subscription {
-    app: Arc<AppLog>,
+    /// The app's name (shared with its history: one `Arc` clone per subscription).
+    app: Arc<str>,
     rx: Option<broadcast::Receiver<Event>>,
     backlog: std::vec::IntoIter<Arc<Line>>,
     marker: Option<Item>,
@@ -107,7 +111,7 @@ pub struct Subscription {
 
 impl Subscription {
     pub(crate) fn new(
-        app: Arc<AppLog>,
+        app: Arc<str>,
         rx: Option<broadcast::Receiver<Event>>,
         backlog: Vec<Arc<Line>>,
         gap: Option<(u64, u64)>,
@@ -155,8 +159,8 @@ impl Subscription {
         self.backlog = backlog.into_iter();
     }
 
-    /// The app.
-    pub fn app(&self) -> &Arc<AppLog> {
+    /// The app's name.
+    pub fn app(&self) -> &Arc<str> {
         &self.app
     }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::line::Timestamp;
+use crate::store::AppLog;
 
 fn line(dyno: &str, source: &str, message: &str) -> Line {
     Line::new(Timestamp::default(), source, dyno, "stdout", message, Box::new([]))
