@@ -76,7 +76,7 @@ impl Connection {
                 "logd asks for a username and password, which control does not send".into(),
             ));
         }
-        let ping = slipway_logd::forward::handshake::client_ping(&nonce, &[], &hostname(), shared_key, None);
+        let ping = slipway_logd::forward::client::ping(&nonce, &[], &hostname(), shared_key, None);
         self.stream.write_all(&ping).await?;
         let pong = self.read_message().await?;
         let items = pong.array().ok_or_else(|| ForwardError::Protocol("PONG is not an array".into()))?;
