@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -188,31 +188,6 @@ impl Logd {
         }
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
-    }
-}
-
-/// The next connection on `listener` (the forward and HTTP listeners' accept loop), or
-/// `None` once `shutdown` is cancelled. Connections aborted or reset before they were
-/// accepted are skipped; other errors (e.g. out of file descriptors) are logged as
-/// "`what` accept failed" and retried after 50 ms.
-pub(crate) async fn accept(
-    listener: &TcpListener,
-    shutdown: &CancellationToken,
-    what: &str,
-) -> Option<(TcpStream, SocketAddr)> {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => return Some(pair),
-                Err(e) => {
-                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
-                        tracing::warn!(error = %e, "{what} accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            },
-        }
     }
 }
 

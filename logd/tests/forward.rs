@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{
     Fwd, LIMIT, Time, compressed, config, forward, history, message, messages, metric, packed, record, start,
 };
-use slipway_logd::forward::handshake::client_ping;
+use slipway_logd::forward::client::ping as client_ping;
 use slipway_logd::msgpack::{Head, Reader};
 
 #[tokio::test]

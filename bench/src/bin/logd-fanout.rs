@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::StreamExt;
-use slipway_bench::{EventTime, packed_forward};
+use slipway_logd::forward::client::{Entries, EventTime, packed_forward};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -240,10 +240,15 @@ async fn get(http: SocketAddr, path: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// A PackedForward frame tagged `bench` of `lines` records `{app: "fan", dyno: "web.1",
+/// log}`, each carrying the send time `ts` (ns) for the latency measure.
 fn frame(lines: u64, ts: u64) -> Vec<u8> {
     let log = format!("GET /api/items 200 ts={ts}");
-    let records = (0..lines).map(|_| (EventTime::Secs(ts / 1_000_000_000), log.as_str()));
-    packed_forward("fan", records, None)
+    let mut entries = Entries::with_capacity(lines as usize * 80);
+    for _ in 0..lines {
+        entries.push(EventTime::Secs(ts / 1_000_000_000), &[("app", "fan"), ("dyno", "web.1"), ("log", log.as_str())]);
+    }
+    packed_forward("bench", &entries, None)
 }
 
 /// The same lines as NATS publishes, each the size of logd's JSON for it.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use slipway_bench::{EventTime, packed_forward};
+use slipway_logd::forward::client::{Entries, EventTime, Replies, ack_of, packed_forward};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -40,11 +40,16 @@ struct Args {
     label: String,
 }
 
-/// A PackedForward frame of `n` small records for app `bench` (about 60 bytes each).
+/// A PackedForward frame tagged `bench` of `n` small records `{app: "bench", dyno: "web.1",
+/// log}` (about 60 bytes each).
 fn frame(n: usize, chunk: Option<&str>) -> Vec<u8> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as u32;
-    let records = (0..n).map(|i| (EventTime::Event(now, i as u32), "GET /api/items 200 1.2ms"));
-    packed_forward("bench", records, chunk)
+    let mut entries = Entries::with_capacity(n * 80);
+    for i in 0..n {
+        let record = [("app", "bench"), ("dyno", "web.1"), ("log", "GET /api/items 200 1.2ms")];
+        entries.push(EventTime::Event(now, i as u32), &record);
+    }
+    packed_forward("bench", &entries, chunk)
 }
 
 async fn sink(received: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
@@ -88,13 +93,28 @@ async fn run_connection(
         let last = frame(batch, Some(&chunk));
         s.write_all(&last).await?;
         records += batch as u64;
-        let mut reply = vec![0u8; 128];
-        let n = tokio::time::timeout(Duration::from_secs(120), s.read(&mut reply)).await??;
-        if !reply[..n].windows(chunk.len()).any(|w| w == chunk.as_bytes()) {
+        let ack = tokio::time::timeout(Duration::from_secs(120), read_reply(&mut s)).await??;
+        if ack_of(&ack) != Some(chunk.as_bytes()) {
             bail!("no ack for {chunk}");
         }
     }
     Ok((records, bytes))
+}
+
+/// The server's next message (the ack).
+async fn read_reply(s: &mut TcpStream) -> anyhow::Result<Vec<u8>> {
+    let mut replies = Replies::default();
+    let mut buf = [0u8; 128];
+    loop {
+        if let Some(message) = replies.next_message()? {
+            return Ok(message);
+        }
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            bail!("logd closed the connection before the ack");
+        }
+        replies.push(&buf[..n]);
+    }
 }
 
 fn main() -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! Where log records go: the dynos' stdout and stderr (source `app`) and control's own
 //! events about an app (source `slipway`: releases, crashes, restarts, scaling), all sent
-//! to logd over the Fluent forward protocol.
+//! to logd over the Fluent forward protocol with logd's forward client
+//! (`slipway_logd::forward::client`: encoding, acks, the shared-key handshake).
 //!
 //! Records go through a bounded queue to one sender task, which batches whatever is
 //! queued into one Forward message and waits for logd's ack before sending the next; on
@@ -8,19 +9,20 @@
 //! slow or down and the queue is full, new records are dropped and counted: a dyno's
 //! output is never held back by its logs.
 
-pub mod forward;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use slipway_logd::forward::client::{Client, Entries, EventTime};
 use tokio::sync::mpsc;
 
 /// Most records in one Forward message.
 const MAX_BATCH: usize = 512;
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The tag of control's Forward messages.
+const TAG: &str = "slipway";
 
 /// One log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,10 +108,12 @@ async fn send_loop(
     dropped: Arc<AtomicU64>,
 ) {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
+    let mut entries = Entries::default();
+    let hostname = hostname();
     let mut backoff = Duration::from_millis(100);
     let mut reported_drops = 0;
     loop {
-        let mut conn = match forward::Connection::open(addr, shared_key.as_deref()).await {
+        let mut conn = match Client::connect(addr, shared_key.as_deref(), &hostname).await {
             Ok(conn) => {
                 tracing::info!(%addr, "connected to logd");
                 conn
@@ -134,7 +138,8 @@ async fn send_loop(
                     Err(_) => break,
                 }
             }
-            match conn.send(&batch).await {
+            encode(&batch, &mut entries);
+            match conn.send_forward(TAG, &entries).await {
                 Ok(()) => {
                     batch.clear();
                     backoff = Duration::from_millis(100);
@@ -157,3 +162,32 @@ async fn send_loop(
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
+
+/// `records` as Forward entries `[EventTime, record]`. The tag carries no app: each record
+/// says its `app`, `dyno`, `source` and `stream` (logd's default rules read these keys
+/// first), and `log` holds the message.
+fn encode(records: &[Record], entries: &mut Entries) {
+    entries.clear();
+    for record in records {
+        let fields = [
+            ("app", record.app.as_str()),
+            ("dyno", record.dyno.as_str()),
+            ("source", record.source),
+            ("stream", record.stream),
+            ("log", record.message.as_str()),
+        ];
+        entries.push(EventTime::from_system_time(record.time), &fields);
+    }
+}
+
+/// The name control gives in the handshake: the machine's, or `slipway-control`.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "slipway-control".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

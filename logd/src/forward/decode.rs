@@ -111,7 +111,6 @@ impl Splitter {
     /// arrive. Call again with the same buffer grown (its start unchanged) after a `None`,
     /// and with the remaining bytes after taking a frame.
     pub fn next_frame(&mut self, buf: &[u8], max: usize) -> Result<Option<usize>, DecodeError> {
-        let oversized = DecodeError::Oversized { limit: max };
         if self.pos == 0 && self.pending == 1 {
             match buf.first() {
                 None => return Ok(None),
@@ -119,6 +118,15 @@ impl Splitter {
                 Some(_) => return Err(DecodeError::Malformed("a frame must be a msgpack array")),
             }
         }
+        self.next_value(buf, max)
+    }
+
+    /// The length of the complete msgpack value of any type at the start of `buf` (what a
+    /// forward client reads: the server's HELO, PONG and acks are arrays and maps), or
+    /// `None` until more bytes arrive; the same walk and limits as [`Splitter::next_frame`].
+    #[inline]
+    pub fn next_value(&mut self, buf: &[u8], max: usize) -> Result<Option<usize>, DecodeError> {
+        let oversized = DecodeError::Oversized { limit: max };
         while self.pending > 0 {
             let Some(&b) = buf.get(self.pos) else { return Ok(None) };
             // Reserved 0xc1 maps to `Malformed("reserved marker 0xc1")`.

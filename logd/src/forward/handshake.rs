@@ -9,6 +9,9 @@
 //!    connection is closed.
 //!
 //! `auth` is empty unless users are configured; then username and password are checked.
+//!
+//! This is the server's side; the client's (the PING) is in `forward::client`, with the
+//! digest and random helpers here shared by both.
 
 use sha2::{Digest, Sha512};
 
@@ -61,7 +64,8 @@ pub struct Accepted {
     pub pong: Vec<u8>,
 }
 
-fn random16() -> [u8; 16] {
+/// Sixteen random bytes (nonces and salts; the client's too).
+pub(super) fn random16() -> [u8; 16] {
     let mut b = [0u8; 16];
     // The OS random source failing is not recoverable in any useful way; fall back to
     // time-seeded bytes rather than panicking a connection task.
@@ -72,7 +76,8 @@ fn random16() -> [u8; 16] {
     b
 }
 
-fn sha512_hex(parts: &[&[u8]]) -> String {
+/// The lower-case hex SHA-512 of `parts` concatenated (both sides' digests).
+pub(super) fn sha512_hex(parts: &[&[u8]]) -> String {
     let mut h = Sha512::new();
     for p in parts {
         h.update(p);
@@ -177,30 +182,4 @@ fn system_hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "slipway-logd".to_owned())
-}
-
-/// The client side of the handshake, used by Slipway's own senders (the control plane's
-/// forward sender, the bench client, tests): the PING answering a HELO.
-pub fn client_ping(
-    helo_nonce: &[u8],
-    helo_auth: &[u8],
-    hostname: &str,
-    shared_key: &str,
-    user: Option<(&str, &str)>,
-) -> Vec<u8> {
-    let salt = random16();
-    let digest = sha512_hex(&[&salt, hostname.as_bytes(), helo_nonce, shared_key.as_bytes()]);
-    let (username, password_digest) = match user {
-        Some((u, p)) => (u, sha512_hex(&[helo_auth, u.as_bytes(), p.as_bytes()])),
-        None => ("", String::new()),
-    };
-    let mut out = Vec::new();
-    let _ = rmp::encode::write_array_len(&mut out, 6);
-    let _ = rmp::encode::write_str(&mut out, "PING");
-    let _ = rmp::encode::write_str(&mut out, hostname);
-    let _ = rmp::encode::write_bin(&mut out, &salt);
-    let _ = rmp::encode::write_str(&mut out, &digest);
-    let _ = rmp::encode::write_str(&mut out, username);
-    let _ = rmp::encode::write_str(&mut out, &password_digest);
-    out
 }

@@ -1,6 +1,13 @@
-//! The Fluent forward input: framing and decoding (`decode`), the shared-key handshake
-//! (`handshake`), and the listeners and connections (`server`).
+//! The Fluent forward protocol: the input logd serves — framing and decoding (`decode`),
+//! the shared-key handshake's server side (`handshake`), the listeners and connections
+//! (`server`) — and the client Slipway's own senders use (`client`: frame encoding, the
+//! server's replies, the handshake's client side, an acked connection).
+//!
+//! Imports look down: `server` uses `decode`, `handshake`, `record` and `store`; `client`
+//! uses `decode` (the splitter), `handshake` (digests) and `msgpack`, and nothing of the
+//! record path.
 
+pub mod client;
 pub mod decode;
 pub mod handshake;
 pub mod server;

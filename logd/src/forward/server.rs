@@ -51,7 +51,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    while let Some((stream, peer)) = crate::server::accept(&listener, &shutdown, "forward").await {
+    while let Some((stream, peer)) = crate::listener::accept(&listener, &shutdown, "forward").await {
         let Ok(permit) = ingest.connections.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "forward connection refused: forward.max_connections reached");
             ingest.metrics.decode_errors.with_label_values(&["connection_limit"]).inc();

@@ -89,7 +89,7 @@ pub async fn serve(listener: TcpListener, api: Shared, shutdown: CancellationTok
         .header_read_timeout(std::time::Duration::from_secs(30))
         .max_buf_size(64 * 1024)
         .keep_alive(true);
-    while let Some((stream, peer)) = crate::server::accept(&listener, &shutdown, "http").await {
+    while let Some((stream, peer)) = crate::listener::accept(&listener, &shutdown, "http").await {
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();

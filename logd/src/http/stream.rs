@@ -74,7 +74,7 @@ struct State<R> {
 /// A body that streams `sub` through `render` until the subscription ends or the
 /// connection is dropped (the client went away, or logd shuts down).
 pub(crate) fn body<R: Render>(sub: Subscription, render: R, guard: Guard) -> Body {
-    let app = sub.app().name().clone();
+    let app = sub.app().clone();
     let state =
         State { sub, render, guard, app, started: false, wrote: false, done: false, last_write: Instant::now() };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {

@@ -85,7 +85,7 @@ async fn run<S>(ws: WebSocketStream<S>, mut sub: Subscription, guard: Guard)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let app = sub.app().name().clone();
+    let app = sub.app().clone();
     let (mut sink, mut incoming) = ws.split();
     let mut wrote = false;
     let mut last_write = std::time::Instant::now();

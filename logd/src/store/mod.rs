@@ -5,6 +5,9 @@
 //! up bytes with atomics and, when the global cap is crossed, one task evicts the oldest
 //! lines across apps down to 90% of the cap (amortised: a sweep over the apps per 10% of
 //! the cap ingested, not per line).
+//!
+//! May import: `hub` (each app publishes its lines on its channel), `line`, `metrics`,
+//! `config`; never the front ends that call it.
 
 pub mod ring;
 pub mod segment;

@@ -185,7 +185,7 @@ impl AppLog {
     /// Under the lock: O(backlog) `Arc` clones (O(history) with a filter and no `after`);
     /// the filter itself runs after the lock is released, so a costly `grep`/`regex` never
     /// holds up ingest.
-    pub fn subscribe(self: &Arc<Self>, start: Start, filter: Filter, follow: bool) -> Subscription {
+    pub fn subscribe(&self, start: Start, filter: Filter, follow: bool) -> Subscription {
         let ring = self.lock();
         let rx = follow.then(|| self.tx.subscribe());
         let last = ring.next_seq - 1;
@@ -217,6 +217,6 @@ impl AppLog {
                 kept
             }
         };
-        Subscription::new(self.clone(), rx, backlog, gap, reset, last, filter)
+        Subscription::new(self.name.clone(), rx, backlog, gap, reset, last, filter)
     }
 }

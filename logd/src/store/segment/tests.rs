@@ -1,4 +1,16 @@
-use super::*;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::format::{MAGIC, encode_record, segment_name};
+use super::read::read_range;
+use super::recover::recover;
+use super::writer::{Batch, Disk, Pending, Writer};
+use crate::config::{Fsync, Persistence};
+use crate::line::{Line, Timestamp};
+use crate::metrics::Metrics;
 
 fn line(seq: u64, msg: &str) -> Line {
     let mut l = Line::new(Timestamp::new(100 + seq, 7), "app", "web.1", "stdout", msg, Box::new([]));
