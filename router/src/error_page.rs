@@ -6,7 +6,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::ProxyBody;
-use crate::route::REQUEST_ID;
+use crate::downstream::request_id::REQUEST_ID;
 
 /// A problem the router answers for itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,11 +13,12 @@
 pub mod admin;
 pub mod balance;
 pub mod body;
+mod clock;
 pub mod config;
 mod conn;
+mod downstream;
 pub mod endpoint;
 pub mod error_page;
-mod framing;
 mod health;
 pub mod host;
 mod limit;

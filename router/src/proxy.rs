@@ -31,12 +31,14 @@ use tokio_util::task::TaskTracker;
 use tower::Service;
 
 use crate::balance::{self, Tried};
-use crate::body::{Lease, ProxyBody, RequestBody};
+use crate::body::{Lease, ProxyBody};
+use crate::downstream::body::RequestBody;
+use crate::downstream::request_id::REQUEST_ID;
 use crate::endpoint::{Endpoint, InFlight};
 use crate::error_page::Problem;
 use crate::metrics::AppMetrics;
 use crate::pool::{self, Conn, ConnectError};
-use crate::route::{Meta, REQUEST_ID, Routed};
+use crate::route::{Meta, Routed};
 use crate::server::Shared;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -14,14 +14,15 @@ use std::time::Instant;
 
 use futures_util::future::{Either, Ready, ready as ready_fut};
 use http::header::ACCEPT;
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tower::Service;
 
 use crate::body::{AccessLog, Completion, ProxyBody};
-use crate::conn::ConnState;
+use crate::downstream::conn_state::ConnState;
+use crate::downstream::framing::{REJECTED_METHOD, Rejection};
+use crate::downstream::request_id::request_id;
 use crate::error_page::{self, Problem};
-use crate::framing::{REJECTED_METHOD, Rejection};
 use crate::limit::AppLimit;
 use crate::proxy::Forward;
 use crate::server::Shared;
@@ -36,9 +37,6 @@ const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
     Ok(status) => status,
     Err(_) => http::StatusCode::BAD_REQUEST,
 };
-
-/// Header carrying the request id, kept from the client when valid, else generated.
-pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A request whose app is known.
 #[derive(Debug)]
@@ -151,21 +149,4 @@ where
         }
         Poll::Ready(Ok(response))
     }
-}
-
-/// The client's `X-Request-Id` if it is 1 to 200 visible ASCII characters, else a new
-/// random 128-bit id in hex.
-fn request_id<B>(req: &Request<B>) -> HeaderValue {
-    if let Some(id) = req.headers().get(&REQUEST_ID) {
-        let bytes = id.as_bytes();
-        if !bytes.is_empty() && bytes.len() <= 200 && bytes.iter().all(|b| (0x21..0x7f).contains(b)) {
-            return id.clone();
-        }
-    }
-    let mut hex = [0u8; 32];
-    let random = fastrand::u128(..);
-    for (i, byte) in hex.iter_mut().enumerate() {
-        *byte = b"0123456789abcdef"[((random >> (i * 4)) & 0xf) as usize];
-    }
-    HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
 }

@@ -25,7 +25,8 @@ use tokio_util::task::TaskTracker;
 use tower::Layer;
 
 use crate::config::Config;
-use crate::conn::{self, ConnState};
+use crate::conn;
+use crate::downstream::conn_state::ConnState;
 use crate::limit::AppLimitLayer;
 use crate::metrics::Metrics;
 use crate::proxy::Forward;
