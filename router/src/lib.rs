@@ -11,19 +11,15 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod balance;
 pub mod body;
 mod clock;
 pub mod config;
 mod conn;
 mod downstream;
-pub mod endpoint;
 pub mod error_page;
-mod health;
 pub mod host;
 mod limit;
 pub mod metrics;
-mod pool;
 mod proxy;
 mod route;
 mod server;
@@ -32,6 +28,7 @@ pub mod spec;
 pub mod table;
 pub mod telemetry;
 pub mod update;
+pub mod upstream;
 mod wake;
 
 pub use config::{Config, ConfigError};

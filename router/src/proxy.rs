@@ -1,6 +1,6 @@
 //! Forwarding a routed request to one of its app's endpoints.
 //!
-//! 1. Pick an endpoint (balance.rs), take a pooled connection or open one.
+//! 1. Pick an endpoint (`upstream/balance.rs`), take a pooled connection or open one.
 //! 2. A connect failure marks the endpoint (ejected after N in a row) and the request
 //!    moves to another endpoint, at most `upstream.retries` times. The request has not
 //!    been handed over yet, so its streaming body is intact.
@@ -30,16 +30,16 @@ use hyper_util::rt::TokioIo;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
-use crate::balance::{self, Tried};
 use crate::body::{Lease, ProxyBody};
 use crate::downstream::body::RequestBody;
 use crate::downstream::request_id::REQUEST_ID;
-use crate::endpoint::{Endpoint, InFlight};
 use crate::error_page::Problem;
 use crate::metrics::AppMetrics;
-use crate::pool::{self, Conn, ConnectError};
 use crate::route::{Meta, Routed};
 use crate::server::Shared;
+use crate::upstream::balance::{self, Tried};
+use crate::upstream::endpoint::{Endpoint, InFlight};
+use crate::upstream::pool::{self, Conn, ConnectError};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -121,7 +121,7 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                     if endpoint.connect_failed(config.upstream.eject_after_failures) {
                         metrics.ejections.inc();
                         tracing::warn!(app = %app.name, endpoint = %endpoint.addr, "endpoint ejected");
-                        crate::health::spawn_probe(&shared, endpoint);
+                        crate::upstream::health::spawn_probe(&shared.runtime, &shared.config, endpoint);
                     }
                     failure = if matches!(e, ConnectError::Timeout) { Problem::Timeout } else { Problem::Unreachable };
                     if !attempt_failed(&mut tried, &mut attempts_left, index, metrics) {

@@ -317,7 +317,7 @@ impl Drop for Router {
 
 /// A worker: accept loop, then drain.
 fn run_worker(index: usize, listener: std::net::TcpListener, worker: Arc<Worker>, shutdown: CancellationToken) {
-    crate::pool::set_worker_index(index);
+    crate::upstream::pool::set_worker_index(index);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -19,10 +19,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
-use crate::endpoint::Endpoint;
 use crate::metrics::{AppMetrics, Metrics};
 use crate::spec::{AppRoutes, Balance};
 use crate::update::Source;
+use crate::upstream::endpoint::Endpoint;
 
 const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;

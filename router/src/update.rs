@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::endpoint::Endpoint;
 use crate::metrics::Metrics;
 use crate::spec::{AppRoutes, Balance, EndpointAddr, SpecError};
 use crate::table::{App, AppState, RouteTable, Routes};
+use crate::upstream::endpoint::Endpoint;
 
 /// Where a change comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

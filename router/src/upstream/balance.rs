@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::endpoint::Endpoint;
 use crate::spec::Balance;
+use crate::upstream::endpoint::Endpoint;
 
 /// Endpoints already tried for this request (by index; indexes past 127 are never
 /// marked, so very large sets may see a repeat, which is harmless).
