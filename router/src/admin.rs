@@ -19,7 +19,8 @@ use serde_json::json;
 
 use crate::server::Shared;
 use crate::spec::{self, AppRoutes, AppRoutesBody, RouteSet};
-use crate::update::{Change, RouteWriter, Source, UpdateError};
+use crate::table::Source;
+use crate::table::update::{Change, RouteWriter, UpdateError};
 
 /// Largest accepted request body (a full table of 100,000 apps fits).
 const MAX_BODY: usize = 64 * 1024 * 1024;

@@ -27,11 +27,11 @@ pub mod sources;
 pub mod spec;
 pub mod table;
 pub mod telemetry;
-pub mod update;
 pub mod upstream;
 mod wake;
 
 pub use config::{Config, ConfigError};
 pub use server::{Router, StartError};
 pub use spec::{AppOptions, AppRoutes, Balance, RouteSet};
-pub use update::{Change, RouteWriter, Source, UpdateError};
+pub use table::Source;
+pub use table::update::{Change, RouteWriter, UpdateError};

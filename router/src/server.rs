@@ -32,7 +32,7 @@ use crate::metrics::Metrics;
 use crate::proxy::Forward;
 use crate::route::{RouteService, Stack};
 use crate::table::Routes;
-use crate::update::{self, Defaults, RouteWriter};
+use crate::table::update::{self, Defaults, RouteWriter};
 
 /// What every part of the running router shares.
 #[derive(Debug)]

@@ -25,8 +25,8 @@ use hyper_util::rt::TokioIo;
 use crate::config::ControlConfig;
 use crate::metrics::Metrics;
 use crate::spec::{ACTIVITY_PATH, Activity, ROUTES_PATH, RouteEvent, WAKE_PATH};
-use crate::table::Routes;
-use crate::update::{Change, RouteWriter, Source, UpdateError};
+use crate::table::update::{Change, RouteWriter, UpdateError};
+use crate::table::{Routes, Source};
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

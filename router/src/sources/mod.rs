@@ -1,6 +1,6 @@
 //! Where routes come from besides the admin API (which lives in `admin.rs`): the routes
 //! file and the control plane's route stream. Each source sends its changes to the
-//! single writer (`update.rs`).
+//! single writer (`table/update.rs`).
 
 pub mod control;
 pub mod file;

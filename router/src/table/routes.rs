@@ -2,9 +2,9 @@
 //!
 //! Two levels, each an immutable snapshot behind an `ArcSwap`:
 //! - [`RouteTable`] maps app names and custom hosts to `Arc<App>`. It is published whole by
-//!   the single writer (`update.rs`), but built copy-on-write from 256 shards, so adding or
-//!   removing an app copies one shard (≈ n/256 entries) plus the shard array, never the
-//!   whole table.
+//!   the single writer (`table/update.rs`), but built copy-on-write from 256 shards, so
+//!   adding or removing an app copies one shard (≈ n/256 entries) plus the shard array,
+//!   never the whole table.
 //! - Each [`App`] holds its own [`AppState`] (endpoints, options) behind its own `ArcSwap`.
 //!   Changing an app's endpoints swaps that state in place: O(endpoints of that app), and
 //!   no other app, shard or connection is touched.
@@ -12,6 +12,7 @@
 //! A request does: one `ArcSwap::load` of the table, one hash lookup (custom host, then
 //! `<app>.<zone>`), one `load` of the app's state. O(1) in the number of apps.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -21,7 +22,6 @@ use hashbrown::HashTable;
 
 use crate::metrics::{AppMetrics, Metrics};
 use crate::spec::{AppRoutes, Balance};
-use crate::update::Source;
 use crate::upstream::endpoint::Endpoint;
 
 const SHARD_BITS: u32 = 8;
@@ -233,6 +233,34 @@ pub struct Permit(Arc<App>);
 impl Drop for Permit {
     fn drop(&mut self) {
         self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Where a change comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The routes file.
+    File,
+    /// The admin API.
+    Admin,
+    /// The control plane's route stream.
+    Control,
+}
+
+impl Source {
+    /// Lower-case name, as shown in `GET /v1/routes` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::Admin => "admin",
+            Source::Control => "control",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
