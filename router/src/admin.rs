@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::spec::{self, AppRoutes, AppRoutesBody, RouteSet};
 use crate::table::Source;
 use crate::table::update::{Change, RouteWriter, UpdateError};

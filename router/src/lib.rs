@@ -23,6 +23,7 @@ pub mod metrics;
 mod proxy;
 mod route;
 mod server;
+mod shared;
 pub mod sources;
 pub mod spec;
 pub mod table;

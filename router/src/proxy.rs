@@ -36,7 +36,7 @@ use crate::downstream::request_id::REQUEST_ID;
 use crate::error_page::Problem;
 use crate::metrics::AppMetrics;
 use crate::route::{Meta, Routed};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::upstream::balance::{self, Tried};
 use crate::upstream::endpoint::{Endpoint, InFlight};
 use crate::upstream::pool::{self, Conn, ConnectError};

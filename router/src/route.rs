@@ -25,7 +25,7 @@ use crate::downstream::request_id::request_id;
 use crate::error_page::{self, Problem};
 use crate::limit::AppLimit;
 use crate::proxy::Forward;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::table::{App, AppState};
 
 /// The whole request path for one client connection.

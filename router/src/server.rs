@@ -31,21 +31,10 @@ use crate::limit::AppLimitLayer;
 use crate::metrics::Metrics;
 use crate::proxy::Forward;
 use crate::route::{RouteService, Stack};
+use crate::shared::{ControlPlaneLink, Shared};
+use crate::sources::control::ControlPlane;
 use crate::table::Routes;
 use crate::table::update::{self, Defaults, RouteWriter};
-
-/// What every part of the running router shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) routes: Arc<Routes>,
-    pub(crate) metrics: Arc<Metrics>,
-    /// The control runtime, for background tasks started from the request path.
-    pub(crate) runtime: tokio::runtime::Handle,
-    /// The control plane, when configured.
-    pub(crate) control_plane: Option<Arc<crate::sources::control::ControlPlane>>,
-    pub(crate) ready: AtomicBool,
-}
 
 /// One worker thread's servers and request stack.
 #[derive(Debug)]
@@ -54,13 +43,6 @@ pub(crate) struct Worker {
     pub(crate) h1: http1::Builder,
     pub(crate) h2: http2::Builder<TokioExecutor>,
     tunnels: TaskTracker,
-}
-
-impl Shared {
-    /// Ready to serve: started, not draining, and synced with the control plane if any.
-    pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && self.control_plane.as_ref().is_none_or(|c| c.is_synced())
-    }
 }
 
 impl Worker {
@@ -161,11 +143,12 @@ impl Router {
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
+        let control_plane = ControlPlane::new(&config.control);
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
             runtime: control.handle().clone(),
-            control_plane: crate::sources::control::ControlPlane::new(&config.control),
+            control_plane: control_plane.clone().map(|plane| plane as Arc<dyn ControlPlaneLink>),
             ready: AtomicBool::new(false),
             config,
         });
@@ -195,7 +178,7 @@ impl Router {
             }
         };
 
-        if let Some(plane) = &shared.control_plane {
+        if let Some(plane) = &control_plane {
             control.spawn(plane.clone().follow(writer.clone(), shared.metrics.clone()));
             control
                 .spawn(plane.clone().report_activity(shared.routes.clone(), shared.config.control.activity_interval));

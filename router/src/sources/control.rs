@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::future::BoxFuture;
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -24,6 +25,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::config::ControlConfig;
 use crate::metrics::Metrics;
+use crate::shared::{ControlPlaneLink, WakeError};
 use crate::spec::{ACTIVITY_PATH, Activity, ROUTES_PATH, RouteEvent, WAKE_PATH};
 use crate::table::update::{Change, RouteWriter, UpdateError};
 use crate::table::{Routes, Source};
@@ -231,6 +233,17 @@ impl ControlPlane {
                 Err(e) => tracing::warn!(error = %e, "activity report failed"),
             }
         }
+    }
+}
+
+/// The request path's view of the control plane (see `shared.rs`): off the hot path only.
+impl ControlPlaneLink for ControlPlane {
+    fn is_synced(&self) -> bool {
+        ControlPlane::is_synced(self)
+    }
+
+    fn wake<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), WakeError>> {
+        Box::pin(async move { ControlPlane::wake(self, app).await.map_err(WakeError::from) })
     }
 }
 
