@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::now_ms;
 use crate::downstream::conn_state::{ConnState, Expired};
 use crate::downstream::framing::{Feed, Framing};
-use crate::server::Worker;
+use crate::server::{Stack, Worker};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -129,7 +129,7 @@ trait GracefulConnection: Future<Output = Result<(), hyper::Error>> {
 }
 
 type Io = TokioIo<Tracked>;
-type Svc = TowerToHyperService<crate::route::Stack>;
+type Svc = TowerToHyperService<Stack>;
 
 impl GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<Io, Svc> {
     fn graceful_shutdown(self: Pin<&mut Self>) {

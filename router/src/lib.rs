@@ -11,25 +11,19 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod body;
 mod clock;
 pub mod config;
 mod conn;
 mod downstream;
-pub mod error_page;
-pub mod host;
-mod limit;
 pub mod metrics;
-mod proxy;
-mod route;
 mod server;
 mod shared;
 pub mod sources;
 pub mod spec;
+pub mod stack;
 pub mod table;
 pub mod telemetry;
 pub mod upstream;
-mod wake;
 
 pub use config::{Config, ConfigError};
 pub use server::{Router, StartError};

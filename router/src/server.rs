@@ -27,14 +27,17 @@ use tower::Layer;
 use crate::config::Config;
 use crate::conn;
 use crate::downstream::conn_state::ConnState;
-use crate::limit::AppLimitLayer;
 use crate::metrics::Metrics;
-use crate::proxy::Forward;
-use crate::route::{RouteService, Stack};
 use crate::shared::{ControlPlaneLink, Shared};
 use crate::sources::control::ControlPlane;
+use crate::stack::forward::Forward;
+use crate::stack::limit::{AppLimit, AppLimitLayer};
+use crate::stack::route::RouteService;
 use crate::table::Routes;
 use crate::table::update::{self, Defaults, RouteWriter};
+
+/// The whole request path for one client connection.
+pub(crate) type Stack = RouteService<AppLimit<Forward>>;
 
 /// One worker thread's servers and request stack.
 #[derive(Debug)]

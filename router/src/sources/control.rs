@@ -9,7 +9,7 @@
 //!   report (`POST /v1/router/activity`); the control plane puts idle apps to sleep.
 //! - **Wake**: a request for a sleeping app makes the router `POST /v1/apps/{app}/wake`
 //!   (at most once per app every few seconds) and hold the request until the app has
-//!   endpoints (`wake.rs`).
+//!   endpoints (`stack/wake.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

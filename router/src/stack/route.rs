@@ -18,18 +18,13 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tower::Service;
 
-use crate::body::{AccessLog, Completion, ProxyBody};
 use crate::downstream::conn_state::ConnState;
 use crate::downstream::framing::{REJECTED_METHOD, Rejection};
 use crate::downstream::request_id::request_id;
-use crate::error_page::{self, Problem};
-use crate::limit::AppLimit;
-use crate::proxy::Forward;
 use crate::shared::Shared;
-use crate::table::{App, AppState};
-
-/// The whole request path for one client connection.
-pub(crate) type Stack = RouteService<AppLimit<Forward>>;
+use crate::stack::body::{AccessLog, Completion, ProxyBody};
+use crate::stack::error_page::Problem;
+use crate::stack::request::{Meta, Routed};
 
 /// Status recorded for a request whose client went away before any response: until the
 /// response exists, that is what the request is if its future is dropped (nginx's 499).
@@ -37,30 +32,6 @@ const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
     Ok(status) => status,
     Err(_) => http::StatusCode::BAD_REQUEST,
 };
-
-/// A request whose app is known.
-#[derive(Debug)]
-pub(crate) struct Routed {
-    pub(crate) req: Request<Incoming>,
-    pub(crate) app: Arc<App>,
-    pub(crate) state: Arc<AppState>,
-    pub(crate) meta: Meta,
-}
-
-/// What the inner layers need to know about the request beyond the request itself.
-#[derive(Debug, Clone)]
-pub(crate) struct Meta {
-    pub(crate) request_id: HeaderValue,
-    pub(crate) accept: Option<HeaderValue>,
-    pub(crate) conn: Arc<ConnState>,
-}
-
-impl Meta {
-    /// The router's own answer for `problem`.
-    pub(crate) fn problem(&self, problem: Problem) -> Response<ProxyBody> {
-        error_page::render(problem, self.accept.as_ref(), &self.request_id)
-    }
-}
 
 /// Routes by host; see the module docs.
 #[derive(Debug, Clone)]
@@ -92,7 +63,7 @@ where
             return self.refuse(req, meta, start);
         }
         let logging = self.shared.config.access_log;
-        let (found, host) = match crate::host::routing_host(&req) {
+        let (found, host) = match crate::stack::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
             Ok(host) => {
                 let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
@@ -115,7 +86,7 @@ where
 }
 
 impl<S> RouteService<S> {
-    /// Answers the stand-in for a request the framing check refused (framing.rs): 400,
+    /// Answers the stand-in for a request the framing check refused (`downstream/framing.rs`): 400,
     /// and the connection closes after it.
     fn refuse<F>(&self, req: Request<Incoming>, meta: Meta, start: Instant) -> RouteFuture<F> {
         let reason = Rejection::from_path(req.uri().path()).map_or("unknown", Rejection::as_str);

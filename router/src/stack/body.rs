@@ -4,7 +4,8 @@
 //! must live exactly as long as the response: the upstream connection (returned to its
 //! pool only when its response was read to the end), the endpoint's in-flight count, the
 //! app's concurrency permit, and the [`Completion`] that records metrics and writes the
-//! access log line when the response ends (or the client goes away).
+//! access log line when the response ends (or the client goes away). (The request body
+//! as sent upstream is `downstream/body.rs`.)
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -30,13 +30,13 @@ use hyper_util::rt::TokioIo;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
-use crate::body::{Lease, ProxyBody};
 use crate::downstream::body::RequestBody;
 use crate::downstream::request_id::REQUEST_ID;
-use crate::error_page::Problem;
 use crate::metrics::AppMetrics;
-use crate::route::{Meta, Routed};
 use crate::shared::Shared;
+use crate::stack::body::{Lease, ProxyBody};
+use crate::stack::error_page::Problem;
+use crate::stack::request::{Meta, Routed};
 use crate::upstream::balance::{self, Tried};
 use crate::upstream::endpoint::{Endpoint, InFlight};
 use crate::upstream::pool::{self, Conn, ConnectError};
@@ -82,7 +82,7 @@ impl Service<Routed> for Forward {
 async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
     let Routed { mut req, app, mut state, meta } = routed;
     if state.endpoints.is_empty() && state.spec.options.sleeping {
-        match crate::wake::wait_awake(&shared, &app).await {
+        match crate::stack::wake::wait_awake(&shared, &app).await {
             Some(awake) => state = awake,
             None => return Ok(meta.problem(Problem::Starting)),
         }

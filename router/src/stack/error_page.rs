@@ -5,8 +5,8 @@
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::body::ProxyBody;
 use crate::downstream::request_id::REQUEST_ID;
+use crate::stack::body::ProxyBody;
 
 /// A problem the router answers for itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
