@@ -1,6 +1,7 @@
-//! The router's coarse clock: milliseconds since the process's clock base, as a `u64` that
-//! fits in an atomic. Connection timers (`downstream/conn_state.rs`, `conn.rs`) and the
-//! wake requests of sleeping apps (`stack/wake.rs`) keep their instants this way.
+//! The router's coarse clock: milliseconds since the process's clock base, as a `u64`
+//! that fits in an atomic. Connection timers (`downstream/conn_state.rs`,
+//! `accept/conn.rs`) and the wake requests of sleeping apps (`stack/wake.rs`) keep their
+//! instants this way.
 
 use std::sync::OnceLock;
 use std::time::Instant;

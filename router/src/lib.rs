@@ -4,16 +4,29 @@
 //! one of the app's endpoints. Routes live in a table read without locks on every request
 //! and replaced by a single writer fed by route sources (a routes file, the admin API).
 //!
-//! Data flow of a request: `server` (worker threads, accept) → `conn` (protocol detection,
-//! timers) → `route` (host → app) → `limit` (per-app concurrency) → `proxy` (balancing,
-//! retries, upstream I/O via `pool`) → `body` (streaming the response, then metrics and the
-//! access log).
+//! Data flow of a request: `accept::listener` (worker threads, accept) → `accept::conn`
+//! (protocol detection, timers) → `stack::route` (host → app) → `stack::limit` (per-app
+//! concurrency) → `stack::forward` (balancing, retries, upstream I/O via
+//! `upstream::pool`) → `stack::body` (streaming the response, then metrics and the access
+//! log).
+//!
+//! The modules by layer; each imports only from the layers below it:
+//! - `server` starts and stops it all, and `admin` is the admin listener;
+//! - `accept/`: listening sockets, accept loops, client connections, each worker's stack;
+//! - `stack/`: the request path's tower layers, the response body, the router's own pages;
+//! - `sources/`: route sources, the routes file and the control plane's route stream;
+//! - `shared`: what every part of the running router shares;
+//! - `table/`: the route table and its single writer;
+//! - `upstream/`: endpoints, their connection pools, balancing, health probes;
+//! - `downstream/`: what every layer knows of the client: connection state, the framing
+//!   check, the request body, the request id;
+//! - at the bottom: `config`, `spec` (the wire format), `metrics`, `telemetry`, `clock`.
 #![forbid(unsafe_code)]
 
+mod accept;
 pub mod admin;
 mod clock;
 pub mod config;
-mod conn;
 mod downstream;
 pub mod metrics;
 mod server;

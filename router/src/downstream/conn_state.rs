@@ -3,8 +3,9 @@
 //! hyper's own HTTP/1 header timeout also runs while a keep-alive connection waits for its
 //! next request, which would make "idle" and "slow head" the same timer. We keep them
 //! apart: [`ConnState`] notes when the first byte of a new request head arrived (from the
-//! connection's I/O wrapper, `conn.rs`) and when the last response ended (from the
-//! response's completion), and [`ConnState::check`] tells the connection task when to close:
+//! connection's I/O wrapper, `accept/conn.rs`) and when the last response ended (from
+//! the response's completion), and [`ConnState::check`] tells the connection task when to
+//! close:
 //! - a connection whose request head is not complete `header_read` after its first byte
 //!   (slowloris), immediately;
 //! - a connection with no request in flight for `idle`, gracefully.

@@ -1,9 +1,9 @@
 //! The outermost layer of the request path: find the app by host, give the request an id,
 //! and attach the [`Completion`] that records the response when it ends.
 //!
-//! The request path is a tower stack, one small layer per concern:
-//! `RouteService` (host → app, 400/404) → `AppLimit` (per-app concurrency, 503) →
-//! `Forward` (balancing, retries, upstream I/O).
+//! The request path is a tower stack, one small layer per concern, assembled in
+//! `accept/worker.rs`: `RouteService` (host → app, 400/404) → `AppLimit` (per-app
+//! concurrency, 503) → `Forward` (balancing, retries, upstream I/O).
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -19,10 +19,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::worker::{Stack, Worker};
 use crate::clock::now_ms;
 use crate::downstream::conn_state::{ConnState, Expired};
 use crate::downstream::framing::{Feed, Framing};
-use crate::server::{Stack, Worker};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
