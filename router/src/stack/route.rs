@@ -86,8 +86,8 @@ where
 }
 
 impl<S> RouteService<S> {
-    /// Answers the stand-in for a request the framing check refused (`downstream/framing.rs`): 400,
-    /// and the connection closes after it.
+    /// Answers the stand-in for a request the framing check refused
+    /// (`downstream/framing.rs`): 400, and the connection closes after it.
     fn refuse<F>(&self, req: Request<Incoming>, meta: Meta, start: Instant) -> RouteFuture<F> {
         let reason = Rejection::from_path(req.uri().path()).map_or("unknown", Rejection::as_str);
         self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
