@@ -19,9 +19,10 @@ use slipway_config::ApiError;
 use slipway_config::api_error::{ApiJson, bearer};
 use slipway_config::secret::constant_time_eq;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::spec::{self, AppRoutes, AppRoutesBody, RouteSet};
-use crate::update::{Change, RouteWriter, Source, UpdateError};
+use crate::table::Source;
+use crate::table::update::{Change, RouteWriter, UpdateError};
 
 /// Largest accepted request body (a full table of 100,000 apps fits).
 const MAX_BODY: usize = 64 * 1024 * 1024;

@@ -4,35 +4,42 @@
 //! one of the app's endpoints. Routes live in a table read without locks on every request
 //! and replaced by a single writer fed by route sources (a routes file, the admin API).
 //!
-//! Data flow of a request: `server` (worker threads, accept) → `conn` (protocol detection,
-//! timers) → `route` (host → app) → `limit` (per-app concurrency) → `proxy` (balancing,
-//! retries, upstream I/O via `pool`) → `body` (streaming the response, then metrics and the
-//! access log).
+//! Data flow of a request: `accept::listener` (worker threads, accept) → `accept::conn`
+//! (protocol detection, timers) → `stack::route` (host → app) → `stack::limit` (per-app
+//! concurrency) → `stack::forward` (balancing, retries, upstream I/O via
+//! `upstream::pool`) → `stack::body` (streaming the response, then metrics and the access
+//! log).
+//!
+//! The modules by layer; each imports only from the layers below it:
+//! - `server` starts and stops it all, and `admin` is the admin listener;
+//! - `accept/`: listening sockets, accept loops, client connections, each worker's stack;
+//! - `stack/`: the request path's tower layers, the response body, the router's own pages;
+//! - `sources/`: route sources, the routes file and the control plane's route stream;
+//! - `shared`: what every part of the running router shares;
+//! - `table/`: the route table and its single writer;
+//! - `upstream/`: endpoints, their connection pools, balancing, health probes;
+//! - `downstream/`: what every layer knows of the client: connection state, the framing
+//!   check, the request body, the request id;
+//! - at the bottom: `config`, `spec` (the wire format), `metrics`, `clock` (config loading, logging and the API error
+//!   body are `slipway-config`'s).
 #![forbid(unsafe_code)]
 
+mod accept;
 pub mod admin;
-pub mod balance;
-pub mod body;
+mod clock;
 pub mod config;
-mod conn;
-pub mod endpoint;
-pub mod error_page;
-mod framing;
-mod health;
-pub mod host;
-mod limit;
+mod downstream;
 pub mod metrics;
-mod pool;
-mod proxy;
-mod route;
 mod server;
+mod shared;
 pub mod sources;
 pub mod spec;
+pub mod stack;
 pub mod table;
-pub mod update;
-mod wake;
+pub mod upstream;
 
 pub use config::{Config, ConfigError};
 pub use server::{Router, StartError};
 pub use spec::{AppOptions, AppRoutes, Balance, RouteSet};
-pub use update::{Change, RouteWriter, Source, UpdateError};
+pub use table::Source;
+pub use table::update::{Change, RouteWriter, UpdateError};

@@ -1,10 +1,10 @@
 //! Starting, running and stopping the router.
 //!
 //! Threads: one *control* runtime (route writer, admin API, routes-file watcher, health
-//! probes) and N *workers*. Each worker is a single-threaded tokio runtime with its own
-//! listening socket on the shared HTTP port (SO_REUSEPORT: the kernel spreads new
-//! connections), so a connection, its upstream connections and its pool slot all stay on
-//! one thread, the way nginx workers do.
+//! probes) and N *workers* (`accept/`). Each worker is a single-threaded tokio runtime
+//! with its own listening socket on the shared HTTP port (SO_REUSEPORT: the kernel spreads
+//! new connections), so a connection, its upstream connections and its pool slot all stay
+//! on one thread, the way nginx workers do.
 //!
 //! Shutdown (SIGTERM/SIGINT, or [`Router::shutdown`]): `/readyz` turns 503, workers close
 //! their listeners (new connections are refused), every connection finishes its in-flight
@@ -16,79 +16,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tower::Layer;
 
+use crate::accept::listener::{bind_reuseport, run_worker};
+use crate::accept::worker::Worker;
 use crate::config::Config;
-use crate::conn::{self, ConnState};
-use crate::limit::AppLimitLayer;
 use crate::metrics::Metrics;
-use crate::proxy::Forward;
-use crate::route::{RouteService, Stack};
+use crate::shared::{ControlPlaneLink, Shared};
+use crate::sources::control::ControlPlane;
 use crate::table::Routes;
-use crate::update::{self, Defaults, RouteWriter};
-
-/// What every part of the running router shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) routes: Arc<Routes>,
-    pub(crate) metrics: Arc<Metrics>,
-    /// The control runtime, for background tasks started from the request path.
-    pub(crate) runtime: tokio::runtime::Handle,
-    /// The control plane, when configured.
-    pub(crate) control_plane: Option<Arc<crate::sources::control::ControlPlane>>,
-    pub(crate) ready: AtomicBool,
-}
-
-/// One worker thread's servers and request stack.
-#[derive(Debug)]
-pub(crate) struct Worker {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) h1: http1::Builder,
-    pub(crate) h2: http2::Builder<TokioExecutor>,
-    tunnels: TaskTracker,
-}
-
-impl Shared {
-    /// Ready to serve: started, not draining, and synced with the control plane if any.
-    pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && self.control_plane.as_ref().is_none_or(|c| c.is_synced())
-    }
-}
-
-impl Worker {
-    fn new(shared: Arc<Shared>) -> Worker {
-        let limits = &shared.config.limits;
-        let mut h1 = http1::Builder::new();
-        h1.keep_alive(true)
-            .half_close(false)
-            // Our own timer handles slow heads and idle connections (conn.rs).
-            .header_read_timeout(None)
-            .max_header_size(limits.max_header_bytes)
-            .max_headers(limits.max_headers)
-            .max_buf_size(limits.max_header_bytes.max(64 * 1024).max(8192));
-        // Not `pipeline_flush`: it skips flushing while unread bytes are buffered, so a
-        // response queued just before a close (a 431, a refused request) is never sent.
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(256)
-            .keep_alive_interval(Some(Duration::from_secs(30)));
-        Worker { shared, h1, h2, tunnels: TaskTracker::new() }
-    }
-
-    /// The request path for one client connection.
-    pub(crate) fn stack(&self, conn: Arc<ConnState>) -> Stack {
-        let forward = Forward { shared: self.shared.clone(), tunnels: self.tunnels.clone() };
-        RouteService { inner: AppLimitLayer.layer(forward), shared: self.shared.clone(), conn }
-    }
-}
+use crate::table::update::{self, Defaults, RouteWriter};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -160,11 +98,12 @@ impl Router {
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
+        let control_plane = ControlPlane::new(&config.control);
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
             runtime: control.handle().clone(),
-            control_plane: crate::sources::control::ControlPlane::new(&config.control),
+            control_plane: control_plane.clone().map(|plane| plane as Arc<dyn ControlPlaneLink>),
             ready: AtomicBool::new(false),
             config,
         });
@@ -194,7 +133,7 @@ impl Router {
             }
         };
 
-        if let Some(plane) = &shared.control_plane {
+        if let Some(plane) = &control_plane {
             control.spawn(plane.clone().follow(writer.clone(), shared.metrics.clone()));
             control
                 .spawn(plane.clone().report_activity(shared.routes.clone(), shared.config.control.activity_interval));
@@ -312,86 +251,4 @@ impl Drop for Router {
             control.shutdown_background();
         }
     }
-}
-
-/// A worker: accept loop, then drain.
-fn run_worker(index: usize, listener: std::net::TcpListener, worker: Arc<Worker>, shutdown: CancellationToken) {
-    crate::pool::set_worker_index(index);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(worker = index, error = %e, "cannot start worker runtime");
-            return;
-        }
-    };
-    let drain = worker.shared.config.timeouts.drain;
-    runtime.block_on(async move {
-        let listener = match TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(worker = index, error = %e, "cannot register listener");
-                return;
-            }
-        };
-        let connections = TaskTracker::new();
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, client)) => {
-                        connections.spawn(conn::serve(worker.clone(), stream, client, shutdown.clone()));
-                    }
-                    Err(e) => {
-                        // Per-connection errors (reset before accept) are not worth a pause;
-                        // running out of file descriptors is, or the loop would spin.
-                        if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
-                            tracing::warn!(worker = index, error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                },
-            }
-        }
-        drop(listener);
-        connections.close();
-        worker.tunnels.close();
-        let drained = tokio::time::timeout(drain, async {
-            connections.wait().await;
-            worker.tunnels.wait().await;
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(worker = index, open = connections.len() + worker.tunnels.len(), "drain timeout: closing what is left");
-        }
-    });
-}
-
-/// Opens `count` listening sockets on `addr` sharing the port with SO_REUSEPORT.
-///
-/// SO_REUSEPORT would also let a second router (or anything of the same user) silently
-/// share a port that is already in use, so first check with a plain bind that it is free.
-fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    if addr.port() != 0 {
-        let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        probe.set_reuse_address(true)?;
-        probe.bind(&addr.into())?;
-        probe.listen(1)?;
-    }
-    let mut addr = addr;
-    let mut listeners = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.set_tcp_nodelay(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(4096)?;
-        let listener: std::net::TcpListener = socket.into();
-        // With port 0, the first socket picks the port and the others join it.
-        addr = listener.local_addr()?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
 }

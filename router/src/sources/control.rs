@@ -9,7 +9,7 @@
 //!   report (`POST /v1/router/activity`); the control plane puts idle apps to sleep.
 //! - **Wake**: a request for a sleeping app makes the router `POST /v1/apps/{app}/wake`
 //!   (at most once per app every few seconds) and hold the request until the app has
-//!   endpoints (`wake.rs`).
+//!   endpoints (`stack/wake.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::future::BoxFuture;
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -24,9 +25,10 @@ use hyper_util::rt::TokioIo;
 
 use crate::config::ControlConfig;
 use crate::metrics::Metrics;
+use crate::shared::{ControlPlaneLink, WakeError};
 use crate::spec::{ACTIVITY_PATH, Activity, ROUTES_PATH, RouteEvent, WAKE_PATH};
-use crate::table::Routes;
-use crate::update::{Change, RouteWriter, Source, UpdateError};
+use crate::table::update::{Change, RouteWriter, UpdateError};
+use crate::table::{Routes, Source};
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -234,6 +236,17 @@ impl ControlPlane {
     }
 }
 
+/// The request path's view of the control plane (see `shared.rs`): off the hot path only.
+impl ControlPlaneLink for ControlPlane {
+    fn is_synced(&self) -> bool {
+        ControlPlane::is_synced(self)
+    }
+
+    fn wake<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), WakeError>> {
+        Box::pin(async move { ControlPlane::wake(self, app).await.map_err(WakeError::from) })
+    }
+}
+
 /// Takes one complete server-sent event off the front of `buffer`: `Some(Some(data))` for
 /// an event with data, `Some(None)` for a comment or an event without data, `None` when
 /// no complete event is buffered. Line endings may be LF or CRLF.
@@ -269,18 +282,4 @@ fn find_blank_line(buffer: &[u8]) -> Option<(usize, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_sent_events_are_split_and_joined() {
-        let mut buffer = BytesMut::from(
-            &b": heartbeat\n\nid: 3\nevent: upsert\ndata: {\"a\":\ndata: 1}\n\nid: 4\r\ndata: x\r\n\r\npartial"[..],
-        );
-        assert_eq!(next_event(&mut buffer), Some(None));
-        assert_eq!(next_event(&mut buffer), Some(Some("{\"a\":\n1}".to_owned())));
-        assert_eq!(next_event(&mut buffer), Some(Some("x".to_owned())));
-        assert_eq!(next_event(&mut buffer), None);
-        assert_eq!(&buffer[..], b"partial");
-    }
-}
+mod tests;

@@ -27,7 +27,8 @@ use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::spec::AppRoutes;
-use crate::update::{Change, RouteWriter, Source};
+use crate::table::Source;
+use crate::table::update::{Change, RouteWriter};
 
 /// How long to wait for an editor's burst of writes to settle before reading.
 const SETTLE: Duration = Duration::from_millis(50);

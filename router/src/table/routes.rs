@@ -2,9 +2,9 @@
 //!
 //! Two levels, each an immutable snapshot behind an `ArcSwap`:
 //! - [`RouteTable`] maps app names and custom hosts to `Arc<App>`. It is published whole by
-//!   the single writer (`update.rs`), but built copy-on-write from 256 shards, so adding or
-//!   removing an app copies one shard (≈ n/256 entries) plus the shard array, never the
-//!   whole table.
+//!   the single writer (`table/update.rs`), but built copy-on-write from 256 shards, so
+//!   adding or removing an app copies one shard (≈ n/256 entries) plus the shard array,
+//!   never the whole table.
 //! - Each [`App`] holds its own [`AppState`] (endpoints, options) behind its own `ArcSwap`.
 //!   Changing an app's endpoints swaps that state in place: O(endpoints of that app), and
 //!   no other app, shard or connection is touched.
@@ -12,6 +12,7 @@
 //! A request does: one `ArcSwap::load` of the table, one hash lookup (custom host, then
 //! `<app>.<zone>`), one `load` of the app's state. O(1) in the number of apps.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -19,10 +20,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
-use crate::endpoint::Endpoint;
 use crate::metrics::{AppMetrics, Metrics};
 use crate::spec::{AppRoutes, Balance};
-use crate::update::Source;
+use crate::upstream::endpoint::Endpoint;
 
 const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
@@ -236,6 +236,34 @@ impl Drop for Permit {
     }
 }
 
+/// Where a change comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The routes file.
+    File,
+    /// The admin API.
+    Admin,
+    /// The control plane's route stream.
+    Control,
+}
+
+impl Source {
+    /// Lower-case name, as shown in `GET /v1/routes` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::Admin => "admin",
+            Source::Control => "control",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A string-keyed map split into 256 shards, each behind its own `Arc`, so a copy of the
 /// map costs 256 pointer copies and a write copies only the shard it touches.
 #[derive(Debug, Clone)]
@@ -305,38 +333,4 @@ impl<V: Clone> ShardMap<V> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_map_copies_only_the_touched_shard() {
-        let mut a: ShardMap<u32> = ShardMap::new();
-        for i in 0..10_000 {
-            a.insert(&format!("app-{i}"), i);
-        }
-        let mut b = a.clone();
-        b.insert("app-5", 55);
-        b.remove("app-6");
-        b.insert("new", 1);
-        assert_eq!(a.get("app-5"), Some(&5));
-        assert_eq!(a.get("app-6"), Some(&6));
-        assert_eq!(a.get("new"), None);
-        assert_eq!(b.get("app-5"), Some(&55));
-        assert_eq!(b.get("app-6"), None);
-        assert_eq!((a.len(), b.len()), (10_000, 10_000));
-        let shared = a.shards.iter().zip(b.shards.iter()).filter(|(x, y)| Arc::ptr_eq(x, y)).count();
-        assert!(shared >= SHARDS - 3, "only touched shards are copied, {shared} shared");
-        assert_eq!(b.values().count(), 10_000);
-    }
-
-    #[test]
-    fn zone_labels_are_single_dns_labels() {
-        let routes = Routes::new(&["reviewapp.localhost".into(), "apps.example.com".into()]);
-        assert_eq!(routes.app_label("shop.reviewapp.localhost"), Some("shop"));
-        assert_eq!(routes.app_label("shop.apps.example.com"), Some("shop"));
-        assert_eq!(routes.app_label("a.shop.reviewapp.localhost"), None);
-        assert_eq!(routes.app_label("reviewapp.localhost"), None);
-        assert_eq!(routes.app_label(".reviewapp.localhost"), None);
-        assert_eq!(routes.app_label("shopreviewapp.localhost"), None);
-    }
-}
+mod tests;

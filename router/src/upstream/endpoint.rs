@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use crate::pool::Pool;
 use crate::spec::EndpointAddr;
+use crate::upstream::pool::Pool;
 
 /// An upstream endpoint.
 #[derive(Debug)]

@@ -15,9 +15,9 @@ use futures_util::future::{Either, Ready, ready as ready_fut};
 use http::Response;
 use tower::{Layer, Service};
 
-use crate::body::ProxyBody;
-use crate::error_page::Problem;
-use crate::route::Routed;
+use crate::stack::body::ProxyBody;
+use crate::stack::error_page::Problem;
+use crate::stack::request::Routed;
 use crate::table::Permit;
 
 /// Adds [`AppLimit`].

@@ -1,9 +1,9 @@
 //! The outermost layer of the request path: find the app by host, give the request an id,
 //! and attach the [`Completion`] that records the response when it ends.
 //!
-//! The request path is a tower stack, one small layer per concern:
-//! `RouteService` (host → app, 400/404) → `AppLimit` (per-app concurrency, 503) →
-//! `Forward` (balancing, retries, upstream I/O).
+//! The request path is a tower stack, one small layer per concern, assembled in
+//! `accept/worker.rs`: `RouteService` (host → app, 400/404) → `AppLimit` (per-app
+//! concurrency, 503) → `Forward` (balancing, retries, upstream I/O).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,21 +14,17 @@ use std::time::Instant;
 
 use futures_util::future::{Either, Ready, ready as ready_fut};
 use http::header::ACCEPT;
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tower::Service;
 
-use crate::body::{AccessLog, Completion, ProxyBody};
-use crate::conn::ConnState;
-use crate::error_page::{self, Problem};
-use crate::framing::{REJECTED_METHOD, Rejection};
-use crate::limit::AppLimit;
-use crate::proxy::Forward;
-use crate::server::Shared;
-use crate::table::{App, AppState};
-
-/// The whole request path for one client connection.
-pub(crate) type Stack = RouteService<AppLimit<Forward>>;
+use crate::downstream::conn_state::ConnState;
+use crate::downstream::framing::{REJECTED_METHOD, Rejection};
+use crate::downstream::request_id::request_id;
+use crate::shared::Shared;
+use crate::stack::body::{AccessLog, Completion, ProxyBody};
+use crate::stack::error_page::Problem;
+use crate::stack::request::{Meta, Routed};
 
 /// Status recorded for a request whose client went away before any response: until the
 /// response exists, that is what the request is if its future is dropped (nginx's 499).
@@ -36,33 +32,6 @@ const CLIENT_CLOSED: http::StatusCode = match http::StatusCode::from_u16(499) {
     Ok(status) => status,
     Err(_) => http::StatusCode::BAD_REQUEST,
 };
-
-/// Header carrying the request id, kept from the client when valid, else generated.
-pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// A request whose app is known.
-#[derive(Debug)]
-pub(crate) struct Routed {
-    pub(crate) req: Request<Incoming>,
-    pub(crate) app: Arc<App>,
-    pub(crate) state: Arc<AppState>,
-    pub(crate) meta: Meta,
-}
-
-/// What the inner layers need to know about the request beyond the request itself.
-#[derive(Debug, Clone)]
-pub(crate) struct Meta {
-    pub(crate) request_id: HeaderValue,
-    pub(crate) accept: Option<HeaderValue>,
-    pub(crate) conn: Arc<ConnState>,
-}
-
-impl Meta {
-    /// The router's own answer for `problem`.
-    pub(crate) fn problem(&self, problem: Problem) -> Response<ProxyBody> {
-        error_page::render(problem, self.accept.as_ref(), &self.request_id)
-    }
-}
 
 /// Routes by host; see the module docs.
 #[derive(Debug, Clone)]
@@ -94,7 +63,7 @@ where
             return self.refuse(req, meta, start);
         }
         let logging = self.shared.config.access_log;
-        let (found, host) = match crate::host::routing_host(&req) {
+        let (found, host) = match crate::stack::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
             Ok(host) => {
                 let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
@@ -117,8 +86,8 @@ where
 }
 
 impl<S> RouteService<S> {
-    /// Answers the stand-in for a request the framing check refused (framing.rs): 400,
-    /// and the connection closes after it.
+    /// Answers the stand-in for a request the framing check refused
+    /// (`downstream/framing.rs`): 400, and the connection closes after it.
     fn refuse<F>(&self, req: Request<Incoming>, meta: Meta, start: Instant) -> RouteFuture<F> {
         let reason = Rejection::from_path(req.uri().path()).map_or("unknown", Rejection::as_str);
         self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
@@ -151,21 +120,4 @@ where
         }
         Poll::Ready(Ok(response))
     }
-}
-
-/// The client's `X-Request-Id` if it is 1 to 200 visible ASCII characters, else a new
-/// random 128-bit id in hex.
-fn request_id<B>(req: &Request<B>) -> HeaderValue {
-    if let Some(id) = req.headers().get(&REQUEST_ID) {
-        let bytes = id.as_bytes();
-        if !bytes.is_empty() && bytes.len() <= 200 && bytes.iter().all(|b| (0x21..0x7f).contains(b)) {
-            return id.clone();
-        }
-    }
-    let mut hex = [0u8; 32];
-    let random = fastrand::u128(..);
-    for (i, byte) in hex.iter_mut().enumerate() {
-        *byte = b"0123456789abcdef"[((random >> (i * 4)) & 0xf) as usize];
-    }
-    HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
 }

@@ -18,43 +18,14 @@
 //!   the above per app.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::endpoint::Endpoint;
 use crate::metrics::Metrics;
 use crate::spec::{AppRoutes, Balance, EndpointAddr, SpecError};
-use crate::table::{App, AppState, RouteTable, Routes};
-
-/// Where a change comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// The routes file.
-    File,
-    /// The admin API.
-    Admin,
-    /// The control plane's route stream.
-    Control,
-}
-
-impl Source {
-    /// Lower-case name, as shown in `GET /v1/routes` and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::File => "file",
-            Source::Admin => "admin",
-            Source::Control => "control",
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::table::routes::{App, AppState, RouteTable, Routes, Source};
+use crate::upstream::endpoint::Endpoint;
 
 /// One change to the routes.
 #[derive(Debug, Clone)]

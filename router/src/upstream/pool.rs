@@ -18,10 +18,11 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::downstream::body::RequestBody;
 use crate::spec::EndpointAddr;
 
 /// A client connection to an endpoint, ready for one request at a time.
-pub(crate) type Conn = http1::SendRequest<crate::body::RequestBody>;
+pub(crate) type Conn = http1::SendRequest<RequestBody>;
 
 thread_local! {
     static WORKER: Cell<usize> = const { Cell::new(0) };

@@ -1,6 +1,6 @@
 //! Forwarding a routed request to one of its app's endpoints.
 //!
-//! 1. Pick an endpoint (balance.rs), take a pooled connection or open one.
+//! 1. Pick an endpoint (`upstream/balance.rs`), take a pooled connection or open one.
 //! 2. A connect failure marks the endpoint (ejected after N in a row) and the request
 //!    moves to another endpoint, at most `upstream.retries` times. The request has not
 //!    been handed over yet, so its streaming body is intact.
@@ -30,14 +30,16 @@ use hyper_util::rt::TokioIo;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
-use crate::balance::{self, Tried};
-use crate::body::{Lease, ProxyBody, RequestBody};
-use crate::endpoint::{Endpoint, InFlight};
-use crate::error_page::Problem;
+use crate::downstream::body::RequestBody;
+use crate::downstream::request_id::REQUEST_ID;
 use crate::metrics::AppMetrics;
-use crate::pool::{self, Conn, ConnectError};
-use crate::route::{Meta, REQUEST_ID, Routed};
-use crate::server::Shared;
+use crate::shared::Shared;
+use crate::stack::body::{Lease, ProxyBody};
+use crate::stack::error_page::Problem;
+use crate::stack::request::{Meta, Routed};
+use crate::upstream::balance::{self, Tried};
+use crate::upstream::endpoint::{Endpoint, InFlight};
+use crate::upstream::pool::{self, Conn, ConnectError};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -80,7 +82,7 @@ impl Service<Routed> for Forward {
 async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
     let Routed { mut req, app, mut state, meta } = routed;
     if state.endpoints.is_empty() && state.spec.options.sleeping {
-        match crate::wake::wait_awake(&shared, &app).await {
+        match crate::stack::wake::wait_awake(&shared, &app).await {
             Some(awake) => state = awake,
             None => return Ok(meta.problem(Problem::Starting)),
         }
@@ -119,7 +121,7 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                     if endpoint.connect_failed(config.upstream.eject_after_failures) {
                         metrics.ejections.inc();
                         tracing::warn!(app = %app.name, endpoint = %endpoint.addr, "endpoint ejected");
-                        crate::health::spawn_probe(&shared, endpoint);
+                        crate::upstream::health::spawn_probe(&shared.runtime, &shared.config, endpoint);
                     }
                     failure = if matches!(e, ConnectError::Timeout) { Problem::Timeout } else { Problem::Unreachable };
                     if !attempt_failed(&mut tried, &mut attempts_left, index, metrics) {
@@ -369,29 +371,4 @@ fn strip_hop_by_hop_but_upgrade(headers: &mut HeaderMap, protocol: Option<Header
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
-        let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, X-Secret-Hop"));
-        h.insert("x-secret-hop", HeaderValue::from_static("1"));
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        h.insert(header::TE, HeaderValue::from_static("trailers"));
-        h.insert("x-app", HeaderValue::from_static("kept"));
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1, "{h:?}");
-        assert_eq!(h["x-app"], "kept");
-    }
-
-    #[test]
-    fn upgrade_needs_both_headers() {
-        let mut h = HeaderMap::new();
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert_eq!(upgrade_protocol(&h), None);
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-        assert_eq!(upgrade_protocol(&h), Some(HeaderValue::from_static("websocket")));
-    }
-}
+mod tests;

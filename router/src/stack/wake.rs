@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::server::Shared;
+use crate::clock::now_ms;
+use crate::shared::{ControlPlaneLink, Shared};
 use crate::table::{App, AppState};
 
 /// How often one app may be asked to wake.
@@ -44,8 +45,8 @@ pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Option<A
 }
 
 /// Asks the control plane to wake `app`, unless that was done in the last few seconds.
-fn request_wake(shared: &Arc<Shared>, app: &Arc<App>, plane: Arc<crate::sources::control::ControlPlane>) {
-    let now = crate::conn::now_ms();
+fn request_wake(shared: &Arc<Shared>, app: &Arc<App>, plane: Arc<dyn ControlPlaneLink>) {
+    let now = now_ms();
     let last = app.wake_requested.load(Ordering::Relaxed);
     if last != 0 && now.saturating_sub(last) < WAKE_EVERY_MS {
         return;

@@ -1,0 +1,122 @@
+//! What the connection task and the request path share about one client connection.
+//!
+//! hyper's own HTTP/1 header timeout also runs while a keep-alive connection waits for its
+//! next request, which would make "idle" and "slow head" the same timer. We keep them
+//! apart: [`ConnState`] notes when the first byte of a new request head arrived (from the
+//! connection's I/O wrapper, `accept/conn.rs`) and when the last response ended (from
+//! the response's completion), and [`ConnState::check`] tells the connection task when to
+//! close:
+//! - a connection whose request head is not complete `header_read` after its first byte
+//!   (slowloris), immediately;
+//! - a connection with no request in flight for `idle`, gracefully.
+//!
+//! It also carries the framing check's verdict on the request body in flight (poisoned:
+//! the body sent upstream fails, see `downstream/body.rs`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
+use http::HeaderValue;
+use tokio::sync::Notify;
+
+use crate::clock::now_ms;
+
+/// What the connection task and the request path share about one client connection.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    /// The client's address.
+    pub(crate) client: SocketAddr,
+    /// The client's IP as a header value (for X-Forwarded-For).
+    pub(crate) client_ip: HeaderValue,
+    /// The port the client connected to (for X-Forwarded-Port).
+    pub(crate) local_port: HeaderValue,
+    inflight: AtomicU32,
+    /// When the first byte of a request head arrived with nothing in flight; 0 if none.
+    head_started: AtomicU64,
+    /// When the last response ended (or the connection opened).
+    idle_since: AtomicU64,
+    /// The request body in flight had malformed framing (framing.rs): fail it.
+    poisoned: AtomicBool,
+    /// Wakes the upstream side of a body waiting for bytes that will never come.
+    body_waker: AtomicWaker,
+    /// Tells the connection task to finish the response in flight, then close.
+    pub(crate) rejected: Notify,
+}
+
+/// Why the connection task should close the connection.
+pub(crate) enum Expired {
+    HeaderTimeout,
+    Idle,
+}
+
+impl ConnState {
+    /// `opened` is when the connection was accepted: the first request head is due
+    /// `header_read` after that.
+    pub(crate) fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64) -> ConnState {
+        ConnState {
+            client,
+            client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
+            local_port: HeaderValue::from(local_port),
+            inflight: AtomicU32::new(0),
+            head_started: AtomicU64::new(if http2 { 0 } else { opened }),
+            idle_since: AtomicU64::new(now_ms()),
+            poisoned: AtomicBool::new(false),
+            body_waker: AtomicWaker::new(),
+            rejected: Notify::new(),
+        }
+    }
+
+    /// Whether the request body in flight was refused for malformed framing.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Registers the task sending the request body upstream, to be woken on poisoning.
+    pub(crate) fn register_body_waker(&self, waker: &std::task::Waker) {
+        self.body_waker.register(waker);
+    }
+
+    pub(crate) fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+        self.body_waker.wake();
+        self.rejected.notify_one();
+    }
+
+    /// A request head was read and handed to the service.
+    pub(crate) fn request_started(&self) {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        self.head_started.store(0, Ordering::Relaxed);
+    }
+
+    /// A response ended.
+    pub(crate) fn request_finished(&self) {
+        if self.inflight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.idle_since.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of an HTTP/1 connection arrived from the client (HTTP/2 has no head timer
+    /// of ours).
+    pub(crate) fn on_read(&self) {
+        if self.inflight.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
+            self.head_started.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// When to look again, or why to close now.
+    pub(crate) fn check(&self, header_read: Duration, idle: Duration) -> Result<u64, Expired> {
+        let now = now_ms();
+        if self.inflight.load(Ordering::Relaxed) > 0 {
+            return Ok(now + idle.as_millis() as u64);
+        }
+        let head = self.head_started.load(Ordering::Relaxed);
+        if head != 0 {
+            let deadline = head + header_read.as_millis() as u64;
+            return if now >= deadline { Err(Expired::HeaderTimeout) } else { Ok(deadline) };
+        }
+        let deadline = self.idle_since.load(Ordering::Relaxed) + idle.as_millis() as u64;
+        if now >= deadline { Err(Expired::Idle) } else { Ok(deadline) }
+    }
+}

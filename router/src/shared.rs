@@ -1,0 +1,54 @@
+//! What every part of the running router shares ([`Shared`]): the config, the live route
+//! table, the metrics, a handle on the control runtime, the link to the control plane and
+//! the readiness flag. `server.rs` creates it at start; the accept layer, the request stack
+//! and the admin API read it.
+//!
+//! It imports only the table and the foundation modules. The control plane's client lives
+//! with the route sources (`sources/control.rs`), which are not below the request path, so
+//! the request path reaches it through the small [`ControlPlaneLink`] trait defined here.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::future::BoxFuture;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::table::Routes;
+
+/// What every part of the running router shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) routes: Arc<Routes>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The control runtime, for background tasks started from the request path.
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// The control plane, when configured.
+    pub(crate) control_plane: Option<Arc<dyn ControlPlaneLink>>,
+    pub(crate) ready: AtomicBool,
+}
+
+impl Shared {
+    /// Ready to serve: started, not draining, and synced with the control plane if any.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && self.control_plane.as_ref().is_none_or(|c| c.is_synced())
+    }
+}
+
+/// What the router needs of the control plane besides its route stream: whether the routes
+/// were loaded from it (readiness) and asking it to wake a sleeping app. Implemented by
+/// `sources::control::ControlPlane`. Only called off the per-request path (`/readyz`, and
+/// the requests of a sleeping app), so the dynamic call and the boxed future cost nothing
+/// per request.
+pub(crate) trait ControlPlaneLink: fmt::Debug + Send + Sync {
+    /// Whether the routes have been loaded from the control plane at least once.
+    fn is_synced(&self) -> bool;
+
+    /// Asks the control plane to wake `app`.
+    fn wake<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<(), WakeError>>;
+}
+
+/// Why the control plane could not be asked to wake an app (the client's error).
+pub(crate) type WakeError = Box<dyn std::error::Error + Send + Sync>;

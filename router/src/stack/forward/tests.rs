@@ -1,0 +1,24 @@
+use super::*;
+
+#[test]
+fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, X-Secret-Hop"));
+    h.insert("x-secret-hop", HeaderValue::from_static("1"));
+    h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+    h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    h.insert(header::TE, HeaderValue::from_static("trailers"));
+    h.insert("x-app", HeaderValue::from_static("kept"));
+    strip_hop_by_hop(&mut h);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h["x-app"], "kept");
+}
+
+#[test]
+fn upgrade_needs_both_headers() {
+    let mut h = HeaderMap::new();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    assert_eq!(upgrade_protocol(&h), None);
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+    assert_eq!(upgrade_protocol(&h), Some(HeaderValue::from_static("websocket")));
+}
