@@ -4,10 +4,12 @@
 //! - [`load`]: layered config loading (defaults, a TOML file, `SLIPWAY_<PROGRAM>__...`
 //!   environment variables) with one-line [`ConfigError`]s naming the key and the origin;
 //!   [`de`] has the deserializers for addresses and durations those configs use;
+//! - [`listen`]: the error (naming the config key) when a listener cannot be opened;
 //! - [`logging`]: the `tracing` set-up and the [`LogFormat`] config value;
 //! - [`signals`]: SIGTERM/SIGINT handling for a graceful shutdown;
 //! - [`api_error`]: the JSON error body of every Slipway HTTP API, and axum extractors that
 //!   answer with it;
+//! - [`metrics`]: making and registering Prometheus metrics, and serving `/metrics`;
 //! - [`secret`]: constant-time comparison of tokens;
 //! - [`app_name`]: the one rule for what an app name may be.
 //!
@@ -18,8 +20,10 @@
 pub mod api_error;
 pub mod app_name;
 pub mod de;
+pub mod listen;
 pub mod load;
 pub mod logging;
+pub mod metrics;
 pub mod secret;
 pub mod signals;
 

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_config::listen::ListenError;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -30,13 +31,8 @@ pub enum StartError {
     #[error("config: key \"data_dir\": {0}")]
     DataDir(String),
     /// The API listener could not be opened.
-    #[error("config: key \"listen.api\": cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] ListenError),
     /// The database could not be opened or migrated.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -63,11 +59,9 @@ impl Server {
             .map_err(|e| StartError::DataDir(format!("cannot create {}: {e}", data_dir.display())))?;
         let slugs = crate::slug::Slugs::new(&data_dir);
         slugs.prepare().map_err(|e| StartError::DataDir(e.to_string()))?;
-        let listener = TcpListener::bind(config.listen.api)
-            .await
-            .map_err(|source| StartError::Listen { addr: config.listen.api, source })?;
-        let api_addr =
-            listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen.api, source })?;
+        let listener =
+            TcpListener::bind(config.listen.api).await.map_err(ListenError::at("listen.api", config.listen.api))?;
+        let api_addr = listener.local_addr().map_err(ListenError::at("listen.api", config.listen.api))?;
         let store = Store::open(&config.database_url()).await?;
         let routes = Arc::new(RouteHub::new(config.routes.history));
         let logs = LogSink::start(config.logd.forward, config.logd.shared_key.clone(), config.logd.queue);

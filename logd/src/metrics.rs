@@ -1,9 +1,8 @@
 //! Prometheus metrics, served at `/metrics`. Every label has a small fixed set of values
 //! (reasons, transports); nothing is labelled by app, client or path.
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry};
+use slipway_config::metrics::Registrar;
 
 /// Transports a subscriber can use (label values of `slipway_logd_subscribers`).
 pub const TRANSPORTS: [&str; 4] = ["sse", "websocket", "ndjson", "text"];
@@ -57,96 +56,74 @@ pub struct Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("valid metric");
-        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
-        let counter_vec = |name: &str, help: &str, label: &str| {
-            IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric")
-        };
+        let r = Registrar::new();
         let m = Metrics {
-            records: counter("slipway_logd_ingested_records_total", "Records received and kept"),
-            bytes: counter("slipway_logd_ingested_bytes_total", "Bytes of forward protocol frames read"),
-            records_dropped: counter_vec("slipway_logd_records_dropped_total", "Records not kept, by reason", "reason"),
-            connections: gauge("slipway_logd_forward_connections", "Open forward connections"),
-            connections_total: counter("slipway_logd_forward_connections_total", "Forward connections accepted"),
-            decode_errors: counter_vec(
+            records: r.counter("slipway_logd_ingested_records_total", "Records received and kept"),
+            bytes: r.counter("slipway_logd_ingested_bytes_total", "Bytes of forward protocol frames read"),
+            records_dropped: r.counter_vec(
+                "slipway_logd_records_dropped_total",
+                "Records not kept, by reason",
+                &["reason"],
+            ),
+            connections: r.gauge("slipway_logd_forward_connections", "Open forward connections"),
+            connections_total: r.counter("slipway_logd_forward_connections_total", "Forward connections accepted"),
+            decode_errors: r.counter_vec(
                 "slipway_logd_decode_errors_total",
                 "Forward connections closed for bad input (or refused at the connection limit), by reason",
-                "reason",
+                &["reason"],
             ),
-            handshake_failures: counter_vec(
+            handshake_failures: r.counter_vec(
                 "slipway_logd_handshake_failures_total",
                 "Forward handshakes refused, by reason",
-                "reason",
+                &["reason"],
             ),
-            acks: counter("slipway_logd_acks_total", "Acks sent for chunks kept"),
-            subscribers: IntGaugeVec::new(
-                Opts::new("slipway_logd_subscribers", "Open log streams, by transport"),
-                &["transport"],
-            )
-            .expect("valid metric"),
-            subscriber_dropped: counter(
+            acks: r.counter("slipway_logd_acks_total", "Acks sent for chunks kept"),
+            subscribers: r.gauge_vec("slipway_logd_subscribers", "Open log streams, by transport", &["transport"]),
+            subscriber_dropped: r.counter(
                 "slipway_logd_subscriber_dropped_lines_total",
                 "Lines skipped for subscribers that fell behind",
             ),
-            history_lines: gauge("slipway_logd_history_lines", "Lines kept in memory"),
-            history_bytes: gauge("slipway_logd_history_bytes", "Approximate bytes of the lines kept in memory"),
-            apps: gauge("slipway_logd_apps", "Apps with a history"),
-            evicted: counter_vec("slipway_logd_evicted_lines_total", "Lines evicted from memory, by reason", "reason"),
-            disk_errors: counter("slipway_logd_disk_errors_total", "Failed segment writes and fsyncs"),
-            fsync_seconds: Histogram::with_opts(
-                HistogramOpts::new("slipway_logd_fsync_seconds", "Time per segment fsync")
-                    .buckets(vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
-            )
-            .expect("valid metric"),
-            disk_bytes: counter("slipway_logd_disk_written_bytes_total", "Bytes written to segment files"),
-            segment_truncations: counter(
+            history_lines: r.gauge("slipway_logd_history_lines", "Lines kept in memory"),
+            history_bytes: r.gauge("slipway_logd_history_bytes", "Approximate bytes of the lines kept in memory"),
+            apps: r.gauge("slipway_logd_apps", "Apps with a history"),
+            evicted: r.counter_vec(
+                "slipway_logd_evicted_lines_total",
+                "Lines evicted from memory, by reason",
+                &["reason"],
+            ),
+            disk_errors: r.counter("slipway_logd_disk_errors_total", "Failed segment writes and fsyncs"),
+            fsync_seconds: r.histogram(
+                "slipway_logd_fsync_seconds",
+                "Time per segment fsync",
+                &[0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
+            ),
+            disk_bytes: r.counter("slipway_logd_disk_written_bytes_total", "Bytes written to segment files"),
+            segment_truncations: r.counter(
                 "slipway_logd_segment_truncations_total",
                 "Segment files whose torn or corrupt tail was cut at start",
             ),
-            auth_failures: counter_vec(
+            auth_failures: r.counter_vec(
                 "slipway_logd_auth_failures_total",
                 "Requests refused for want of a valid token, by status",
-                "status",
+                &["status"],
             ),
-            registry,
+            // Last: every metric above is registered by now.
+            registry: r.finish(),
         };
         for t in TRANSPORTS {
             m.subscribers.with_label_values(&[t]).set(0);
-        }
-        for c in [
-            Box::new(m.records.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(m.bytes.clone()),
-            Box::new(m.records_dropped.clone()),
-            Box::new(m.connections.clone()),
-            Box::new(m.connections_total.clone()),
-            Box::new(m.decode_errors.clone()),
-            Box::new(m.handshake_failures.clone()),
-            Box::new(m.acks.clone()),
-            Box::new(m.subscribers.clone()),
-            Box::new(m.subscriber_dropped.clone()),
-            Box::new(m.history_lines.clone()),
-            Box::new(m.history_bytes.clone()),
-            Box::new(m.apps.clone()),
-            Box::new(m.evicted.clone()),
-            Box::new(m.disk_errors.clone()),
-            Box::new(m.fsync_seconds.clone()),
-            Box::new(m.disk_bytes.clone()),
-            Box::new(m.segment_truncations.clone()),
-            Box::new(m.auth_failures.clone()),
-        ] {
-            m.registry.register(c).expect("metric names are unique");
         }
         m
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut out = Vec::with_capacity(8 * 1024);
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::error!(error = %e, "metrics encoding failed");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        slipway_config::metrics::render(&self.registry)
+    }
+
+    /// The `/metrics` answer.
+    pub fn response(&self) -> axum::response::Response {
+        slipway_config::metrics::response(&self.registry)
     }
 }
 

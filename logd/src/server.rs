@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use slipway_config::listen::ListenError;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -26,15 +27,8 @@ use crate::token::Signer;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not be opened.
-    #[error("config: key \"{key}\": cannot listen on {addr}: {source}")]
-    Listen {
-        /// The config key of the address.
-        key: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] ListenError),
     /// The TLS certificate or key is unusable.
     #[error("config: key \"forward.tls\": {0}")]
     Tls(String),
@@ -62,11 +56,11 @@ pub struct Logd {
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Listen { key, addr, source })
+    Ok(TcpListener::bind(addr).await.map_err(ListenError::at(key, addr))?)
 }
 
 fn local(key: &'static str, addr: SocketAddr, l: &TcpListener) -> Result<SocketAddr, StartError> {
-    l.local_addr().map_err(|source| StartError::Listen { key, addr, source })
+    Ok(l.local_addr().map_err(ListenError::at(key, addr))?)
 }
 
 fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, StartError> {

@@ -5,9 +5,8 @@
 //! bounded by the live table. The request path only touches pre-resolved handles (atomic
 //! adds), never the label maps.
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry};
+use slipway_config::metrics::Registrar;
 
 /// Label value for requests that matched no app (bad or unknown host).
 pub const NO_APP: &str = "-";
@@ -71,92 +70,51 @@ impl AppMetrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new("slipway_router_requests_total", "Requests answered, by app and status class"),
+        let r = Registrar::new();
+        let requests = r.counter_vec(
+            "slipway_router_requests_total",
+            "Requests answered, by app and status class",
             &["app", "class"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "slipway_router_request_duration_seconds",
-                "Time from request head to the end of the response, by app",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-            ]),
+        );
+        let duration = r.histogram_vec(
+            "slipway_router_request_duration_seconds",
+            "Time from request head to the end of the response, by app",
             &["app"],
-        )
-        .expect("valid metric");
-        let per_app =
-            |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["app"]).expect("valid metric");
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
+        );
+        let per_app = |name: &str, help: &str| r.counter_vec(name, help, &["app"]);
         let connect_errors =
             per_app("slipway_router_upstream_connect_errors_total", "Failed connection attempts to endpoints");
         let retries = per_app("slipway_router_retries_total", "Requests tried again on another endpoint");
         let ejections = per_app("slipway_router_endpoint_ejections_total", "Endpoints taken out of rotation");
-        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
-        let open_connections = gauge("slipway_router_open_connections", "Open client connections");
-        let open_tunnels = gauge("slipway_router_open_tunnels", "Open upgraded (WebSocket) connections");
-        let table_version = gauge("slipway_router_route_table_version", "Version of the published route table");
-        let table_apps = gauge("slipway_router_route_table_apps", "Apps in the route table");
-        let table_endpoints = gauge("slipway_router_route_table_endpoints", "Endpoints in the route table");
-        let route_updates = IntCounterVec::new(
-            Opts::new("slipway_router_route_updates_total", "Route changes, by source and result"),
+        let open_connections = r.gauge("slipway_router_open_connections", "Open client connections");
+        let open_tunnels = r.gauge("slipway_router_open_tunnels", "Open upgraded (WebSocket) connections");
+        let table_version = r.gauge("slipway_router_route_table_version", "Version of the published route table");
+        let table_apps = r.gauge("slipway_router_route_table_apps", "Apps in the route table");
+        let table_endpoints = r.gauge("slipway_router_route_table_endpoints", "Endpoints in the route table");
+        let route_updates = r.counter_vec(
+            "slipway_router_route_updates_total",
+            "Route changes, by source and result",
             &["source", "result"],
-        )
-        .expect("valid metric");
-        let routes_file_reloads = IntCounterVec::new(
-            Opts::new("slipway_router_routes_file_reloads_total", "Routes file reloads, by result"),
-            &["result"],
-        )
-        .expect("valid metric");
-        let header_timeouts = IntCounter::new(
+        );
+        let routes_file_reloads =
+            r.counter_vec("slipway_router_routes_file_reloads_total", "Routes file reloads, by result", &["result"]);
+        let header_timeouts = r.counter(
             "slipway_router_header_timeouts_total",
             "Client connections closed for sending a request head too slowly",
-        )
-        .expect("valid metric");
-        let rejected_requests = IntCounterVec::new(
-            Opts::new(
-                "slipway_router_rejected_requests_total",
-                "Requests refused with 400 for ambiguous or malformed framing (smuggling attempts), by reason",
-            ),
+        );
+        let rejected_requests = r.counter_vec(
+            "slipway_router_rejected_requests_total",
+            "Requests refused with 400 for ambiguous or malformed framing (smuggling attempts), by reason",
             &["reason"],
-        )
-        .expect("valid metric");
-        let control_reconnects = IntCounter::new(
-            "slipway_router_control_reconnects_total",
-            "Reconnections to the control plane's route stream",
-        )
-        .expect("valid metric");
+        );
+        let control_reconnects =
+            r.counter("slipway_router_control_reconnects_total", "Reconnections to the control plane's route stream");
         let control_refused =
-            IntCounter::new("slipway_router_control_refused_total", "Route events from the control plane refused")
-                .expect("valid metric");
-        let wakes = IntCounterVec::new(
-            Opts::new("slipway_router_wakes_total", "Requests to wake sleeping apps, by result"),
-            &["result"],
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(connect_errors.clone()),
-            Box::new(retries.clone()),
-            Box::new(ejections.clone()),
-            Box::new(open_connections.clone()),
-            Box::new(open_tunnels.clone()),
-            Box::new(table_version.clone()),
-            Box::new(table_apps.clone()),
-            Box::new(table_endpoints.clone()),
-            Box::new(route_updates.clone()),
-            Box::new(routes_file_reloads.clone()),
-            Box::new(header_timeouts.clone()),
-            Box::new(rejected_requests.clone()),
-            Box::new(control_reconnects.clone()),
-            Box::new(control_refused.clone()),
-            Box::new(wakes.clone()),
-        ] {
-            registry.register(c).expect("metric names are unique");
-        }
+            r.counter("slipway_router_control_refused_total", "Route events from the control plane refused");
+        let wakes =
+            r.counter_vec("slipway_router_wakes_total", "Requests to wake sleeping apps, by result", &["result"]);
+        let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
         let no_app = per_app.for_app(NO_APP);
         Metrics {
@@ -195,11 +153,12 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut out = Vec::with_capacity(16 * 1024);
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::error!(error = %e, "metrics encoding failed");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        slipway_config::metrics::render(&self.registry)
+    }
+
+    /// The `/metrics` answer.
+    pub fn response(&self) -> axum::response::Response {
+        slipway_config::metrics::response(&self.registry)
     }
 }
 

@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use crate::accept::listener::{bind_reuseport, run_worker};
 use crate::accept::worker::Worker;
 use crate::config::Config;
+use slipway_config::listen::ListenError;
+
 use crate::metrics::Metrics;
 use crate::shared::{ControlPlaneLink, Shared};
 use crate::sources::control::ControlPlane;
@@ -32,15 +34,8 @@ use crate::table::update::{self, Defaults, RouteWriter};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A listener could not be opened.
-    #[error("config: key \"{key}\": cannot listen on {addr}: {source}")]
-    Listen {
-        /// The config key of the address.
-        key: &'static str,
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] ListenError),
     /// The routes file is invalid.
     #[error("{0}")]
     Routes(String),
@@ -77,24 +72,11 @@ impl Router {
             .build()
             .map_err(|source| StartError::Runtime { what: "the control runtime", source })?;
         let workers = config.worker_count();
-        let listeners = bind_reuseport(config.listen.http, workers).map_err(|source| StartError::Listen {
-            key: "listen.http",
-            addr: config.listen.http,
-            source,
-        })?;
-        let http_addr = listeners[0].local_addr().map_err(|source| StartError::Listen {
-            key: "listen.http",
-            addr: config.listen.http,
-            source,
-        })?;
-        let admin_listener = std::net::TcpListener::bind(config.listen.admin)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|source| StartError::Listen { key: "listen.admin", addr: config.listen.admin, source })?;
-        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Listen {
-            key: "listen.admin",
-            addr: config.listen.admin,
-            source,
-        })?;
+        let listeners =
+            bind_reuseport(config.listen.http, workers).map_err(ListenError::at("listen.http", config.listen.http))?;
+        let http_addr = listeners[0].local_addr().map_err(ListenError::at("listen.http", config.listen.http))?;
+        let admin_listener = slipway_config::listen::bind("listen.admin", config.listen.admin)?;
+        let admin_addr = admin_listener.local_addr().map_err(ListenError::at("listen.admin", config.listen.admin))?;
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
@@ -142,11 +124,8 @@ impl Router {
         let shutdown = CancellationToken::new();
         {
             let _entered = control.enter();
-            let listener = TcpListener::from_std(admin_listener).map_err(|source| StartError::Listen {
-                key: "listen.admin",
-                addr: admin_addr,
-                source,
-            })?;
+            let listener =
+                TcpListener::from_std(admin_listener).map_err(ListenError::at("listen.admin", admin_addr))?;
             let app = crate::admin::router(shared.clone(), writer.clone());
             let stop = shutdown.clone();
             control.spawn(async move {

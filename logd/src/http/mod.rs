@@ -113,11 +113,7 @@ async fn metrics(State(api): State<Shared>, headers: HeaderMap, Query(q): Query<
         }
     }
     api.store.tick_gauges();
-    let mut response = api.metrics.render().into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
-    response
+    api.metrics.response()
 }
 
 async fn list_apps(State(api): State<Shared>, headers: HeaderMap, Query(q): Query<Vec<(String, String)>>) -> Response {
