@@ -103,13 +103,14 @@ impl Router {
         let watcher = match &shared.config.routes.file {
             None => None,
             Some(path) => {
-                let loaded = control.block_on(crate::sources::file::load(path, &writer, &shared.metrics));
-                if let Err(e) = loaded {
-                    return Err(StartError::Routes(e));
-                }
+                let loaded = control
+                    .block_on(crate::sources::file::load(path, &writer, &shared.metrics))
+                    .map_err(StartError::Routes)?;
+                tracing::debug!(file = %path.display(), version = loaded.version, "routes file loaded");
                 let _entered = control.enter();
+                // From the bytes applied, so an edit landing after the load is not missed.
                 Some(
-                    crate::sources::file::watch(path.clone(), writer.clone(), shared.metrics.clone())
+                    crate::sources::file::watch(path.clone(), loaded.bytes, writer.clone(), shared.metrics.clone())
                         .map_err(StartError::Routes)?,
                 )
             }
