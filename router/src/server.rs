@@ -80,7 +80,7 @@ impl Router {
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
-        let control_plane = ControlPlane::new(&config.control);
+        let control_plane = ControlPlane::new(&config.control, metrics.clone());
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
@@ -117,7 +117,7 @@ impl Router {
         };
 
         if let Some(plane) = &control_plane {
-            control.spawn(plane.clone().follow(writer.clone(), shared.metrics.clone()));
+            control.spawn(plane.clone().follow(writer.clone()));
             control
                 .spawn(plane.clone().report_activity(shared.routes.clone(), shared.config.control.activity_interval));
         }
