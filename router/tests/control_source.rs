@@ -225,6 +225,29 @@ async fn a_sleeping_app_that_does_not_wake_in_time_gets_the_starting_page() {
     router.stop().await;
 }
 
+#[tokio::test]
+async fn a_request_held_for_a_sleeping_app_that_is_removed_gets_the_404_page_at_once() {
+    let control = FakeControl::start().await;
+    let mut config = config(&control);
+    // Far beyond the test's own limit: the request cannot be answered by timing out.
+    config.control.wake_timeout = Duration::from_secs(3600);
+    let router = start(config).await;
+    control.wait_connections(1).await;
+    let mut sleeping = app("nap", &[]);
+    sleeping.options.sleeping = true;
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping] });
+    eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+
+    let http = router.http;
+    let held = tokio::spawn(async move { slipway_tests::get(http, &common::host("nap"), "/").await });
+    control.wakes.subscribe().wait_for(|w| w == &["nap".to_owned()]).await.unwrap();
+    control.send(&RouteEvent::Remove { version: 2, name: "nap".into() });
+    let reply = tokio::time::timeout(LIMIT, held).await.expect("the held request is answered at the removal").unwrap();
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    assert!(reply.text().contains("No such app"), "{}", reply.text());
+    router.stop().await;
+}
+
 /// Limit for what the router does on its own after a timeout of a few hundred ms.
 const LIMIT: Duration = Duration::from_secs(20);
 

@@ -290,6 +290,8 @@ impl Writer {
 
     fn remove_app(&mut self, table: &mut RouteTable, name: &str) {
         let Some(app) = table.apps.remove(name) else { return };
+        // Requests held for it (a sleeping app) get the 404 page now, not at their timeout.
+        app.mark_removed();
         let state = app.state();
         for host in &state.spec.hosts {
             if table.hosts.get(host).is_some_and(|holder| Arc::ptr_eq(holder, &app)) {

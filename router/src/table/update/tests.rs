@@ -115,6 +115,20 @@ async fn versions_that_would_overflow_are_refused_and_the_writer_keeps_going() {
 }
 
 #[tokio::test]
+async fn removing_an_app_wakes_whoever_waits_on_it() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(app("nap", &[], &[]))).await.unwrap();
+    let app = routes.snapshot().app("nap").unwrap().clone();
+    let changed = app.changed();
+    let mut changed = std::pin::pin!(changed);
+    changed.as_mut().enable();
+    assert!(!app.is_removed());
+    w.apply(Source::Admin, Change::Remove("nap".into())).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changed).await.expect("the removal notifies the app's waiters");
+    assert!(app.is_removed());
+}
+
+#[tokio::test]
 async fn hosts_cannot_be_taken_from_another_app_or_its_zone_name() {
     let (routes, w) = writer();
     w.apply(Source::Admin, Change::Upsert(app("a", &["www.example"], &[]))).await.unwrap();
