@@ -19,7 +19,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::accept::listener::{bind_reuseport, run_worker};
+use crate::accept::bind::bind_reuseport;
+use crate::accept::listener::run_worker;
 use crate::accept::worker::Worker;
 use crate::config::Config;
 use slipway_config::listen::ListenError;
