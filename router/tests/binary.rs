@@ -138,16 +138,3 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
     assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
     assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
 }
-
-/// A supervisor may signal as soon as it reads the "started" line: the handlers are already
-/// installed then, so the router shuts down gracefully instead of dying from the signal.
-#[tokio::test]
-async fn sigterm_right_after_the_started_line_is_a_graceful_exit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = config_file(dir.path(), LOOPBACK);
-    let mut router = Process::spawn(Path::new(BIN), &["--config", path.to_str().unwrap()], &[]);
-    router.wait_for_line("router started", LIMIT).await;
-    router.signal(15);
-    assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
-    assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
-}
