@@ -171,6 +171,7 @@ impl From<UpdateError> for ApiError {
             }
             UpdateError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "no_such_app", e.to_string()),
             UpdateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
+            UpdateError::VersionExhausted(_) => ApiError::new(StatusCode::CONFLICT, "version_exhausted", e.to_string()),
         }
     }
 }

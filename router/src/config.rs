@@ -71,6 +71,16 @@ pub struct ControlConfig {
     /// Longest time a request to a sleeping app is held while the app starts; then 503.
     #[serde(deserialize_with = "de::duration")]
     pub wake_timeout: Duration,
+    /// Time to open a TCP connection to the control plane, for every call (route stream,
+    /// activity report, wake). Then the call fails; the route stream reconnects with
+    /// backoff while the table keeps serving.
+    #[serde(deserialize_with = "de::duration")]
+    pub connect_timeout: Duration,
+    /// Time the control plane has to answer a call once it is sent: the response head of
+    /// the route stream (whose silence timer then takes over), the whole response of an
+    /// activity report or a wake call. Then the call fails and the connection is closed.
+    #[serde(deserialize_with = "de::duration")]
+    pub response_timeout: Duration,
 }
 
 impl Default for ControlConfig {
@@ -80,6 +90,8 @@ impl Default for ControlConfig {
             token: None,
             activity_interval: Duration::from_secs(10),
             wake_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -300,6 +312,8 @@ impl Config {
         for (key, value) in [
             ("control.activity_interval", self.control.activity_interval),
             ("control.wake_timeout", self.control.wake_timeout),
+            ("control.connect_timeout", self.control.connect_timeout),
+            ("control.response_timeout", self.control.response_timeout),
         ] {
             if value.is_zero() {
                 return bad(key, "durations in [control] must be greater than zero".into());

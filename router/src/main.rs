@@ -34,6 +34,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The handlers go in before "router started" is logged: a supervisor may signal as
+    // soon as it reads that line and gets a graceful shutdown, not the default action
+    // (README, "The router in short"). No test can signal between two statements here
+    // from outside, so this order is the contract's only guard: keep it.
     let mut signals = {
         let _runtime = router.control_handle().enter();
         Signals::install()

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub control_reconnects: IntCounter,
     /// Route events from the control plane that the table refused.
     pub control_refused: IntCounter,
+    /// Failed calls to the control plane, by call and reason.
+    pub control_errors: IntCounterVec,
     /// Requests to wake sleeping apps, by result.
     pub wakes: IntCounterVec,
     no_app: AppMetrics,
@@ -112,6 +114,11 @@ impl Metrics {
             r.counter("slipway_router_control_reconnects_total", "Reconnections to the control plane's route stream");
         let control_refused =
             r.counter("slipway_router_control_refused_total", "Route events from the control plane refused");
+        let control_errors = r.counter_vec(
+            "slipway_router_control_errors_total",
+            "Failed calls to the control plane, by call (route_stream, activity, wake) and reason",
+            &["call", "reason"],
+        );
         let wakes =
             r.counter_vec("slipway_router_wakes_total", "Requests to wake sleeping apps, by result", &["result"]);
         let registry = r.finish();
@@ -131,6 +138,7 @@ impl Metrics {
             rejected_requests,
             control_reconnects,
             control_refused,
+            control_errors,
             wakes,
             no_app,
         }

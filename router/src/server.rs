@@ -19,7 +19,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::accept::listener::{bind_reuseport, run_worker};
+use crate::accept::bind::bind_reuseport;
+use crate::accept::listener::run_worker;
 use crate::accept::worker::Worker;
 use crate::config::Config;
 use slipway_config::listen::ListenError;
@@ -80,7 +81,7 @@ impl Router {
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
-        let control_plane = ControlPlane::new(&config.control);
+        let control_plane = ControlPlane::new(&config.control, metrics.clone());
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
@@ -103,20 +104,21 @@ impl Router {
         let watcher = match &shared.config.routes.file {
             None => None,
             Some(path) => {
-                let loaded = control.block_on(crate::sources::file::load(path, &writer, &shared.metrics));
-                if let Err(e) = loaded {
-                    return Err(StartError::Routes(e));
-                }
+                let loaded = control
+                    .block_on(crate::sources::file::load(path, &writer, &shared.metrics))
+                    .map_err(StartError::Routes)?;
+                tracing::debug!(file = %path.display(), version = loaded.version, "routes file loaded");
                 let _entered = control.enter();
+                // From the bytes applied, so an edit landing after the load is not missed.
                 Some(
-                    crate::sources::file::watch(path.clone(), writer.clone(), shared.metrics.clone())
+                    crate::sources::file::watch(path.clone(), loaded.bytes, writer.clone(), shared.metrics.clone())
                         .map_err(StartError::Routes)?,
                 )
             }
         };
 
         if let Some(plane) = &control_plane {
-            control.spawn(plane.clone().follow(writer.clone(), shared.metrics.clone()));
+            control.spawn(plane.clone().follow(writer.clone()));
             control
                 .spawn(plane.clone().report_activity(shared.routes.clone(), shared.config.control.activity_interval));
         }

@@ -84,12 +84,19 @@ pub struct AppOptions {
     pub sleeping: bool,
 }
 
+/// The highest version a [`RouteSet`] may carry: 2^53 - 1, the largest integer every JSON
+/// client (JavaScript's numbers among them) reads exactly. Versions the router counts up
+/// from there still fit in u64 for ever in practice, and never wrap.
+pub const MAX_VERSION: u64 = (1 << 53) - 1;
+
 /// A whole set of routes with the version it represents: `PUT /v1/routes`, `GET /v1/routes`
 /// and the routes file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSet {
-    /// Version of this set. A replace carrying a version older than the table's is refused.
+    /// Version of this set: a replace must carry a version newer than the table's (409
+    /// otherwise, except for a re-send of exactly what is served, a no-op) and at most
+    /// [`MAX_VERSION`] (400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
     /// The apps.

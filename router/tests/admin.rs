@@ -91,6 +91,43 @@ async fn a_replace_with_an_older_version_gets_409() {
 }
 
 #[tokio::test]
+async fn a_replace_with_the_current_version_is_a_no_op_or_409_never_a_change_without_a_new_version() {
+    let router = start(common::config()).await;
+    let set = r#"{"version": 7, "apps": [{"name": "a"}]}"#;
+    assert_eq!(router.admin("PUT", "/v1/routes", Some(set)).await.status, 200);
+    // A re-send of the same set (a retry) changes nothing and answers 200.
+    let reply = router.admin("PUT", "/v1/routes", Some(set)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["version"], 7);
+    // Another set with the same version is refused.
+    let reply = router.admin("PUT", "/v1/routes", Some(r#"{"version": 7, "apps": [{"name": "b"}]}"#)).await;
+    assert_eq!(reply.status, 409, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], "stale_version");
+    assert_eq!(reply.json()["error"]["current_version"], 7);
+    let list = router.admin("GET", "/v1/routes", None).await.json();
+    assert_eq!(list["version"], 7);
+    let names: Vec<&str> = list["apps"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a"]);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_replace_version_that_would_overflow_is_refused_and_the_table_keeps_counting() {
+    let router = start(common::config()).await;
+    let reply = router.admin("PUT", "/v1/routes", Some(r#"{"version": 18446744073709551615, "apps": []}"#)).await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["field"], "version");
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("9007199254740991"), "{}", reply.text());
+    assert_eq!(router.admin("GET", "/v1/routes", None).await.json()["version"], 0);
+    // The highest version is accepted, and the single-app changes after it still count up.
+    let reply = router.admin("PUT", "/v1/routes", Some(r#"{"version": 9007199254740991, "apps": []}"#)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(router.put_app("b", &[]).await, 9_007_199_254_740_992);
+    assert_eq!(router.put_app("c", &[]).await, 9_007_199_254_740_993);
+    router.stop().await;
+}
+
+#[tokio::test]
 async fn apps_can_be_listed_shown_and_deleted() {
     let router = start(common::config()).await;
     let app = Backend::start("app").await;

@@ -69,6 +69,34 @@ async fn a_listen_address_in_use_is_a_clear_start_error() {
     assert!(output.contains("listen.http") && output.contains(&port.to_string()), "{output}");
 }
 
+/// A router left running (or started twice) holds its port: a second one on the same
+/// address, or on an overlapping one (127.0.0.1 against 0.0.0.0 and back), refuses to
+/// start with an error naming the address, and the first keeps serving. Without the check,
+/// SO_REUSEPORT would let the second take a share of the first one's connections.
+#[tokio::test]
+async fn a_second_router_on_a_port_another_router_listens_on_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (first, second) in [("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "127.0.0.1"), ("127.0.0.1", "0.0.0.0")] {
+        let text = format!("workers = 2\n[listen]\nhttp = \"{first}:0\"\nadmin = \"127.0.0.1:0\"\n");
+        let path = dir.path().join("first.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut router = Process::spawn(Path::new(BIN), &["--config", path.to_str().unwrap()], &[]);
+        let started = router.wait_for_line("router started", LIMIT).await;
+        let port = addr_from(&started, "http").port();
+
+        let text = format!("workers = 2\n[listen]\nhttp = \"{second}:{port}\"\nadmin = \"127.0.0.1:0\"\n");
+        let (code, output) = run_to_exit(&config_file(dir.path(), &text), &[]).await;
+        assert_eq!(code, Some(1), "{first}:{port} then {second}:{port}: {output}");
+        let named = format!("key \"listen.http\": cannot listen on {second}:{port}");
+        assert!(output.contains(&named) && output.contains("another process"), "{output}");
+
+        let first_router = SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(slipway_tests::get(first_router, "nope.reviewapp.localhost", "/").await.status, 404);
+        router.signal(15);
+        assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
+    }
+}
+
 /// SIGTERM: no new connections, the request in flight finishes, exit 0. The zones and the
 /// admin token come from environment variables.
 #[tokio::test]
@@ -107,19 +135,6 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
     let reply = in_flight.await.unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "released app");
-    assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
-    assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
-}
-
-/// A supervisor may signal as soon as it reads the "started" line: the handlers are already
-/// installed then, so the router shuts down gracefully instead of dying from the signal.
-#[tokio::test]
-async fn sigterm_right_after_the_started_line_is_a_graceful_exit() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = config_file(dir.path(), LOOPBACK);
-    let mut router = Process::spawn(Path::new(BIN), &["--config", path.to_str().unwrap()], &[]);
-    router.wait_for_line("router started", LIMIT).await;
-    router.signal(15);
     assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
     assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
 }

@@ -1,5 +1,5 @@
 //! The router following a control plane: route stream (snapshot, changes, resume),
-//! activity reports, and waking sleeping apps. The control plane here is a wire-level
+//! activity reports, and waking sleeping apps, also when the control plane hangs. The control plane here is a wire-level
 //! stand-in speaking the documented protocol (`slipway_router::spec`); the end-to-end
 //! tests in `tests/` run the real one.
 
@@ -21,6 +21,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use slipway_router::spec::{Activity, AppOptions, AppRoutes, RouteEvent};
 use slipway_tests::Backend;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -220,5 +222,184 @@ async fn a_sleeping_app_that_does_not_wake_in_time_gets_the_starting_page() {
     assert!(reply.text().contains("starting"), "{}", reply.text());
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(*control.wakes.borrow(), ["nap"]);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_held_for_a_sleeping_app_that_is_removed_gets_the_404_page_at_once() {
+    let control = FakeControl::start().await;
+    let mut config = config(&control);
+    // Far beyond the test's own limit: the request cannot be answered by timing out.
+    config.control.wake_timeout = Duration::from_secs(3600);
+    let router = start(config).await;
+    control.wait_connections(1).await;
+    let mut sleeping = app("nap", &[]);
+    sleeping.options.sleeping = true;
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping] });
+    eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+
+    let http = router.http;
+    let held = tokio::spawn(async move { slipway_tests::get(http, &common::host("nap"), "/").await });
+    control.wakes.subscribe().wait_for(|w| w == &["nap".to_owned()]).await.unwrap();
+    control.send(&RouteEvent::Remove { version: 2, name: "nap".into() });
+    let reply = tokio::time::timeout(LIMIT, held).await.expect("the held request is answered at the removal").unwrap();
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    assert!(reply.text().contains("No such app"), "{}", reply.text());
+    router.stop().await;
+}
+
+/// Limit for what the router does on its own after a timeout of a few hundred ms.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The head of an SSE response whose body runs until the connection closes.
+const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+
+fn sse(event: &RouteEvent) -> Vec<u8> {
+    let data = serde_json::to_string(event).unwrap();
+    format!("id: {}\nevent: {}\ndata: {data}\n\n", event.version(), event.kind()).into_bytes()
+}
+
+/// Reads one request head off a raw connection.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before a whole request head: {:?}", String::from_utf8_lossy(&head));
+        head.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// The backend that answered, or "" for the router's own pages (404 before the routes).
+fn backend_of(reply: &slipway_tests::Reply) -> String {
+    let backend = (reply.status == 200).then(|| reply.json()["backend"].as_str().map(str::to_owned));
+    backend.flatten().unwrap_or_default()
+}
+
+async fn accept(listener: &TcpListener, what: &str) -> TcpStream {
+    let accepted = tokio::time::timeout(LIMIT, listener.accept()).await;
+    accepted.unwrap_or_else(|_| panic!("no connection from the router: {what}")).unwrap().0
+}
+
+/// A control plane that accepts the route stream and never answers: after
+/// `control.response_timeout` the router closes that connection and connects again, the
+/// routes it had serving all along, and it converges once a stream answers.
+#[tokio::test]
+async fn a_control_plane_that_accepts_and_never_answers_is_left_and_the_router_converges_when_one_answers() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (one, two) = (Backend::start("one").await, Backend::start("two").await);
+    let mut config = common::config();
+    config.control.url = Some(format!("http://{}", listener.local_addr().unwrap()));
+    config.control.response_timeout = Duration::from_millis(300);
+    // No activity report in this test (the first tick finds nothing to report).
+    config.control.activity_interval = Duration::from_secs(3600);
+    let router = start(config).await;
+
+    let mut first = accept(&listener, "the first route stream").await;
+    assert!(read_head(&mut first).await.starts_with("GET /v1/routes?watch=true "));
+    first.write_all(SSE_HEAD).await.unwrap();
+    first
+        .write_all(&sse(&RouteEvent::Snapshot { version: 1, apps: vec![app("web", &[one.endpoint()])] }))
+        .await
+        .unwrap();
+    eventually("web is on backend one", async || backend_of(&router.get("web", "/").await) == "one").await;
+    drop(first);
+
+    let mut hung = accept(&listener, "the stream after the first one ended").await;
+    let head = read_head(&mut hung).await.to_ascii_lowercase();
+    assert!(head.contains("\r\nlast-event-id: 1\r\n"), "{head}");
+    assert_eq!(router.get("web", "/").await.json()["backend"], "one", "the table serves while the stream hangs");
+
+    let mut third = accept(&listener, "a new stream after the hung one timed out").await;
+    let closed = tokio::time::timeout(LIMIT, hung.read(&mut [0u8; 64])).await.expect("the hung connection is closed");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    read_head(&mut third).await;
+    third.write_all(SSE_HEAD).await.unwrap();
+    third
+        .write_all(&sse(&RouteEvent::Snapshot { version: 2, apps: vec![app("web", &[two.endpoint()])] }))
+        .await
+        .unwrap();
+    eventually("web moves to backend two", async || backend_of(&router.get("web", "/").await) == "two").await;
+    let timeouts = r#"slipway_router_control_errors_total{call="route_stream",reason="response_timeout"}"#;
+    assert!(router.metric(timeouts) >= 1.0, "{}", router.router.as_ref().unwrap().metrics_text());
+    router.stop().await;
+}
+
+/// Activity reports and wake calls to a control plane that accepts and never answers give
+/// up after `control.response_timeout`, close their connections and are counted; the
+/// report is sent again, and the held request still gets its 503 at `wake_timeout`.
+#[tokio::test]
+async fn activity_reports_and_wake_calls_that_get_no_answer_give_up_and_are_counted() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = listener.local_addr().unwrap();
+    // Every connection: read the head, never answer, report the request line and the close.
+    let (seen, mut calls) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let head = read_head(&mut stream).await;
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let _ = seen.send(line.clone());
+                while matches!(stream.read(&mut [0u8; 64]).await, Ok(n) if n > 0) {}
+                let _ = seen.send(format!("closed: {line}"));
+            });
+        }
+    });
+    let backend = Backend::start("busy").await;
+    let mut config = common::config();
+    config.control.url = Some(format!("http://{control}"));
+    config.control.response_timeout = Duration::from_millis(300);
+    config.control.activity_interval = Duration::from_millis(100);
+    config.control.wake_timeout = Duration::from_secs(2);
+    let router = start(config).await;
+    router.put_app("busy", &[backend.endpoint()]).await;
+    router.put_app_json("nap", r#"{"options": {"sleeping": true}}"#).await;
+    assert_eq!(router.get("busy", "/").await.status, 200);
+    let http = router.http;
+    let held = tokio::spawn(async move { slipway_tests::get(http, &common::host("nap"), "/").await });
+
+    let (mut reports, mut wake_closed) = (0, false);
+    while reports < 2 || !wake_closed {
+        let call = tokio::time::timeout(LIMIT, calls.recv()).await;
+        let call =
+            call.unwrap_or_else(|_| panic!("calls stopped: {reports} activity reports, wake closed {wake_closed}"));
+        let call = call.unwrap();
+        reports += usize::from(call.starts_with("POST /v1/router/activity "));
+        wake_closed |= call.starts_with("closed: POST /v1/apps/nap/wake ");
+    }
+    for call in ["activity", "wake"] {
+        let sample = format!(r#"slipway_router_control_errors_total{{call="{call}",reason="response_timeout"}}"#);
+        eventually(&sample, async || router.metric(&sample) >= 1.0).await;
+    }
+    let reply = held.await.unwrap();
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    router.stop().await;
+}
+
+/// A control plane whose accept queue is full and that never accepts: connecting hangs
+/// (the kernel drops the SYNs), so only `control.connect_timeout` ends each attempt.
+#[tokio::test]
+async fn a_control_plane_that_never_completes_a_connection_times_out_the_connect_and_is_retried() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let control = listener.local_addr().unwrap();
+    // Backlog 0 queues one connection (Linux): this one fills the queue; a second one, left
+    // pending, fills it on a kernel that queues one more.
+    let _filler = TcpStream::connect(control).await.unwrap();
+    let second = tokio::spawn(TcpStream::connect(control));
+    let mut config = common::config();
+    config.control.url = Some(format!("http://{control}"));
+    config.control.connect_timeout = Duration::from_millis(200);
+    let router = start(config).await;
+    let sample = r#"slipway_router_control_errors_total{call="route_stream",reason="connect_timeout"}"#;
+    eventually("two connect attempts timed out", async || router.metric(sample) >= 2.0).await;
+    assert!(router.metric("slipway_router_control_reconnects_total") >= 2.0);
+    assert_eq!(router.admin_call("GET", "/readyz", None, None).await.status, 503, "never synced");
+    second.abort();
+    drop(listener);
     router.stop().await;
 }

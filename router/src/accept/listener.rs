@@ -1,15 +1,13 @@
-//! The listening sockets and each worker's accept loop.
+//! Each worker's accept loop.
 //!
-//! Every worker thread has its own listening socket on the shared HTTP port (SO_REUSEPORT:
-//! the kernel spreads new connections) and a single-threaded runtime that accepts on it
-//! and serves each connection (`accept/conn.rs`). On shutdown it stops accepting, lets its
+//! Every worker thread has its own listening socket on the shared HTTP port (opened by
+//! `accept/bind.rs`) and a single-threaded runtime that accepts on it and serves each
+//! connection (`accept/conn.rs`). On shutdown it stops accepting, lets its
 //! connections and tunnels finish, and drops what is left after `timeouts.drain`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,33 +70,4 @@ pub(crate) fn run_worker(
             tracing::warn!(worker = index, open = connections.len() + worker.tunnels.len(), "drain timeout: closing what is left");
         }
     });
-}
-
-/// Opens `count` listening sockets on `addr` sharing the port with SO_REUSEPORT.
-///
-/// SO_REUSEPORT would also let a second router (or anything of the same user) silently
-/// share a port that is already in use, so first check with a plain bind that it is free.
-pub(crate) fn bind_reuseport(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    if addr.port() != 0 {
-        let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        probe.set_reuse_address(true)?;
-        probe.bind(&addr.into())?;
-        probe.listen(1)?;
-    }
-    let mut addr = addr;
-    let mut listeners = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.set_tcp_nodelay(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(4096)?;
-        let listener: std::net::TcpListener = socket.into();
-        // With port 0, the first socket picks the port and the others join it.
-        addr = listener.local_addr()?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
 }

@@ -1,4 +1,4 @@
-//! Accepting clients: the listening sockets and each worker's accept loop (`listener`), one
+//! Accepting clients: the listening sockets (`bind`), each worker's accept loop (`listener`), one
 //! client connection with its protocol detection and header/idle timers (`conn`), and each
 //! worker's hyper servers and the request stack a connection gets (`worker`).
 //!
@@ -6,6 +6,7 @@
 //! `stack` (the request path it serves), `shared`, `downstream`, `upstream` (to tell the
 //! pool which worker a thread is) and `clock`.
 
+pub(crate) mod bind;
 pub(crate) mod conn;
 pub(crate) mod listener;
 pub(crate) mod worker;

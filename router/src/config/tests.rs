@@ -93,6 +93,8 @@ fn a_zero_control_duration_names_its_own_key() {
     for (toml, key) in [
         ("[control]\nactivity_interval = \"0s\"", "control.activity_interval"),
         ("[control]\nwake_timeout = \"0s\"", "control.wake_timeout"),
+        ("[control]\nconnect_timeout = \"0s\"", "control.connect_timeout"),
+        ("[control]\nresponse_timeout = \"0s\"", "control.response_timeout"),
     ] {
         let err = load_str(toml).unwrap_err();
         assert_eq!(err.key.as_deref(), Some(key), "{toml}: {err}");

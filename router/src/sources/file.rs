@@ -66,19 +66,36 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<AppRoutes>, String> {
     parsed.map(|f| f.apps)
 }
 
-/// Reads, parses and applies the file. Errors name the file and the problem.
-pub(crate) async fn load(path: &Path, writer: &RouteWriter, metrics: &Metrics) -> Result<u64, String> {
-    let result = read_and_apply(path, writer).await;
-    let label = if result.is_ok() { "ok" } else { "error" };
-    metrics.routes_file_reloads.with_label_values(&[label]).inc();
-    result.map(|(version, _)| version)
+/// The routes file as the initial load applied it.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The table version that serves it.
+    pub(crate) version: u64,
+    /// The file's bytes, as read and applied: what the watcher compares later reads with.
+    pub(crate) bytes: Vec<u8>,
 }
 
-async fn read_and_apply(path: &Path, writer: &RouteWriter) -> Result<(u64, usize), String> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| format!("routes file {}: cannot read: {e}", path.display()))?;
-    let apps = parse(path, &text).map_err(|e| format!("routes file {}: {}", path.display(), e.trim_end()))?;
+/// Reads, parses and applies the file. Errors name the file and the problem.
+pub(crate) async fn load(path: &Path, writer: &RouteWriter, metrics: &Metrics) -> Result<Loaded, String> {
+    let result = match read(path).await {
+        Ok(bytes) => apply(path, &bytes, writer).await.map(|(version, _)| Loaded { version, bytes }),
+        Err(e) => Err(e),
+    };
+    let label = if result.is_ok() { "ok" } else { "error" };
+    metrics.routes_file_reloads.with_label_values(&[label]).inc();
+    result
+}
+
+async fn read(path: &Path) -> Result<Vec<u8>, String> {
+    tokio::fs::read(path).await.map_err(|e| format!("routes file {}: cannot read: {e}", path.display()))
+}
+
+/// Parses and applies `bytes`, the file's contents; returns the table version and the
+/// number of apps.
+async fn apply(path: &Path, bytes: &[u8], writer: &RouteWriter) -> Result<(u64, usize), String> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| format!("routes file {}: not UTF-8 text: {e}", path.display()))?;
+    let apps = parse(path, text).map_err(|e| format!("routes file {}: {}", path.display(), e.trim_end()))?;
     let count = apps.len();
     let version = writer
         .apply(Source::File, Change::Replace { version: None, apps })
@@ -87,9 +104,17 @@ async fn read_and_apply(path: &Path, writer: &RouteWriter) -> Result<(u64, usize
     Ok((version, count))
 }
 
-/// Watches the file and re-applies it when it changes. Must be called inside the control
-/// runtime.
-pub(crate) fn watch(path: PathBuf, writer: RouteWriter, metrics: Arc<Metrics>) -> Result<Watcher, String> {
+/// Watches the file and re-applies it when it changes. `applied` is what [`load`] applied:
+/// every later read is compared with the bytes last handled (applied, or refused and
+/// reported once), never with a fresh read, so an edit made at any moment after the load
+/// is applied. The watch starts with one such check, for an edit made before the watch
+/// was in place. Must be called inside the control runtime.
+pub(crate) fn watch(
+    path: PathBuf,
+    applied: Vec<u8>,
+    writer: RouteWriter,
+    metrics: Arc<Metrics>,
+) -> Result<Watcher, String> {
     let changed = Arc::new(Notify::new());
     let notify_changed = changed.clone();
     let mut inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -104,16 +129,20 @@ pub(crate) fn watch(path: PathBuf, writer: RouteWriter, metrics: Arc<Metrics>) -
         .map_err(|e| format!("routes file {}: cannot watch {}: {e}", path.display(), dir.display()))?;
 
     tokio::spawn(async move {
-        let mut last = tokio::fs::read(&path).await.ok();
+        let mut handled = applied;
+        // The watch is in place: whatever the file holds from now on raises an event, and
+        // whatever it held before is checked here once.
+        changed.notify_one();
         loop {
             changed.notified().await;
             tokio::time::sleep(SETTLE).await;
-            let current = tokio::fs::read(&path).await.ok();
-            if current.is_none() || current == last {
+            // A file missing for a moment (replaced by rename) is read at the next event.
+            let Ok(current) = tokio::fs::read(&path).await else { continue };
+            if current == handled {
                 continue;
             }
-            last = current;
-            let result = read_and_apply(&path, &writer).await;
+            let result = apply(&path, &current, &writer).await;
+            handled = current;
             match &result {
                 Ok((version, apps)) => tracing::info!(file = %path.display(), version, apps, "routes file reloaded"),
                 Err(e) => tracing::warn!(error = %e, "routes file not applied; keeping the current routes"),
@@ -124,3 +153,6 @@ pub(crate) fn watch(path: PathBuf, writer: RouteWriter, metrics: Arc<Metrics>) -
     });
     Ok(Watcher { _inner: inner })
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,8 +83,8 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let Routed { mut req, app, mut state, meta } = routed;
     if state.endpoints.is_empty() && state.spec.options.sleeping {
         match crate::stack::wake::wait_awake(&shared, &app).await {
-            Some(awake) => state = awake,
-            None => return Ok(meta.problem(Problem::Starting)),
+            Ok(awake) => state = awake,
+            Err(problem) => return Ok(meta.problem(problem)),
         }
     }
     if state.endpoints.is_empty() {

@@ -5,7 +5,8 @@
 //! to wake the app (once per app every few seconds, however many requests wait), then
 //! waits for the route update that brings its endpoints, at most `control.wake_timeout`.
 //! The request then proceeds as usual; if the app does not come up in time, it gets the
-//! 503 "starting" page with `Retry-After`.
+//! 503 "starting" page with `Retry-After`; if the app is removed meanwhile, the 404 page
+//! at once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,15 +14,17 @@ use std::time::Instant;
 
 use crate::clock::now_ms;
 use crate::shared::{ControlPlaneLink, Shared};
+use crate::stack::error_page::Problem;
 use crate::table::{App, AppState};
 
 /// How often one app may be asked to wake.
 const WAKE_EVERY_MS: u64 = 5_000;
 
-/// Waits until `app` has endpoints; None after the wake timeout (or without a control
-/// plane to wake it).
-pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Option<Arc<AppState>> {
-    let plane = shared.control_plane.clone()?;
+/// Waits until `app` has endpoints. Fails with [`Problem::Starting`] after the wake
+/// timeout (or at once without a control plane to wake it), and with
+/// [`Problem::UnknownHost`] as soon as the app leaves the table.
+pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Result<Arc<AppState>, Problem> {
+    let plane = shared.control_plane.clone().ok_or(Problem::Starting)?;
     let deadline = tokio::time::Instant::now() + shared.config.control.wake_timeout;
     request_wake(shared, app, plane);
     let started = Instant::now();
@@ -29,16 +32,20 @@ pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Option<A
         let changed = app.changed();
         let mut changed = std::pin::pin!(changed);
         changed.as_mut().enable();
+        if app.is_removed() {
+            tracing::info!(app = %app.name, waited = ?started.elapsed(), "sleeping app removed while a request waited");
+            return Err(Problem::UnknownHost);
+        }
         let state = app.state();
         if !state.endpoints.is_empty() || !state.spec.options.sleeping {
             tracing::info!(app = %app.name, waited = ?started.elapsed(), "sleeping app is up");
-            return Some(state);
+            return Ok(state);
         }
         tokio::select! {
             () = changed => {}
             () = tokio::time::sleep_until(deadline) => {
                 tracing::warn!(app = %app.name, "sleeping app did not start in time");
-                return None;
+                return Err(Problem::Starting);
             }
         }
     }

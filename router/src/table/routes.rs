@@ -13,7 +13,7 @@
 //! `<app>.<zone>`), one `load` of the app's state. O(1) in the number of apps.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -137,10 +137,13 @@ pub struct App {
     metrics: OnceLock<AppMetrics>,
     /// Requests routed to this app since the last activity report.
     served: AtomicU64,
-    /// Notified whenever the app's state changes (a sleeping app's request waits on it).
+    /// Notified whenever the app's state changes or it is removed (a sleeping app's
+    /// request waits on it).
     changed: tokio::sync::Notify,
     /// When the router last asked the control plane to wake this app (ms since start).
     pub(crate) wake_requested: AtomicU64,
+    /// Set when the app leaves the table (a later app of the same name is a new `App`).
+    removed: AtomicBool,
 }
 
 /// An app's routing state at one moment; replaced whole on every change.
@@ -171,6 +174,7 @@ impl App {
             served: AtomicU64::new(0),
             changed: tokio::sync::Notify::new(),
             wake_requested: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
         })
     }
 
@@ -185,7 +189,19 @@ impl App {
         self.changed.notify_waiters();
     }
 
-    /// Resolves at the next state change; create it before checking the state.
+    /// Marks the app as gone from the table and wakes whoever waits on a change (the
+    /// writer only).
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Whether the app has left the table.
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// Resolves at the next state change or at removal; create it before checking.
     pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
         self.changed.notified()
     }

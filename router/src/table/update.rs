@@ -23,7 +23,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::spec::{AppRoutes, Balance, EndpointAddr, SpecError};
+use crate::spec::{AppRoutes, Balance, EndpointAddr, MAX_VERSION, SpecError};
 use crate::table::routes::{App, AppState, RouteTable, Routes, Source};
 use crate::upstream::endpoint::Endpoint;
 
@@ -36,7 +36,9 @@ pub enum Change {
     Remove(String),
     /// Replace every app the source owns with `apps`.
     Replace {
-        /// Refuse if older than the table's version; the table takes this version.
+        /// The version the table takes: newer than the table's and at most
+        /// [`MAX_VERSION`]. The table's own version is accepted only for a re-send that
+        /// changes nothing (a no-op). None: the table's version plus one.
         version: Option<u64>,
         /// The new set.
         apps: Vec<AppRoutes>,
@@ -49,8 +51,9 @@ pub enum UpdateError {
     /// A field is invalid.
     #[error(transparent)]
     Invalid(#[from] SpecError),
-    /// The change carries a version older than the table's.
-    #[error("version {given} is older than the current version {current}")]
+    /// The change carries a version that is not newer than the table's (an equal one is
+    /// accepted only when the change would change nothing).
+    #[error("version {given} is not newer than the current version {current}")]
     Stale {
         /// Version carried by the change.
         given: u64,
@@ -60,6 +63,9 @@ pub enum UpdateError {
     /// No such app.
     #[error("no app named {0:?}")]
     NotFound(String),
+    /// The table's version cannot go any higher (u64 would wrap).
+    #[error("the route table is at its highest version, {0}; restart the router to start again from 0")]
+    VersionExhausted(u64),
     /// The writer has stopped (the router is shutting down).
     #[error("the router is shutting down")]
     Closed,
@@ -145,21 +151,28 @@ impl Writer {
             Change::Upsert(spec) => {
                 let endpoints = spec.validate()?;
                 self.check_hosts(table, &spec, &|_| false)?;
+                let next = next_version(table)?;
                 self.put_app(table, spec, endpoints, source);
-                table.version += 1;
+                table.version = next;
             }
             Change::Remove(name) => {
                 if table.app(&name).is_none() {
                     return Err(UpdateError::NotFound(name));
                 }
+                let next = next_version(table)?;
                 self.remove_app(table, &name);
-                table.version += 1;
+                table.version = next;
             }
             Change::Replace { version, apps } => {
-                if let Some(given) = version
-                    && given < table.version
-                {
-                    return Err(UpdateError::Stale { given, current: table.version });
+                if let Some(given) = version {
+                    if given > MAX_VERSION {
+                        let problem =
+                            format!("{given} is above the highest version a replace may carry, {MAX_VERSION}");
+                        return Err(SpecError::new("version", problem).into());
+                    }
+                    if given < table.version {
+                        return Err(UpdateError::Stale { given, current: table.version });
+                    }
                 }
                 let mut names = HashSet::with_capacity(apps.len());
                 let mut parsed = Vec::with_capacity(apps.len());
@@ -170,6 +183,18 @@ impl Writer {
                         return Err(within(SpecError::new("name", format!("{:?} is listed twice", spec.name))).into());
                     }
                 }
+                // The current version again: a re-send of what is served is a no-op; anything
+                // else would change the table without a new version.
+                if version == Some(table.version) {
+                    if owns_exactly(table, source, &apps) {
+                        return Ok(());
+                    }
+                    return Err(UpdateError::Stale { given: table.version, current: table.version });
+                }
+                let next = match version {
+                    Some(given) => given,
+                    None => next_version(table)?,
+                };
                 // Hosts: unique within the set, and not held by an app that stays.
                 let replaced = |app: &App| names.contains(&*app.name) || app.state().source == source;
                 let mut seen: HashMap<&str, &str> = HashMap::new();
@@ -196,7 +221,7 @@ impl Writer {
                 for (spec, endpoints) in apps.into_iter().zip(parsed) {
                     self.put_app(table, spec, endpoints, source);
                 }
-                table.version = version.unwrap_or(table.version + 1).max(table.version);
+                table.version = next;
             }
         }
         Ok(())
@@ -265,6 +290,8 @@ impl Writer {
 
     fn remove_app(&mut self, table: &mut RouteTable, name: &str) {
         let Some(app) = table.apps.remove(name) else { return };
+        // Requests held for it (a sleeping app) get the 404 page now, not at their timeout.
+        app.mark_removed();
         let state = app.state();
         for host in &state.spec.hosts {
             if table.hosts.get(host).is_some_and(|holder| Arc::ptr_eq(holder, &app)) {
@@ -297,6 +324,24 @@ impl Writer {
             spec,
         }
     }
+}
+
+/// The version after one more change; an error rather than a wrap (or a panic).
+fn next_version(table: &RouteTable) -> Result<u64, UpdateError> {
+    table.version.checked_add(1).ok_or(UpdateError::VersionExhausted(table.version))
+}
+
+/// Whether `source` owns exactly `apps` (names unique), each as given: replacing them
+/// would change nothing. O(n).
+fn owns_exactly(table: &RouteTable, source: Source, apps: &[AppRoutes]) -> bool {
+    let owned = table.apps().filter(|app| app.state().source == source).count();
+    owned == apps.len()
+        && apps.iter().all(|spec| {
+            table.app(&spec.name).is_some_and(|app| {
+                let state = app.state();
+                state.source == source && state.spec == *spec
+            })
+        })
 }
 
 #[cfg(test)]

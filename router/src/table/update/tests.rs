@@ -79,8 +79,53 @@ async fn an_older_version_is_refused_and_changes_nothing() {
         w.apply(Source::Admin, Change::Replace { version: Some(9), apps: vec![app("b", &[], &[])] }).await.unwrap_err();
     assert_eq!(err, UpdateError::Stale { given: 9, current: 10 });
     assert!(routes.snapshot().app("a").is_some());
-    // The same version again is accepted (idempotent re-send).
-    assert_eq!(w.apply(Source::Admin, Change::Replace { version: Some(10), apps: vec![] }).await.unwrap(), 10);
+    // The same version again: a re-send of exactly what is served is a no-op...
+    let again = Change::Replace { version: Some(10), apps: vec![app("a", &[], &[])] };
+    assert_eq!(w.apply(Source::Admin, again).await.unwrap(), 10);
+    // ...and any other set with it is refused: the routes never change without a new version.
+    for apps in [vec![], vec![app("a", &[], &["127.0.0.1:1"])], vec![app("a", &[], &[]), app("b", &[], &[])]] {
+        let err = w.apply(Source::Admin, Change::Replace { version: Some(10), apps }).await.unwrap_err();
+        assert_eq!(err, UpdateError::Stale { given: 10, current: 10 });
+    }
+    let table = routes.snapshot();
+    assert_eq!((table.version, table.len()), (10, 1));
+    assert!(table.app("a").unwrap().state().endpoints.is_empty());
+}
+
+#[tokio::test]
+async fn versions_that_would_overflow_are_refused_and_the_writer_keeps_going() {
+    let (routes, w) = writer();
+    let too_high = Change::Replace { version: Some(u64::MAX), apps: vec![app("a", &[], &[])] };
+    let err = w.apply(Source::Admin, too_high).await.unwrap_err();
+    assert!(matches!(&err, UpdateError::Invalid(e) if e.field == "version"), "{err}");
+    assert!(routes.snapshot().is_empty());
+    let highest = Change::Replace { version: Some(MAX_VERSION), apps: vec![] };
+    assert_eq!(w.apply(Source::Admin, highest).await.unwrap(), MAX_VERSION);
+    assert_eq!(w.apply(Source::Admin, Change::Upsert(app("b", &[], &[]))).await.unwrap(), MAX_VERSION + 1);
+
+    // A table at u64::MAX (out of the API's reach) refuses every change instead of wrapping.
+    routes.publish(RouteTable { version: u64::MAX, ..RouteTable::clone(&routes.snapshot()) });
+    let exhausted = Err(UpdateError::VersionExhausted(u64::MAX));
+    assert_eq!(w.apply(Source::Admin, Change::Upsert(app("c", &[], &[]))).await, exhausted);
+    assert_eq!(w.apply(Source::Admin, Change::Remove("b".into())).await, exhausted);
+    assert_eq!(w.apply(Source::Control, Change::Replace { version: None, apps: vec![] }).await, exhausted);
+    let table = routes.snapshot();
+    assert!(table.app("b").is_some() && table.app("c").is_none());
+    assert_eq!(table.version, u64::MAX);
+}
+
+#[tokio::test]
+async fn removing_an_app_wakes_whoever_waits_on_it() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(app("nap", &[], &[]))).await.unwrap();
+    let app = routes.snapshot().app("nap").unwrap().clone();
+    let changed = app.changed();
+    let mut changed = std::pin::pin!(changed);
+    changed.as_mut().enable();
+    assert!(!app.is_removed());
+    w.apply(Source::Admin, Change::Remove("nap".into())).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), changed).await.expect("the removal notifies the app's waiters");
+    assert!(app.is_removed());
 }
 
 #[tokio::test]
