@@ -128,10 +128,15 @@ pub struct Timeouts {
     /// Time to open a TCP connection to an endpoint before trying another one.
     #[serde(deserialize_with = "de::duration")]
     pub connect: Duration,
-    /// Time an upstream has to send its response head; then the client gets 504.
-    /// Apps can set their own (`options.response_timeout`).
+    /// Time an upstream has to send its response head once the request (with its body)
+    /// was sent; then the client gets 504. Apps can set their own
+    /// (`options.response_timeout`).
     #[serde(deserialize_with = "de::duration")]
     pub response_header: Duration,
+    /// Longest pause while a request body is sent upstream (no byte of it moving). A
+    /// client that stops sending gets 408; an app that stops reading gets 504.
+    #[serde(deserialize_with = "de::duration")]
+    pub request_body: Duration,
     /// An idle pooled upstream connection is not reused after this long. Keep it below
     /// the apps' own keep-alive timeouts (Node.js closes idle connections after 5s).
     #[serde(deserialize_with = "de::duration")]
@@ -208,6 +213,7 @@ impl Default for Timeouts {
             idle: Duration::from_secs(60),
             connect: Duration::from_secs(3),
             response_header: Duration::from_secs(60),
+            request_body: Duration::from_secs(60),
             upstream_idle: Duration::from_secs(2),
             drain: Duration::from_secs(30),
         }
@@ -272,6 +278,7 @@ impl Config {
             ("timeouts.idle", t.idle),
             ("timeouts.connect", t.connect),
             ("timeouts.response_header", t.response_header),
+            ("timeouts.request_body", t.request_body),
             ("timeouts.upstream_idle", t.upstream_idle),
         ] {
             if value.is_zero() {

@@ -10,7 +10,8 @@
 //!    or OPTIONS sent on a connection that sat idle in the pool (≥ 250 ms) and that the
 //!    app closed before answering anything (it timed the connection out as we wrote)
 //!    goes once more on a fresh connection. Anything else that fails after being written answers 502 (it may not be
-//!    idempotent); a missing response head after the app's timeout answers 504.
+//!    idempotent); a missing response head after the app's timeout answers 504. That
+//!    timeout runs from when the request body was sent whole (`deadline.rs`).
 //! 5. The response streams back; its connection returns to the pool when read to the end.
 //!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream.
 
@@ -35,6 +36,7 @@ use crate::downstream::request_id::REQUEST_ID;
 use crate::metrics::AppMetrics;
 use crate::shared::Shared;
 use crate::stack::body::{Lease, ProxyBody};
+use crate::stack::deadline::{self, Late};
 use crate::stack::error_page::Problem;
 use crate::stack::request::{Meta, Routed};
 use crate::upstream::balance::{self, Tried};
@@ -94,6 +96,7 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     prepare_request(&mut req, &meta, upgrade);
     let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
+    let upload = req.body().upload();
 
     let config = &shared.config;
     let metrics = app.metrics(&shared.metrics);
@@ -137,14 +140,20 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
         // after a resend: that one goes on a fresh connection, which is not racy.
         let racy = idle.is_some_and(|idle| idle >= RACE_IDLE);
         let resend = (racy && is_replayable(&req)).then(|| replay_parts(&req));
-        let sent = tokio::time::timeout(state.response_timeout, conn.try_send_request(req)).await;
+        let send = conn.try_send_request(req);
+        let sent =
+            deadline::answer(send, upload.as_deref(), state.response_timeout, config.timeouts.request_body).await;
         match sent {
             Ok(Ok(response)) => {
                 return Ok(respond(response, conn, inflight, client_upgrade, &meta, &tunnels, &shared));
             }
-            Err(_elapsed) => {
+            Err(Late::App) => {
                 tracing::info!(app = %app.name, endpoint = %endpoint.addr, timeout = ?state.response_timeout, "upstream response timed out");
                 return Ok(meta.problem(Problem::Timeout));
+            }
+            Err(Late::Client) => {
+                tracing::info!(app = %app.name, client = %meta.conn.client, timeout = ?config.timeouts.request_body, "client stopped sending the request body");
+                return Ok(meta.problem(Problem::BodyTimeout));
             }
             Ok(Err(mut e)) => match e.take_message() {
                 // Not written: the connection closed first. The request is whole again.
