@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{ZONE, start};
 use slipway_tests::{Backend, raw};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(5);
 
@@ -91,5 +92,66 @@ async fn oversized_request_heads_get_431() {
     let request = format!("GET / HTTP/1.1\r\nHost: app.{ZONE}\r\nX-Big: {big}\r\n\r\n");
     let reply = raw::exchange(router.http, request.as_bytes(), LIMIT).await;
     assert_eq!(reply.statuses(), [431], "{}", reply.text());
+    router.stop().await;
+}
+
+/// A request smuggled behind `head`: Content-Length with Transfer-Encoding, whose body
+/// would hide a second request from a proxy that reads by length.
+fn smuggled_after(head: &str) -> String {
+    format!(
+        "{head}POST / HTTP/1.1\r\nHost: app.{ZONE}\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n\
+         0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app.{ZONE}\r\n\r\n"
+    )
+}
+
+/// An upgrade request whose answer is not `101` (the app's 200, or the router's own 404)
+/// leaves the connection speaking HTTP, so the framing check goes on: the smuggled request
+/// behind it gets 400 and never reaches the app.
+#[tokio::test]
+async fn after_an_upgrade_that_was_not_switched_a_smuggled_request_is_refused() {
+    let (router, app) = setup().await;
+    for (upgrade_host, first_status) in [(format!("app.{ZONE}"), 200), (format!("nope.{ZONE}"), 404)] {
+        let upgrade = format!(
+            "GET / HTTP/1.1\r\nHost: {upgrade_host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        let reply = raw::exchange(router.http, smuggled_after(&upgrade).as_bytes(), LIMIT).await;
+        assert_eq!(reply.statuses(), [first_status, 400], "{}", reply.text());
+    }
+    assert!(smuggled_paths(&app).is_empty(), "{:?}", app.seen());
+    assert_eq!(app.hits(), 1, "only the upgrade request: {:?}", app.seen());
+    router.stop().await;
+}
+
+/// Bytes a client sends right behind its upgrade request are held while the app answers,
+/// and reach it through the tunnel once the `101` is out: here a WebSocket frame, echoed.
+#[tokio::test]
+async fn bytes_sent_right_after_an_upgrade_request_go_through_the_tunnel() {
+    let (router, _app) = setup().await;
+    let mut request = format!(
+        "GET /ws HTTP/1.1\r\nHost: app.{ZONE}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    // A masked text frame "hello" (RFC 6455 §5.3), in the same write as the request.
+    let mask = [1u8, 2, 3, 4];
+    request.extend_from_slice(&[0x81, 0x80 | 5]);
+    request.extend_from_slice(&mask);
+    request.extend(b"hello".iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    let mut stream = tokio::net::TcpStream::connect(router.http).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut seen = Vec::new();
+    let echoed = tokio::time::timeout(LIMIT, async {
+        let mut buf = [0u8; 1024];
+        while !seen.windows(7).any(|w| w == b"\x81\x05hello") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(echoed.is_ok(), "no echo: {}", String::from_utf8_lossy(&seen));
+    assert!(seen.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&seen));
+    drop(stream);
     router.stop().await;
 }

@@ -11,10 +11,13 @@
 //! - a connection with no request in flight for `idle`, gracefully.
 //!
 //! It also carries the framing check's verdict on the request body in flight (poisoned:
-//! the body sent upstream fails, see `downstream/body.rs`).
+//! the body sent upstream fails, see `downstream/body.rs`), and the answer to an upgrade
+//! request: the framing check holds back the bytes after one until the request stack
+//! knows whether the connection switched protocols ([`ConnState::switch_decided`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
@@ -43,7 +46,21 @@ pub(crate) struct ConnState {
     body_waker: AtomicWaker,
     /// Tells the connection task to finish the response in flight, then close.
     pub(crate) rejected: Notify,
+    /// Where an upgrade request stands: [`NO_SWITCH`], [`SWITCH_PENDING`], [`SWITCHED`] or
+    /// [`NOT_SWITCHED`].
+    switch: AtomicU8,
+    /// Wakes the connection's reader, waiting for an upgrade's answer.
+    read_waker: AtomicWaker,
 }
+
+/// No upgrade request awaits its answer.
+const NO_SWITCH: u8 = 0;
+/// An upgrade request was passed to hyper; its answer is not known yet.
+const SWITCH_PENDING: u8 = 1;
+/// The answer switched protocols (101, or 2xx to CONNECT): the bytes are not HTTP now.
+const SWITCHED: u8 = 2;
+/// The answer did not switch: the connection goes on with HTTP.
+const NOT_SWITCHED: u8 = 3;
 
 /// Why the connection task should close the connection.
 pub(crate) enum Expired {
@@ -65,6 +82,51 @@ impl ConnState {
             poisoned: AtomicBool::new(false),
             body_waker: AtomicWaker::new(),
             rejected: Notify::new(),
+            switch: AtomicU8::new(NO_SWITCH),
+            read_waker: AtomicWaker::new(),
+        }
+    }
+
+    /// The framing check passed an upgrade request to hyper and holds back what follows.
+    pub(crate) fn await_switch(&self) {
+        self.switch.store(SWITCH_PENDING, Ordering::Release);
+    }
+
+    /// Whether an upgrade request awaits its answer (one atomic load: asked per request).
+    pub(crate) fn is_switch_pending(&self) -> bool {
+        self.switch.load(Ordering::Acquire) == SWITCH_PENDING
+    }
+
+    /// The upgrade request's answer is known: it switched protocols or it did not.
+    pub(crate) fn switch_decided(&self, switched: bool) {
+        let _ = self.switch.compare_exchange(
+            SWITCH_PENDING,
+            if switched { SWITCHED } else { NOT_SWITCHED },
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.read_waker.wake();
+    }
+
+    /// The upgrade request's answer, once known (`true`: switched); then the state is
+    /// cleared for the next one. Pending registers the reader to be woken.
+    pub(crate) fn poll_switch(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        let decided = |state: u8| match state {
+            SWITCHED => Some(true),
+            NOT_SWITCHED => Some(false),
+            _ => None,
+        };
+        let mut state = self.switch.load(Ordering::Acquire);
+        if decided(state).is_none() {
+            self.read_waker.register(cx.waker());
+            state = self.switch.load(Ordering::Acquire);
+        }
+        match decided(state) {
+            Some(switched) => {
+                self.switch.store(NO_SWITCH, Ordering::Release);
+                Poll::Ready(switched)
+            }
+            None => Poll::Pending,
         }
     }
 

@@ -33,6 +33,7 @@ use tower::Service;
 
 use crate::downstream::body::RequestBody;
 use crate::downstream::request_id::REQUEST_ID;
+use crate::downstream::upgrade;
 use crate::metrics::AppMetrics;
 use crate::shared::Shared;
 use crate::stack::body::{Lease, ProxyBody};
@@ -92,7 +93,7 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     if state.endpoints.is_empty() {
         return Ok(meta.problem(Problem::NoEndpoints));
     }
-    let upgrade = upgrade_protocol(req.headers());
+    let upgrade = upgrade::requested(req.headers()).cloned();
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     prepare_request(&mut req, &meta, upgrade);
     let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
@@ -276,18 +277,6 @@ fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, tunnels: &TaskTracker, s
         }
         metrics.open_tunnels.dec();
     });
-}
-
-/// The protocol a request asks to upgrade to (`Connection: upgrade` + `Upgrade: x`).
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let upgrade = headers.get(header::UPGRADE)?;
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| upgrade.clone())
 }
 
 /// Rewrites the request for the upstream: origin-form URI over HTTP/1.1 with a Host,

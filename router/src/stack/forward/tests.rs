@@ -13,12 +13,3 @@ fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
     assert_eq!(h.len(), 1, "{h:?}");
     assert_eq!(h["x-app"], "kept");
 }
-
-#[test]
-fn upgrade_needs_both_headers() {
-    let mut h = HeaderMap::new();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    assert_eq!(upgrade_protocol(&h), None);
-    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-    assert_eq!(upgrade_protocol(&h), Some(HeaderValue::from_static("websocket")));
-}
