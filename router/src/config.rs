@@ -24,6 +24,10 @@ use crate::spec::{self, Balance};
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
 /// The sample config named when the config file is missing.
 const EXAMPLE: &str = "config/router.toml";
+/// The most header fields `limits.max_headers` may allow: the request framing check
+/// (`downstream/framing.rs`) parses heads with room for this many, and must see every
+/// head hyper accepts.
+pub const MAX_HEADERS: usize = 128;
 
 /// The whole router configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -152,7 +156,7 @@ pub struct Timeouts {
 pub struct Limits {
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     pub max_header_bytes: usize,
-    /// Most header fields in one request; more gets 431.
+    /// Most header fields in one request; more gets 431. At most 128 ([`MAX_HEADERS`]).
     pub max_headers: usize,
     /// Default per-app limit of concurrent requests; more get 503 for that app only.
     /// Apps can set their own (`options.max_concurrent_requests`). 0 means no limit.
@@ -288,8 +292,12 @@ impl Config {
         if self.limits.max_header_bytes < 1024 {
             return bad("limits.max_header_bytes", "must be at least 1024".into());
         }
-        if self.limits.max_headers == 0 {
-            return bad("limits.max_headers", "must be at least 1".into());
+        if self.limits.max_headers == 0 || self.limits.max_headers > MAX_HEADERS {
+            let problem = format!(
+                "{} is out of range: 1 to {MAX_HEADERS} (the most the request smuggling check reads)",
+                self.limits.max_headers
+            );
+            return bad("limits.max_headers", problem);
         }
         if self.upstream.retries > 10 {
             return bad("upstream.retries", "must be 10 or less".into());

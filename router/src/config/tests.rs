@@ -104,3 +104,11 @@ fn a_missing_file_is_one_clear_error() {
     let err = Config::load(Path::new("/nonexistent/router.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/router.toml"), "{err}");
 }
+
+#[test]
+fn max_headers_is_capped_at_what_the_smuggling_check_reads() {
+    assert_eq!(load_str("[limits]\nmax_headers = 128").unwrap().limits.max_headers, MAX_HEADERS);
+    let err = load_str("[limits]\nmax_headers = 129").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("limits.max_headers"), "{err}");
+    assert!(err.problem.contains("128"), "{err}");
+}

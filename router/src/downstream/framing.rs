@@ -29,13 +29,16 @@
 //! pass-through, as hyper then stops parsing HTTP too; any other answer resumes the checks
 //! on the held bytes, so a refused upgrade cannot carry a smuggled request past them.
 //! Heads hyper would refuse anyway (too large, unparsable, too many headers) are passed
-//! through for hyper's own 400/431, after which hyper closes the connection.
+//! through for hyper's own 400/431, after which hyper closes the connection; the header
+//! count limit hyper applies is never above the [`MAX_HEADERS`] parsed here.
 //!
 //! Cost per request: one httparse parse of the head (no copy) on the common path.
 
 use std::mem::MaybeUninit;
 
 use bytes::{BufMut, BytesMut};
+
+use crate::config::MAX_HEADERS;
 
 /// Method of the synthetic request that stands for a refused one.
 pub(crate) const REJECTED_METHOD: &str = "SLIPWAY-REJECTED";
@@ -276,8 +279,8 @@ impl Framing {
     }
 
     fn head(&mut self, bytes: &[u8]) -> HeadResult {
-        let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); 128];
-        let storage = &mut storage[..self.max_headers.min(128)];
+        let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+        let storage = &mut storage[..self.max_headers.min(MAX_HEADERS)];
         let mut request = httparse::Request::new(&mut []);
         let len = match request.parse_with_uninit_headers(bytes, storage) {
             Ok(httparse::Status::Complete(len)) => len,

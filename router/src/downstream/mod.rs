@@ -3,8 +3,9 @@
 //! before hyper reads them ([`framing`]), its request body as sent upstream ([`body`]), its
 //! request id ([`request_id`]) and the rule for when it switches protocols ([`upgrade`]).
 //!
-//! The bottom of the request path: it imports nothing of the crate but `clock`, and the
-//! layers above it (accepting, the request stack, the upstream pool) all build on it.
+//! The bottom of the request path: it imports nothing of the crate but `clock` and a
+//! constant of `config`, and the layers above it (accepting, the request stack, the
+//! upstream pool) all build on it.
 
 pub(crate) mod body;
 pub(crate) mod conn_state;
