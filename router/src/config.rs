@@ -58,6 +58,37 @@ pub struct Config {
     pub upstream: Upstream,
     /// The control plane: route stream, activity reports, waking sleeping apps.
     pub control: ControlConfig,
+    /// What the router takes from clients: protocol upgrades.
+    pub clients: Clients,
+}
+
+/// What the router takes from its clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Clients {
+    /// Protocols a client may switch a connection to with `Upgrade` (compared without
+    /// case, version ignored). A request asking for another one (e.g. `h2c`) is forwarded
+    /// as a plain request, without its `Upgrade` and `Connection: upgrade`.
+    pub upgrades: Vec<String>,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients { upgrades: vec!["websocket".to_owned()] }
+    }
+}
+
+impl Clients {
+    /// Whether every protocol an `Upgrade` header value lists (`websocket`, `h2c`,
+    /// `websocket/13, h2c`) is allowed.
+    pub fn allows_upgrade(&self, value: &[u8]) -> bool {
+        let mut protocols = value.split(|&b| b == b',').map(|p| {
+            let name = p.split(|&b| b == b'/').next().unwrap_or_default();
+            name.trim_ascii()
+        });
+        let allowed = |name: &[u8]| self.upgrades.iter().any(|u| u.as_bytes().eq_ignore_ascii_case(name));
+        protocols.all(|name| !name.is_empty() && allowed(name))
+    }
 }
 
 /// The control plane the router follows.
@@ -200,6 +231,7 @@ impl Default for Config {
             limits: Limits::default(),
             upstream: Upstream::default(),
             control: ControlConfig::default(),
+            clients: Clients::default(),
         }
     }
 }
@@ -325,6 +357,15 @@ impl Config {
                 "upstream.eject_backoff",
                 "must be greater than zero and not above upstream.eject_backoff_max".into(),
             );
+        }
+        for (i, protocol) in self.clients.upgrades.iter().enumerate() {
+            let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if protocol.is_empty() || !protocol.bytes().all(tchar) {
+                return bad(
+                    &format!("clients.upgrades[{i}]"),
+                    format!("{protocol:?} is not a protocol name like \"websocket\""),
+                );
+            }
         }
         Ok(())
     }

@@ -5,9 +5,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ZONE, start};
+use http::StatusCode;
+use slipway_tests::backend::{self, Handler};
 use slipway_tests::{Backend, raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -120,6 +123,53 @@ async fn after_an_upgrade_that_was_not_switched_a_smuggled_request_is_refused() 
     }
     assert!(smuggled_paths(&app).is_empty(), "{:?}", app.seen());
     assert_eq!(app.hits(), 1, "only the upgrade request: {:?}", app.seen());
+    router.stop().await;
+}
+
+/// `Upgrade: h2c` (h2c upgrade smuggling) is not an allowed upgrade: the app gets a plain
+/// request without `Upgrade`, `Connection: upgrade` or `HTTP2-Settings`, and the check
+/// stays on for what follows.
+#[tokio::test]
+async fn an_h2c_upgrade_reaches_the_app_as_a_plain_request_and_the_check_stays_on() {
+    let (router, app) = setup().await;
+    let upgrade = format!(
+        "GET / HTTP/1.1\r\nHost: app.{ZONE}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+         HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+    );
+    let reply = raw::exchange(router.http, smuggled_after(&upgrade).as_bytes(), LIMIT).await;
+    assert_eq!(reply.statuses(), [200, 400], "{}", reply.text());
+    let seen = app.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let headers = &seen[0].headers;
+    assert!(headers.get("upgrade").is_none(), "the app saw {:?}", headers.get("upgrade"));
+    assert!(headers.get("http2-settings").is_none(), "{headers:?}");
+    let connection: Vec<String> =
+        headers.get_all("connection").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase()).collect();
+    assert!(!connection.iter().any(|v| v.contains("upgrade")), "{connection:?}");
+    router.stop().await;
+}
+
+/// An app that answers an allowed upgrade by switching to another protocol (here `h2c`)
+/// gets the client a 502, not a tunnel.
+#[tokio::test]
+async fn an_app_switching_to_a_protocol_not_allowed_gets_502() {
+    let router = start(common::config()).await;
+    let handler: Handler = Arc::new(|_req| {
+        Box::pin(async {
+            let mut response = backend::text(StatusCode::SWITCHING_PROTOCOLS, "");
+            response.headers_mut().insert("connection", "upgrade".parse().unwrap());
+            response.headers_mut().insert("upgrade", "h2c".parse().unwrap());
+            response
+        })
+    });
+    let app = Backend::start_with("app", Some(handler)).await;
+    router.put_app("app", &[app.endpoint()]).await;
+    let upgrade = format!(
+        "GET / HTTP/1.1\r\nHost: app.{ZONE}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\
+         GET /next HTTP/1.1\r\nHost: app.{ZONE}\r\nConnection: close\r\n\r\n"
+    );
+    let reply = raw::exchange(router.http, upgrade.as_bytes(), LIMIT).await;
+    assert_eq!(reply.statuses()[0], 502, "{}", reply.text());
     router.stop().await;
 }
 

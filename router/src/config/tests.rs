@@ -112,3 +112,15 @@ fn max_headers_is_capped_at_what_the_smuggling_check_reads() {
     assert_eq!(err.key.as_deref(), Some("limits.max_headers"), "{err}");
     assert!(err.problem.contains("128"), "{err}");
 }
+
+#[test]
+fn allowed_upgrades_default_to_websocket_and_are_checked() {
+    let clients = Clients::default();
+    assert!(clients.allows_upgrade(b"websocket") && clients.allows_upgrade(b"WebSocket/13"));
+    assert!(!clients.allows_upgrade(b"h2c") && !clients.allows_upgrade(b"websocket, h2c"));
+    assert!(!clients.allows_upgrade(b"") && !clients.allows_upgrade(b" , "));
+    let none = load_str("[clients]\nupgrades = []").unwrap();
+    assert!(!none.clients.allows_upgrade(b"websocket"));
+    let err = load_str("[clients]\nupgrades = [\"websocket\", \"h2c over tls\"]").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("clients.upgrades[1]"), "{err}");
+}

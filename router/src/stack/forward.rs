@@ -13,7 +13,11 @@
 //!    idempotent); a missing response head after the app's timeout answers 504. That
 //!    timeout runs from when the request body was sent whole (`deadline.rs`).
 //! 5. The response streams back; its connection returns to the pool when read to the end.
-//!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream.
+//!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream, for
+//!    the protocols `clients.upgrades` allows (WebSocket by default). A request asking for
+//!    another one (`h2c`: upgrade smuggling) goes upstream as a plain request, without
+//!    its `Upgrade` and `Connection: upgrade`, and a `101` to a protocol not allowed is
+//!    a 502.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,6 +35,7 @@ use hyper_util::rt::TokioIo;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use crate::config::Clients;
 use crate::downstream::body::RequestBody;
 use crate::downstream::request_id::REQUEST_ID;
 use crate::downstream::upgrade;
@@ -93,13 +98,12 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     if state.endpoints.is_empty() {
         return Ok(meta.problem(Problem::NoEndpoints));
     }
-    let upgrade = upgrade::requested(req.headers()).cloned();
+    let config = &shared.config;
+    let upgrade = allowed_upgrade(req.headers(), &config.clients, &app.name);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
     prepare_request(&mut req, &meta, upgrade);
     let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
     let upload = req.body().upload();
-
-    let config = &shared.config;
     let metrics = app.metrics(&shared.metrics);
     let mut tried = Tried::default();
     let mut attempts_left = config.upstream.retries;
@@ -240,7 +244,10 @@ fn respond(
     shared: &Arc<Shared>,
 ) -> Response<ProxyBody> {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some(client) = client_upgrade else {
+        let protocol = response.headers().get(header::UPGRADE);
+        let allowed = protocol.is_some_and(|p| shared.config.clients.allows_upgrade(p.as_bytes()));
+        let (Some(client), true) = (client_upgrade, allowed) else {
+            tracing::info!(protocol = ?protocol, "upstream switched protocols unasked or to one not allowed");
             return meta.problem(Problem::BadGateway);
         };
         let upstream = hyper::upgrade::on(&mut response);
@@ -277,6 +284,18 @@ fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, tunnels: &TaskTracker, s
         }
         metrics.open_tunnels.dec();
     });
+}
+
+/// The protocol a request asks to upgrade to, if `clients.upgrades` allows it. A request
+/// asking for another goes upstream as a plain request (its `Upgrade` and `Connection`
+/// are hop-by-hop, so they are removed then).
+fn allowed_upgrade(headers: &HeaderMap, clients: &Clients, app: &str) -> Option<HeaderValue> {
+    let protocol = upgrade::requested(headers)?;
+    if clients.allows_upgrade(protocol.as_bytes()) {
+        return Some(protocol.clone());
+    }
+    tracing::debug!(app, protocol = ?protocol, "upgrade to a protocol not allowed: forwarded as a plain request");
+    None
 }
 
 /// Rewrites the request for the upstream: origin-form URI over HTTP/1.1 with a Host,
