@@ -10,7 +10,7 @@
 //! came from, e.g. `config: /etc/slipway/router.toml: key "listen.http": "8080" is not an
 //! address like "0.0.0.0:8080" or "[::1]:8080"`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,6 +19,10 @@ pub use slipway_config::{ConfigError, LogFormat};
 use slipway_config::{de, load_layered};
 
 use crate::spec::{self, Balance};
+
+pub mod cidr;
+
+pub use cidr::Cidr;
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
@@ -58,7 +62,7 @@ pub struct Config {
     pub upstream: Upstream,
     /// The control plane: route stream, activity reports, waking sleeping apps.
     pub control: ControlConfig,
-    /// What the router takes from clients: protocol upgrades.
+    /// What the router takes from clients: forwarding headers, protocol upgrades.
     pub clients: Clients,
 }
 
@@ -66,6 +70,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Clients {
+    /// Peers whose forwarding headers are believed, as CIDRs (e.g. "10.0.0.0/8", or one
+    /// address): the load balancer or CDN in front of the router. From them the router
+    /// appends the peer to `X-Forwarded-For` and keeps `X-Forwarded-Proto/-Host/-Port` and
+    /// `X-Request-Start`; from anyone else it replaces all of them. Default: none.
+    pub trusted_proxies: Vec<Cidr>,
     /// Protocols a client may switch a connection to with `Upgrade` (compared without
     /// case, version ignored). A request asking for another one (e.g. `h2c`) is forwarded
     /// as a plain request, without its `Upgrade` and `Connection: upgrade`.
@@ -74,11 +83,17 @@ pub struct Clients {
 
 impl Default for Clients {
     fn default() -> Self {
-        Clients { upgrades: vec!["websocket".to_owned()] }
+        Clients { trusted_proxies: Vec::new(), upgrades: vec!["websocket".to_owned()] }
     }
 }
 
 impl Clients {
+    /// Whether a peer at `ip` is a trusted proxy. O(trusted networks); called once per
+    /// client connection.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
     /// Whether every protocol an `Upgrade` header value lists (`websocket`, `h2c`,
     /// `websocket/13, h2c`) is allowed.
     pub fn allows_upgrade(&self, value: &[u8]) -> bool {

@@ -55,7 +55,9 @@ pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: So
         }
     };
 
-    let state = Arc::new(ConnState::new(client, local_port, http2, opened));
+    // Trust is the peer's, so decided once per connection, not per request.
+    let trusted = worker.shared.config.clients.is_trusted(client.ip());
+    let state = Arc::new(ConnState::new(client, local_port, http2, opened, trusted));
     let limits = &worker.shared.config.limits;
     let framing = (!http2).then(|| Framing::new(limits.max_header_bytes, limits.max_headers));
     let io = TokioIo::new(Tracked::new(stream, prefix, state.clone(), framing));

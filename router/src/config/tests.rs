@@ -114,6 +114,21 @@ fn max_headers_is_capped_at_what_the_smuggling_check_reads() {
 }
 
 #[test]
+fn trusted_proxies_are_parsed_once_at_load() {
+    let config = load_str("[clients]\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]").unwrap();
+    let clients = &config.clients;
+    assert!(clients.is_trusted("10.20.30.40".parse().unwrap()));
+    assert!(clients.is_trusted("2001:db8::1".parse().unwrap()));
+    assert!(clients.is_trusted("192.0.2.7".parse().unwrap()));
+    assert!(!clients.is_trusted("192.0.2.8".parse().unwrap()));
+    assert!(!Clients::default().is_trusted("127.0.0.1".parse().unwrap()), "nobody is trusted by default");
+
+    let err = load_str("[clients]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]").unwrap_err();
+    assert!(err.key.as_deref().is_some_and(|k| k.starts_with("clients.trusted_proxies")), "{err}");
+    assert!(err.problem.contains("10.0.0.0/40"), "{err}");
+}
+
+#[test]
 fn allowed_upgrades_default_to_websocket_and_are_checked() {
     let clients = Clients::default();
     assert!(clients.allows_upgrade(b"websocket") && clients.allows_upgrade(b"WebSocket/13"));

@@ -11,7 +11,8 @@
 //! - a connection with no request in flight for `idle`, gracefully.
 //!
 //! It also carries the framing check's verdict on the request body in flight (poisoned:
-//! the body sent upstream fails, see `downstream/body.rs`), and the answer to an upgrade
+//! the body sent upstream fails, see `downstream/body.rs`), whether the client is a
+//! trusted proxy (decided once, when the connection opens), and the answer to an upgrade
 //! request: the framing check holds back the bytes after one until the request stack
 //! knows whether the connection switched protocols ([`ConnState::switch_decided`]).
 
@@ -35,6 +36,9 @@ pub(crate) struct ConnState {
     pub(crate) client_ip: HeaderValue,
     /// The port the client connected to (for X-Forwarded-Port).
     pub(crate) local_port: HeaderValue,
+    /// The client is a trusted proxy (`clients.trusted_proxies`): its forwarding headers
+    /// are kept and extended rather than replaced.
+    pub(crate) trusted: bool,
     inflight: AtomicU32,
     /// When the first byte of a request head arrived with nothing in flight; 0 if none.
     head_started: AtomicU64,
@@ -71,11 +75,13 @@ pub(crate) enum Expired {
 impl ConnState {
     /// `opened` is when the connection was accepted: the first request head is due
     /// `header_read` after that.
-    pub(crate) fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64) -> ConnState {
+    /// `trusted`: the client is a trusted proxy.
+    pub(crate) fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64, trusted: bool) -> ConnState {
         ConnState {
             client,
             client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
             local_port: HeaderValue::from(local_port),
+            trusted,
             inflight: AtomicU32::new(0),
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),

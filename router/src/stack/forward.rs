@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -37,7 +37,6 @@ use tower::Service;
 
 use crate::config::Clients;
 use crate::downstream::body::RequestBody;
-use crate::downstream::request_id::REQUEST_ID;
 use crate::downstream::upgrade;
 use crate::metrics::AppMetrics;
 use crate::shared::Shared;
@@ -48,11 +47,6 @@ use crate::stack::request::{Meta, Routed};
 use crate::upstream::balance::{self, Tried};
 use crate::upstream::endpoint::{Endpoint, InFlight};
 use crate::upstream::pool::{self, Conn, ConnectError};
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
 /// How many pooled connections found closed at send time are replaced by new ones
 /// before that counts as a failed attempt.
@@ -89,6 +83,7 @@ impl Service<Routed> for Forward {
 
 async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
     let Routed { mut req, app, mut state, meta } = routed;
+    let received = SystemTime::now();
     if state.endpoints.is_empty() && state.spec.options.sleeping {
         match crate::stack::wake::wait_awake(&shared, &app).await {
             Some(awake) => state = awake,
@@ -101,9 +96,10 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let config = &shared.config;
     let upgrade = allowed_upgrade(req.headers(), &config.clients, &app.name);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    prepare_request(&mut req, &meta, upgrade);
+    prepare_request(&mut req, &meta, upgrade, received);
     let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
     let upload = req.body().upload();
+
     let metrics = app.metrics(&shared.metrics);
     let mut tried = Tried::default();
     let mut attempts_left = config.upstream.retries;
@@ -299,8 +295,8 @@ fn allowed_upgrade(headers: &HeaderMap, clients: &Clients, app: &str) -> Option<
 }
 
 /// Rewrites the request for the upstream: origin-form URI over HTTP/1.1 with a Host,
-/// hop-by-hop headers removed, forwarding headers set.
-fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<HeaderValue>) {
+/// hop-by-hop headers removed, forwarding headers set (`forwarded.rs`).
+fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<HeaderValue>, received: SystemTime) {
     if let Some(authority) = req.uri().authority().cloned() {
         // HTTP/2 or absolute-form: the authority is the host (RFC 9112 §3.2.2).
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
@@ -313,29 +309,10 @@ fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<Hea
     }
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
-    // Room for the forwarding headers below: one growth instead of several.
-    headers.reserve(6);
+    // Room for the forwarding headers: one growth instead of several.
+    headers.reserve(crate::stack::forwarded::ADDED);
     strip_hop_by_hop_but_upgrade(headers, upgrade);
-    let client_ip = &meta.conn.client_ip;
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-        None => client_ip.clone(),
-        Some(_) => {
-            let mut chain = Vec::new();
-            for value in headers.get_all(&X_FORWARDED_FOR) {
-                chain.extend_from_slice(value.as_bytes());
-                chain.extend_from_slice(b", ");
-            }
-            chain.extend_from_slice(client_ip.as_bytes());
-            HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone())
-        }
-    };
-    headers.insert(&X_FORWARDED_FOR, forwarded_for);
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Some(host) = headers.get(header::HOST).cloned() {
-        headers.insert(&X_FORWARDED_HOST, host);
-    }
-    headers.insert(&X_FORWARDED_PORT, meta.conn.local_port.clone());
-    headers.insert(&REQUEST_ID, meta.request_id.clone());
+    crate::stack::forwarded::set(headers, meta, received);
 }
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (plus `Connection` itself).
