@@ -10,7 +10,7 @@
 //! came from, e.g. `config: /etc/slipway/router.toml: key "listen.http": "8080" is not an
 //! address like "0.0.0.0:8080" or "[::1]:8080"`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,10 +20,18 @@ use slipway_config::{de, load_layered};
 
 use crate::spec::{self, Balance};
 
+pub mod cidr;
+
+pub use cidr::Cidr;
+
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
 /// The sample config named when the config file is missing.
 const EXAMPLE: &str = "config/router.toml";
+/// The most header fields `limits.max_headers` may allow: the request framing check
+/// (`downstream/framing.rs`) parses heads with room for this many, and must see every
+/// head hyper accepts.
+pub const MAX_HEADERS: usize = 128;
 
 /// The whole router configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +62,48 @@ pub struct Config {
     pub upstream: Upstream,
     /// The control plane: route stream, activity reports, waking sleeping apps.
     pub control: ControlConfig,
+    /// What the router takes from clients: forwarding headers, protocol upgrades.
+    pub clients: Clients,
+}
+
+/// What the router takes from its clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Clients {
+    /// Peers whose forwarding headers are believed, as CIDRs (e.g. "10.0.0.0/8", or one
+    /// address): the load balancer or CDN in front of the router. From them the router
+    /// appends the peer to `X-Forwarded-For` and keeps `X-Forwarded-Proto/-Host/-Port` and
+    /// `X-Request-Start`; from anyone else it replaces all of them. Default: none.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Protocols a client may switch a connection to with `Upgrade` (compared without
+    /// case, version ignored). A request asking for another one (e.g. `h2c`) is forwarded
+    /// as a plain request, without its `Upgrade` and `Connection: upgrade`.
+    pub upgrades: Vec<String>,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients { trusted_proxies: Vec::new(), upgrades: vec!["websocket".to_owned()] }
+    }
+}
+
+impl Clients {
+    /// Whether a peer at `ip` is a trusted proxy. O(trusted networks); called once per
+    /// client connection.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
+
+    /// Whether every protocol an `Upgrade` header value lists (`websocket`, `h2c`,
+    /// `websocket/13, h2c`) is allowed.
+    pub fn allows_upgrade(&self, value: &[u8]) -> bool {
+        let mut protocols = value.split(|&b| b == b',').map(|p| {
+            let name = p.split(|&b| b == b'/').next().unwrap_or_default();
+            name.trim_ascii()
+        });
+        let allowed = |name: &[u8]| self.upgrades.iter().any(|u| u.as_bytes().eq_ignore_ascii_case(name));
+        protocols.all(|name| !name.is_empty() && allowed(name))
+    }
 }
 
 /// The control plane the router follows.
@@ -140,10 +190,15 @@ pub struct Timeouts {
     /// Time to open a TCP connection to an endpoint before trying another one.
     #[serde(deserialize_with = "de::duration")]
     pub connect: Duration,
-    /// Time an upstream has to send its response head; then the client gets 504.
-    /// Apps can set their own (`options.response_timeout`).
+    /// Time an upstream has to send its response head once the request (with its body)
+    /// was sent; then the client gets 504. Apps can set their own
+    /// (`options.response_timeout`).
     #[serde(deserialize_with = "de::duration")]
     pub response_header: Duration,
+    /// Longest pause while a request body is sent upstream (no byte of it moving). A
+    /// client that stops sending gets 408; an app that stops reading gets 504.
+    #[serde(deserialize_with = "de::duration")]
+    pub request_body: Duration,
     /// An idle pooled upstream connection is not reused after this long. Keep it below
     /// the apps' own keep-alive timeouts (Node.js closes idle connections after 5s).
     #[serde(deserialize_with = "de::duration")]
@@ -159,7 +214,7 @@ pub struct Timeouts {
 pub struct Limits {
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     pub max_header_bytes: usize,
-    /// Most header fields in one request; more gets 431.
+    /// Most header fields in one request; more gets 431. At most 128 ([`MAX_HEADERS`]).
     pub max_headers: usize,
     /// Default per-app limit of concurrent requests; more get 503 for that app only.
     /// Apps can set their own (`options.max_concurrent_requests`). 0 means no limit.
@@ -203,6 +258,7 @@ impl Default for Config {
             limits: Limits::default(),
             upstream: Upstream::default(),
             control: ControlConfig::default(),
+            clients: Clients::default(),
         }
     }
 }
@@ -220,6 +276,7 @@ impl Default for Timeouts {
             idle: Duration::from_secs(60),
             connect: Duration::from_secs(3),
             response_header: Duration::from_secs(60),
+            request_body: Duration::from_secs(60),
             upstream_idle: Duration::from_secs(2),
             drain: Duration::from_secs(30),
         }
@@ -284,6 +341,7 @@ impl Config {
             ("timeouts.idle", t.idle),
             ("timeouts.connect", t.connect),
             ("timeouts.response_header", t.response_header),
+            ("timeouts.request_body", t.request_body),
             ("timeouts.upstream_idle", t.upstream_idle),
         ] {
             if value.is_zero() {
@@ -293,8 +351,12 @@ impl Config {
         if self.limits.max_header_bytes < 1024 {
             return bad("limits.max_header_bytes", "must be at least 1024".into());
         }
-        if self.limits.max_headers == 0 {
-            return bad("limits.max_headers", "must be at least 1".into());
+        if self.limits.max_headers == 0 || self.limits.max_headers > MAX_HEADERS {
+            let problem = format!(
+                "{} is out of range: 1 to {MAX_HEADERS} (the most the request smuggling check reads)",
+                self.limits.max_headers
+            );
+            return bad("limits.max_headers", problem);
         }
         if self.upstream.retries > 10 {
             return bad("upstream.retries", "must be 10 or less".into());
@@ -324,6 +386,15 @@ impl Config {
                 "upstream.eject_backoff",
                 "must be greater than zero and not above upstream.eject_backoff_max".into(),
             );
+        }
+        for (i, protocol) in self.clients.upgrades.iter().enumerate() {
+            let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if protocol.is_empty() || !protocol.bytes().all(tchar) {
+                return bad(
+                    &format!("clients.upgrades[{i}]"),
+                    format!("{protocol:?} is not a protocol name like \"websocket\""),
+                );
+            }
         }
         Ok(())
     }

@@ -138,3 +138,78 @@ async fn sigterm_drains_an_in_flight_request_then_exits_zero() {
     assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
     assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
 }
+
+/// Runs the binary with `access_log = <on>` and JSON logs, sends a request to a real app
+/// (with a query string) and one for an unknown host, then stops it with SIGTERM. Returns
+/// every line it printed, all of them written by then (the access line of a request is
+/// written when its response ends, before the drain completes), and the app's endpoint.
+async fn run_two_requests(access_log: bool) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("access_log = {access_log}\nlog_format = \"json\"\n{LOOPBACK}");
+    let path = config_file(dir.path(), &text);
+    let env = [("SLIPWAY_ROUTER__ADMIN__TOKEN", TOKEN), ("SLIPWAY_ROUTER__ZONES", "[\"env.localhost\"]")];
+    let mut router = Process::spawn(Path::new(BIN), &["--config", path.to_str().unwrap()], &env);
+    let started = router.wait_for_line("router started", LIMIT).await;
+    let (http, admin) = (addr_from(&started, "http"), addr_from(&started, "admin"));
+    let app = Backend::start("app").await;
+    let body = serde_json::json!({ "endpoints": [app.endpoint()] }).to_string();
+    let put = ("PUT", "/v1/routes/shop");
+    let reply =
+        slipway_tests::client::call(admin, "admin", put, Some("application/json"), Bytes::from(body), Some(TOKEN));
+    assert_eq!(reply.await.status, 200);
+
+    let req = http::Request::get("/cart/items?secret=hunter2")
+        .header("host", "shop.env.localhost")
+        .header("x-request-id", "access-log-test-0123456789")
+        .body(Default::default())
+        .unwrap();
+    let reply = slipway_tests::send(http, req).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(slipway_tests::get(http, "nope.env.localhost", "/x").await.status, 404);
+    router.signal(15);
+    assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
+    assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
+    (router.output, app.endpoint())
+}
+
+/// The output lines that are access log lines, as JSON.
+fn access_lines(output: &[String]) -> Vec<serde_json::Value> {
+    output
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect()
+}
+
+#[tokio::test]
+async fn the_access_log_has_a_line_per_request_with_its_fields_and_no_query_string() {
+    let (output, endpoint) = run_two_requests(true).await;
+    let lines = access_lines(&output);
+    assert_eq!(lines.len(), 2, "{}", output.join("\n"));
+    let shop = &lines[0];
+    assert_eq!(shop["request_id"], "access-log-test-0123456789", "{shop}");
+    assert_eq!(shop["client"], "127.0.0.1");
+    assert_eq!(shop["app"], "shop");
+    assert_eq!(shop["host"], "shop.env.localhost");
+    assert_eq!(shop["method"], "GET");
+    assert_eq!(shop["path"], "/cart/items");
+    assert_eq!(shop["protocol"], "HTTP/1.1");
+    assert_eq!(shop["status"], 200);
+    assert!(shop["bytes"].as_u64().is_some_and(|b| b > 0), "{shop}");
+    assert!(shop["duration_ms"].as_f64().is_some_and(|d| d >= 0.0), "{shop}");
+    assert_eq!(shop["upstream"], endpoint.as_str());
+    assert_eq!(shop["outcome"], "complete");
+    assert!(output.iter().all(|l| !l.contains("hunter2")), "a query string was logged: {}", output.join("\n"));
+
+    let unknown = &lines[1];
+    assert_eq!((unknown["app"].as_str(), unknown["status"].as_u64()), (Some("-"), Some(404)), "{unknown}");
+    assert_eq!(unknown["host"], "nope.env.localhost");
+    assert_eq!(unknown["upstream"], "-");
+    assert_eq!(unknown["request_id"].as_str().map(str::len), Some(32), "a generated id: {unknown}");
+}
+
+#[tokio::test]
+async fn access_log_false_writes_no_access_lines() {
+    let (output, _) = run_two_requests(false).await;
+    assert_eq!(access_lines(&output), Vec::<serde_json::Value>::new(), "{}", output.join("\n"));
+}

@@ -125,7 +125,7 @@ async fn forwarding_headers_are_set_and_hop_by_hop_headers_removed() {
     let req = Request::get("/x")
         .header("host", host("app"))
         .header("x-forwarded-for", "203.0.113.9")
-        .header("x-request-id", "client-chosen-id")
+        .header("x-request-id", "client-chosen-id-0123")
         .header("connection", "keep-alive, x-hop")
         .header("x-hop", "secret")
         .header("keep-alive", "timeout=5")
@@ -134,11 +134,11 @@ async fn forwarding_headers_are_set_and_hop_by_hop_headers_removed() {
         .unwrap();
     let reply = slipway_tests::send(router.http, req).await.unwrap();
     let headers = &reply.json()["headers"];
-    assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "an untrusted client's chain is replaced");
     assert_eq!(headers["x-forwarded-proto"], "http", "the edge sets the scheme it saw");
     assert_eq!(headers["x-forwarded-host"], host("app"));
     assert_eq!(headers["x-forwarded-port"], router.http.port().to_string());
-    assert_eq!(headers["x-request-id"], "client-chosen-id");
+    assert_eq!(headers["x-request-id"], "client-chosen-id-0123");
     for hop in ["x-hop", "keep-alive"] {
         assert!(headers.get(hop).is_none(), "{hop} was forwarded: {headers}");
     }

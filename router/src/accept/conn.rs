@@ -55,7 +55,9 @@ pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: So
         }
     };
 
-    let state = Arc::new(ConnState::new(client, local_port, http2, opened));
+    // Trust is the peer's, so decided once per connection, not per request.
+    let trusted = worker.shared.config.clients.is_trusted(client.ip());
+    let state = Arc::new(ConnState::new(client, local_port, http2, opened, trusted));
     let limits = &worker.shared.config.limits;
     let framing = (!http2).then(|| Framing::new(limits.max_header_bytes, limits.max_headers));
     let io = TokioIo::new(Tracked::new(stream, prefix, state.clone(), framing));
@@ -194,9 +196,15 @@ impl Tracked {
         self.refused(verdict);
     }
 
-    /// Acts on a refusal, after the bytes before it were passed: queues the stand-in
-    /// request for a refused head, fails the request body for a refused body.
+    /// Acts on a verdict, after the bytes before it were passed: queues the stand-in
+    /// request for a refused head, fails the request body for a refused body, and tells
+    /// the request stack when an upgrade request passed (so that it reports the answer).
     fn refused(&mut self, verdict: Feed) {
+        if let Some(framing) = self.framing.as_mut()
+            && framing.take_switch_started()
+        {
+            self.state.await_switch();
+        }
         match verdict {
             Feed::Pass(_) => {}
             Feed::RejectHead(_, why) => {
@@ -236,6 +244,28 @@ impl AsyncRead for Tracked {
                 // Nothing more from this client reaches hyper; the connection task closes
                 // the connection once the answer is out.
                 return Poll::Pending;
+            }
+            if framing.is_switch_pending() {
+                // After an upgrade request: the bytes are HTTP again only if its answer did
+                // not switch protocols. Until it is known, nothing more is read.
+                match this.state.poll_switch(cx) {
+                    Poll::Ready(true) => {
+                        let held = framing.switched();
+                        this.out.extend_from_slice(&held);
+                        continue;
+                    }
+                    Poll::Ready(false) => {
+                        framing.not_switched();
+                        if framing.is_holding() {
+                            let (verdict, joined) = framing.feed_held(&[]);
+                            this.judged(verdict, &joined);
+                        }
+                        continue;
+                    }
+                    Poll::Pending if framing.awaits_switch() => return Poll::Pending,
+                    // Still in the upgrade request's own body: read it as usual.
+                    Poll::Pending => {}
+                }
             }
             if framing.is_holding() {
                 // Slow path: a head arrived in part. Read more next to it.

@@ -106,3 +106,38 @@ fn a_missing_file_is_one_clear_error() {
     let err = Config::load(Path::new("/nonexistent/router.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/router.toml"), "{err}");
 }
+
+#[test]
+fn max_headers_is_capped_at_what_the_smuggling_check_reads() {
+    assert_eq!(load_str("[limits]\nmax_headers = 128").unwrap().limits.max_headers, MAX_HEADERS);
+    let err = load_str("[limits]\nmax_headers = 129").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("limits.max_headers"), "{err}");
+    assert!(err.problem.contains("128"), "{err}");
+}
+
+#[test]
+fn trusted_proxies_are_parsed_once_at_load() {
+    let config = load_str("[clients]\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]").unwrap();
+    let clients = &config.clients;
+    assert!(clients.is_trusted("10.20.30.40".parse().unwrap()));
+    assert!(clients.is_trusted("2001:db8::1".parse().unwrap()));
+    assert!(clients.is_trusted("192.0.2.7".parse().unwrap()));
+    assert!(!clients.is_trusted("192.0.2.8".parse().unwrap()));
+    assert!(!Clients::default().is_trusted("127.0.0.1".parse().unwrap()), "nobody is trusted by default");
+
+    let err = load_str("[clients]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]").unwrap_err();
+    assert!(err.key.as_deref().is_some_and(|k| k.starts_with("clients.trusted_proxies")), "{err}");
+    assert!(err.problem.contains("10.0.0.0/40"), "{err}");
+}
+
+#[test]
+fn allowed_upgrades_default_to_websocket_and_are_checked() {
+    let clients = Clients::default();
+    assert!(clients.allows_upgrade(b"websocket") && clients.allows_upgrade(b"WebSocket/13"));
+    assert!(!clients.allows_upgrade(b"h2c") && !clients.allows_upgrade(b"websocket, h2c"));
+    assert!(!clients.allows_upgrade(b"") && !clients.allows_upgrade(b" , "));
+    let none = load_str("[clients]\nupgrades = []").unwrap();
+    assert!(!none.clients.allows_upgrade(b"websocket"));
+    let err = load_str("[clients]\nupgrades = [\"websocket\", \"h2c over tls\"]").unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("clients.upgrades[1]"), "{err}");
+}

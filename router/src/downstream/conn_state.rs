@@ -11,10 +11,14 @@
 //! - a connection with no request in flight for `idle`, gracefully.
 //!
 //! It also carries the framing check's verdict on the request body in flight (poisoned:
-//! the body sent upstream fails, see `downstream/body.rs`).
+//! the body sent upstream fails, see `downstream/body.rs`), whether the client is a
+//! trusted proxy (decided once, when the connection opens), and the answer to an upgrade
+//! request: the framing check holds back the bytes after one until the request stack
+//! knows whether the connection switched protocols ([`ConnState::switch_decided`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
@@ -32,6 +36,9 @@ pub(crate) struct ConnState {
     pub(crate) client_ip: HeaderValue,
     /// The port the client connected to (for X-Forwarded-Port).
     pub(crate) local_port: HeaderValue,
+    /// The client is a trusted proxy (`clients.trusted_proxies`): its forwarding headers
+    /// are kept and extended rather than replaced.
+    pub(crate) trusted: bool,
     inflight: AtomicU32,
     /// When the first byte of a request head arrived with nothing in flight; 0 if none.
     head_started: AtomicU64,
@@ -43,7 +50,21 @@ pub(crate) struct ConnState {
     body_waker: AtomicWaker,
     /// Tells the connection task to finish the response in flight, then close.
     pub(crate) rejected: Notify,
+    /// Where an upgrade request stands: [`NO_SWITCH`], [`SWITCH_PENDING`], [`SWITCHED`] or
+    /// [`NOT_SWITCHED`].
+    switch: AtomicU8,
+    /// Wakes the connection's reader, waiting for an upgrade's answer.
+    read_waker: AtomicWaker,
 }
+
+/// No upgrade request awaits its answer.
+const NO_SWITCH: u8 = 0;
+/// An upgrade request was passed to hyper; its answer is not known yet.
+const SWITCH_PENDING: u8 = 1;
+/// The answer switched protocols (101, or 2xx to CONNECT): the bytes are not HTTP now.
+const SWITCHED: u8 = 2;
+/// The answer did not switch: the connection goes on with HTTP.
+const NOT_SWITCHED: u8 = 3;
 
 /// Why the connection task should close the connection.
 pub(crate) enum Expired {
@@ -54,17 +75,64 @@ pub(crate) enum Expired {
 impl ConnState {
     /// `opened` is when the connection was accepted: the first request head is due
     /// `header_read` after that.
-    pub(crate) fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64) -> ConnState {
+    /// `trusted`: the client is a trusted proxy.
+    pub(crate) fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64, trusted: bool) -> ConnState {
         ConnState {
             client,
             client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
             local_port: HeaderValue::from(local_port),
+            trusted,
             inflight: AtomicU32::new(0),
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),
             poisoned: AtomicBool::new(false),
             body_waker: AtomicWaker::new(),
             rejected: Notify::new(),
+            switch: AtomicU8::new(NO_SWITCH),
+            read_waker: AtomicWaker::new(),
+        }
+    }
+
+    /// The framing check passed an upgrade request to hyper and holds back what follows.
+    pub(crate) fn await_switch(&self) {
+        self.switch.store(SWITCH_PENDING, Ordering::Release);
+    }
+
+    /// Whether an upgrade request awaits its answer (one atomic load: asked per request).
+    pub(crate) fn is_switch_pending(&self) -> bool {
+        self.switch.load(Ordering::Acquire) == SWITCH_PENDING
+    }
+
+    /// The upgrade request's answer is known: it switched protocols or it did not.
+    pub(crate) fn switch_decided(&self, switched: bool) {
+        let _ = self.switch.compare_exchange(
+            SWITCH_PENDING,
+            if switched { SWITCHED } else { NOT_SWITCHED },
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.read_waker.wake();
+    }
+
+    /// The upgrade request's answer, once known (`true`: switched); then the state is
+    /// cleared for the next one. Pending registers the reader to be woken.
+    pub(crate) fn poll_switch(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        let decided = |state: u8| match state {
+            SWITCHED => Some(true),
+            NOT_SWITCHED => Some(false),
+            _ => None,
+        };
+        let mut state = self.switch.load(Ordering::Acquire);
+        if decided(state).is_none() {
+            self.read_waker.register(cx.waker());
+            state = self.switch.load(Ordering::Acquire);
+        }
+        match decided(state) {
+            Some(switched) => {
+                self.switch.store(NO_SWITCH, Ordering::Release);
+                Poll::Ready(switched)
+            }
+            None => Poll::Pending,
         }
     }
 

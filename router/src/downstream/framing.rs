@@ -21,15 +21,24 @@
 //!
 //! After either, nothing more from the client is passed on. A head split across reads is
 //! held back until complete, so a rejected head never reaches hyper even in part.
-//! Upgrades and `CONNECT` switch the stream to pass-through (the bytes after them are not
-//! HTTP); heads hyper would refuse anyway (too large, unparsable) are passed through for
-//! hyper's own 400/431.
+//!
+//! An upgrade request (`Upgrade` with `Connection: upgrade`) or a `CONNECT` may or may not
+//! switch the connection to another protocol: that depends on its answer. So after one
+//! (and its body) nothing more is read or passed until the request stack has answered it
+//! (`ConnState::switch_decided`): a `101` (or a 2xx to `CONNECT`) switches the stream to
+//! pass-through, as hyper then stops parsing HTTP too; any other answer resumes the checks
+//! on the held bytes, so a refused upgrade cannot carry a smuggled request past them.
+//! Heads hyper would refuse anyway (too large, unparsable, too many headers) are passed
+//! through for hyper's own 400/431, after which hyper closes the connection; the header
+//! count limit hyper applies is never above the [`MAX_HEADERS`] parsed here.
 //!
 //! Cost per request: one httparse parse of the head (no copy) on the common path.
 
 use std::mem::MaybeUninit;
 
 use bytes::{BufMut, BytesMut};
+
+use crate::config::MAX_HEADERS;
 
 /// Method of the synthetic request that stands for a refused one.
 pub(crate) const REJECTED_METHOD: &str = "SLIPWAY-REJECTED";
@@ -132,6 +141,11 @@ pub(crate) struct Framing {
     /// Trailer bytes and lines seen in the current body.
     trailer_bytes: usize,
     trailer_lines: usize,
+    /// An upgrade request was passed and its answer is not known: once its body is
+    /// through, bytes are held, not judged.
+    switch_pending: bool,
+    /// An upgrade request was passed since the last [`Framing::take_switch_started`].
+    switch_started: bool,
 }
 
 impl Framing {
@@ -144,7 +158,40 @@ impl Framing {
             extension_bytes: 0,
             trailer_bytes: 0,
             trailer_lines: 0,
+            switch_pending: false,
+            switch_started: false,
         }
+    }
+
+    /// Whether an upgrade request passed whose answer is not known yet.
+    pub(crate) fn is_switch_pending(&self) -> bool {
+        self.switch_pending
+    }
+
+    /// Whether the upgrade request is through (body included) and nothing more may be
+    /// read until its answer is known.
+    pub(crate) fn awaits_switch(&self) -> bool {
+        self.switch_pending && self.state == State::Head
+    }
+
+    /// Whether an upgrade request was passed since the last call (to tell the request
+    /// stack to report its answer).
+    pub(crate) fn take_switch_started(&mut self) -> bool {
+        std::mem::take(&mut self.switch_started)
+    }
+
+    /// The upgrade request's answer switched protocols: everything from here on passes
+    /// unchecked. Returns the bytes held since (the new protocol's first bytes).
+    pub(crate) fn switched(&mut self) -> BytesMut {
+        self.switch_pending = false;
+        self.state = State::PassThrough;
+        std::mem::take(&mut self.held)
+    }
+
+    /// The upgrade request's answer did not switch protocols: the connection goes on with
+    /// HTTP, and the held bytes are judged (with [`Framing::feed_held`]) like any others.
+    pub(crate) fn not_switched(&mut self) {
+        self.switch_pending = false;
     }
 
     /// Whether a partial head is held back.
@@ -181,6 +228,11 @@ impl Framing {
                         return Feed::RejectBody(at);
                     }
                 },
+                State::Head if self.switch_pending => {
+                    // Not ours to judge yet: HTTP or not depends on the upgrade's answer.
+                    self.held.extend_from_slice(&input[at..]);
+                    return Feed::Pass(at);
+                }
                 State::Head => match self.head(&input[at..]) {
                     HeadResult::Partial => {
                         if input.len() - at > self.max_head {
@@ -227,8 +279,8 @@ impl Framing {
     }
 
     fn head(&mut self, bytes: &[u8]) -> HeadResult {
-        let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); 128];
-        let storage = &mut storage[..self.max_headers.min(128)];
+        let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+        let storage = &mut storage[..self.max_headers.min(MAX_HEADERS)];
         let mut request = httparse::Request::new(&mut []);
         let len = match request.parse_with_uninit_headers(bytes, storage) {
             Ok(httparse::Status::Complete(len)) => len,
@@ -266,11 +318,12 @@ impl Framing {
         if chunked.is_some() && length.is_some() {
             return HeadResult::Reject(Rejection::LengthAndChunked);
         }
-        let next = if connect || (upgrade && connection_upgrade) {
-            // Whatever follows (after the body, if any) is not HTTP. Bodies on upgrade
-            // requests are vanishingly rare; we stop judging right away.
-            State::PassThrough
-        } else if chunked.is_some() {
+        if connect || (upgrade && connection_upgrade) {
+            // What follows its body may be another protocol: wait for the answer.
+            self.switch_pending = true;
+            self.switch_started = true;
+        }
+        let next = if chunked.is_some() {
             self.extension_bytes = 0;
             self.trailer_bytes = 0;
             self.trailer_lines = 0;

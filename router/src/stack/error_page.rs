@@ -29,6 +29,8 @@ pub enum Problem {
     BadGateway,
     /// The upstream did not answer in time (504).
     Timeout,
+    /// The client stopped sending its request body (408).
+    BodyTimeout,
 }
 
 impl Problem {
@@ -40,6 +42,7 @@ impl Problem {
             Problem::NoEndpoints | Problem::Starting | Problem::OverLimit => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Unreachable | Problem::BadGateway => StatusCode::BAD_GATEWAY,
             Problem::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Problem::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -55,6 +58,7 @@ impl Problem {
             Problem::Unreachable => "upstream_unreachable",
             Problem::BadGateway => "upstream_error",
             Problem::Timeout => "upstream_timeout",
+            Problem::BodyTimeout => "request_body_timeout",
         }
     }
 
@@ -67,6 +71,7 @@ impl Problem {
             Problem::OverLimit => "App too busy",
             Problem::Unreachable | Problem::BadGateway => "App not responding",
             Problem::Timeout => "App took too long",
+            Problem::BodyTimeout => "Request timed out",
         }
     }
 
@@ -81,6 +86,7 @@ impl Problem {
             Problem::Unreachable => "The app's processes could not be reached. It may be crashing or restarting.",
             Problem::BadGateway => "The app closed the connection without a valid response.",
             Problem::Timeout => "The app did not start answering in time.",
+            Problem::BodyTimeout => "The request body stopped arriving before it was complete.",
         }
     }
 

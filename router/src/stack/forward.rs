@@ -10,16 +10,21 @@
 //!    or OPTIONS sent on a connection that sat idle in the pool (≥ 250 ms) and that the
 //!    app closed before answering anything (it timed the connection out as we wrote)
 //!    goes once more on a fresh connection. Anything else that fails after being written answers 502 (it may not be
-//!    idempotent); a missing response head after the app's timeout answers 504.
+//!    idempotent); a missing response head after the app's timeout answers 504. That
+//!    timeout runs from when the request body was sent whole (`deadline.rs`).
 //! 5. The response streams back; its connection returns to the pool when read to the end.
-//!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream.
+//!    A `101 Switching Protocols` becomes a byte tunnel between client and upstream, for
+//!    the protocols `clients.upgrades` allows (WebSocket by default). A request asking for
+//!    another one (`h2c`: upgrade smuggling) goes upstream as a plain request, without
+//!    its `Upgrade` and `Connection: upgrade`, and a `101` to a protocol not allowed is
+//!    a 502.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -30,21 +35,18 @@ use hyper_util::rt::TokioIo;
 use tokio_util::task::TaskTracker;
 use tower::Service;
 
+use crate::config::Clients;
 use crate::downstream::body::RequestBody;
-use crate::downstream::request_id::REQUEST_ID;
+use crate::downstream::upgrade;
 use crate::metrics::AppMetrics;
 use crate::shared::Shared;
 use crate::stack::body::{Lease, ProxyBody};
+use crate::stack::deadline::{self, Late};
 use crate::stack::error_page::Problem;
 use crate::stack::request::{Meta, Routed};
 use crate::upstream::balance::{self, Tried};
 use crate::upstream::endpoint::{Endpoint, InFlight};
 use crate::upstream::pool::{self, Conn, ConnectError};
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
 /// How many pooled connections found closed at send time are replaced by new ones
 /// before that counts as a failed attempt.
@@ -81,6 +83,7 @@ impl Service<Routed> for Forward {
 
 async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
     let Routed { mut req, app, mut state, meta } = routed;
+    let received = SystemTime::now();
     if state.endpoints.is_empty() && state.spec.options.sleeping {
         match crate::stack::wake::wait_awake(&shared, &app).await {
             Ok(awake) => state = awake,
@@ -90,12 +93,13 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     if state.endpoints.is_empty() {
         return Ok(meta.problem(Problem::NoEndpoints));
     }
-    let upgrade = upgrade_protocol(req.headers());
-    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    prepare_request(&mut req, &meta, upgrade);
-    let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
-
     let config = &shared.config;
+    let upgrade = allowed_upgrade(req.headers(), &config.clients, &app.name);
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+    prepare_request(&mut req, &meta, upgrade, received);
+    let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
+    let upload = req.body().upload();
+
     let metrics = app.metrics(&shared.metrics);
     let mut tried = Tried::default();
     let mut attempts_left = config.upstream.retries;
@@ -137,14 +141,20 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
         // after a resend: that one goes on a fresh connection, which is not racy.
         let racy = idle.is_some_and(|idle| idle >= RACE_IDLE);
         let resend = (racy && is_replayable(&req)).then(|| replay_parts(&req));
-        let sent = tokio::time::timeout(state.response_timeout, conn.try_send_request(req)).await;
+        let send = conn.try_send_request(req);
+        let sent =
+            deadline::answer(send, upload.as_deref(), state.response_timeout, config.timeouts.request_body).await;
         match sent {
             Ok(Ok(response)) => {
                 return Ok(respond(response, conn, inflight, client_upgrade, &meta, &tunnels, &shared));
             }
-            Err(_elapsed) => {
+            Err(Late::App) => {
                 tracing::info!(app = %app.name, endpoint = %endpoint.addr, timeout = ?state.response_timeout, "upstream response timed out");
                 return Ok(meta.problem(Problem::Timeout));
+            }
+            Err(Late::Client) => {
+                tracing::info!(app = %app.name, client = %meta.conn.client, timeout = ?config.timeouts.request_body, "client stopped sending the request body");
+                return Ok(meta.problem(Problem::BodyTimeout));
             }
             Ok(Err(mut e)) => match e.take_message() {
                 // Not written: the connection closed first. The request is whole again.
@@ -230,7 +240,10 @@ fn respond(
     shared: &Arc<Shared>,
 ) -> Response<ProxyBody> {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some(client) = client_upgrade else {
+        let protocol = response.headers().get(header::UPGRADE);
+        let allowed = protocol.is_some_and(|p| shared.config.clients.allows_upgrade(p.as_bytes()));
+        let (Some(client), true) = (client_upgrade, allowed) else {
+            tracing::info!(protocol = ?protocol, "upstream switched protocols unasked or to one not allowed");
             return meta.problem(Problem::BadGateway);
         };
         let upstream = hyper::upgrade::on(&mut response);
@@ -269,21 +282,21 @@ fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, tunnels: &TaskTracker, s
     });
 }
 
-/// The protocol a request asks to upgrade to (`Connection: upgrade` + `Upgrade: x`).
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let upgrade = headers.get(header::UPGRADE)?;
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| upgrade.clone())
+/// The protocol a request asks to upgrade to, if `clients.upgrades` allows it. A request
+/// asking for another goes upstream as a plain request (its `Upgrade` and `Connection`
+/// are hop-by-hop, so they are removed then).
+fn allowed_upgrade(headers: &HeaderMap, clients: &Clients, app: &str) -> Option<HeaderValue> {
+    let protocol = upgrade::requested(headers)?;
+    if clients.allows_upgrade(protocol.as_bytes()) {
+        return Some(protocol.clone());
+    }
+    tracing::debug!(app, protocol = ?protocol, "upgrade to a protocol not allowed: forwarded as a plain request");
+    None
 }
 
 /// Rewrites the request for the upstream: origin-form URI over HTTP/1.1 with a Host,
-/// hop-by-hop headers removed, forwarding headers set.
-fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<HeaderValue>) {
+/// hop-by-hop headers removed, forwarding headers set (`forwarded.rs`).
+fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<HeaderValue>, received: SystemTime) {
     if let Some(authority) = req.uri().authority().cloned() {
         // HTTP/2 or absolute-form: the authority is the host (RFC 9112 §3.2.2).
         let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
@@ -296,29 +309,10 @@ fn prepare_request(req: &mut Request<Incoming>, meta: &Meta, upgrade: Option<Hea
     }
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
-    // Room for the forwarding headers below: one growth instead of several.
-    headers.reserve(6);
+    // Room for the forwarding headers: one growth instead of several.
+    headers.reserve(crate::stack::forwarded::ADDED);
     strip_hop_by_hop_but_upgrade(headers, upgrade);
-    let client_ip = &meta.conn.client_ip;
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR) {
-        None => client_ip.clone(),
-        Some(_) => {
-            let mut chain = Vec::new();
-            for value in headers.get_all(&X_FORWARDED_FOR) {
-                chain.extend_from_slice(value.as_bytes());
-                chain.extend_from_slice(b", ");
-            }
-            chain.extend_from_slice(client_ip.as_bytes());
-            HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone())
-        }
-    };
-    headers.insert(&X_FORWARDED_FOR, forwarded_for);
-    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Some(host) = headers.get(header::HOST).cloned() {
-        headers.insert(&X_FORWARDED_HOST, host);
-    }
-    headers.insert(&X_FORWARDED_PORT, meta.conn.local_port.clone());
-    headers.insert(&REQUEST_ID, meta.request_id.clone());
+    crate::stack::forwarded::set(headers, meta, received);
 }
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (plus `Connection` itself).

@@ -21,6 +21,7 @@ use tower::Service;
 use crate::downstream::conn_state::ConnState;
 use crate::downstream::framing::{REJECTED_METHOD, Rejection};
 use crate::downstream::request_id::request_id;
+use crate::downstream::upgrade;
 use crate::shared::Shared;
 use crate::stack::body::{AccessLog, Completion, ProxyBody};
 use crate::stack::error_page::Problem;
@@ -62,6 +63,10 @@ where
         if req.method().as_str() == REJECTED_METHOD {
             return self.refuse(req, meta, start);
         }
+        // The framing check holds the connection's next bytes until this request's answer
+        // says whether it switched protocols (one atomic load for any other request).
+        let switch = (self.conn.is_switch_pending() && upgrade::asks_to_switch(&req))
+            .then(|| (self.conn.clone(), req.method() == http::Method::CONNECT));
         let logging = self.shared.config.access_log;
         let (found, host) = match crate::stack::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
@@ -81,7 +86,7 @@ where
             }
         };
         let done = Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, CLIENT_CLOSED, log);
-        RouteFuture { inner, done: Some(done) }
+        RouteFuture { inner, done: Some(done), switch }
     }
 }
 
@@ -95,15 +100,19 @@ impl<S> RouteService<S> {
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         let log = self.shared.config.access_log.then(|| AccessLog::of(&req, String::new(), &meta.request_id));
         let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
-        RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done) }
+        RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None }
     }
 }
 
-/// Resolves to the inner response with its [`Completion`] attached.
+/// Resolves to the inner response with its [`Completion`] attached, and reports whether
+/// the answer to an upgrade request switched protocols.
 #[derive(Debug)]
 pub(crate) struct RouteFuture<F> {
     inner: Either<Ready<Result<Response<ProxyBody>, Infallible>>, F>,
     done: Option<Completion>,
+    /// For the upgrade request the framing check waits on: its connection, and whether
+    /// it is a `CONNECT`.
+    switch: Option<(Arc<ConnState>, bool)>,
 }
 
 impl<F> Future for RouteFuture<F>
@@ -114,6 +123,9 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Ok(mut response) = ready!(Pin::new(&mut self.inner).poll(cx));
+        if let Some((conn, connect)) = self.switch.take() {
+            conn.switch_decided(upgrade::switches(connect, response.status()));
+        }
         if let Some(mut done) = self.done.take() {
             done.status = response.status();
             response.body_mut().on_complete(done);

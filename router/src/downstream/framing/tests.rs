@@ -144,13 +144,60 @@ fn malformed_chunks_stop_the_stream_at_the_bad_byte() {
     }
 }
 
+/// Feeds `input` in one read and returns what passed and whether the rest is held back
+/// waiting for an upgrade's answer.
+fn feed_upgrade(framing: &mut Framing, input: &[u8]) -> Vec<u8> {
+    let verdict = framing.feed(input);
+    assert_eq!(verdict, Feed::Pass(verdict.passed()), "nothing refused");
+    assert!(framing.take_switch_started(), "the request stack is told to report the answer");
+    assert!(framing.awaits_switch());
+    input[..verdict.passed()].to_vec()
+}
+
 #[test]
-fn upgrades_and_connect_switch_to_pass_through() {
-    let upgrade = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
-    let (seen, verdict, _) = run(upgrade, &[]);
-    assert_eq!((seen.as_slice(), verdict), (&upgrade[..], None));
-    let connect = b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n\x16\x03\x01garbage";
-    assert_eq!(run(connect, &[]).0, connect);
+fn after_an_upgrade_request_the_bytes_wait_for_its_answer() {
+    let head = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    let mut stream = head.to_vec();
+    stream.extend_from_slice(b"\x81\x05hello");
+
+    // Switched: the held bytes are the new protocol's, and everything after passes.
+    let mut framing = Framing::new(HEAD_LIMIT, 100);
+    assert_eq!(feed_upgrade(&mut framing, &stream), head);
+    assert_eq!(&framing.switched()[..], b"\x81\x05hello");
+    assert!(framing.is_pass_through());
+    assert_eq!(framing.feed(b"\x00anything"), Feed::Pass(9));
+
+    // Not switched: the held bytes are judged as HTTP, so a smuggled request is refused.
+    let mut attack = head.to_vec();
+    attack.extend_from_slice(b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    let mut framing = Framing::new(HEAD_LIMIT, 100);
+    assert_eq!(feed_upgrade(&mut framing, &attack), head);
+    framing.not_switched();
+    assert!(!framing.awaits_switch() && framing.is_holding());
+    let (verdict, passed) = framing.feed_held(&[]);
+    assert_eq!(verdict, Feed::RejectHead(0, Rejection::LengthAndChunked));
+    assert!(passed.is_empty());
+}
+
+#[test]
+fn an_upgrade_requests_body_passes_before_the_wait() {
+    let mut framing = Framing::new(HEAD_LIMIT, 100);
+    let head = b"POST /up HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\n";
+    assert_eq!(framing.feed(head), Feed::Pass(head.len()));
+    assert!(framing.take_switch_started() && framing.is_switch_pending());
+    assert!(!framing.awaits_switch(), "its body is still to come");
+    assert_eq!(framing.feed(b"helloGET"), Feed::Pass(5));
+    assert!(framing.awaits_switch());
+}
+
+#[test]
+fn connect_waits_for_its_answer_too() {
+    let connect = b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut stream = connect.to_vec();
+    stream.extend_from_slice(b"\x16\x03\x01garbage");
+    let mut framing = Framing::new(HEAD_LIMIT, 100);
+    assert_eq!(feed_upgrade(&mut framing, &stream), connect);
+    assert_eq!(&framing.switched()[..], b"\x16\x03\x01garbage");
 }
 
 #[test]

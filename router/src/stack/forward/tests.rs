@@ -15,10 +15,14 @@ fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
 }
 
 #[test]
-fn upgrade_needs_both_headers() {
+fn only_allowed_upgrades_are_kept() {
+    let clients = Clients::default();
     let mut h = HeaderMap::new();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    assert_eq!(upgrade_protocol(&h), None);
-    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-    assert_eq!(upgrade_protocol(&h), Some(HeaderValue::from_static("websocket")));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade, HTTP2-Settings"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+    assert_eq!(allowed_upgrade(&h, &clients, "app"), None);
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket, h2c"));
+    assert_eq!(allowed_upgrade(&h, &clients, "app"), None, "every protocol listed must be allowed");
+    h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+    assert_eq!(allowed_upgrade(&h, &clients, "app"), Some(HeaderValue::from_static("WebSocket")));
 }
