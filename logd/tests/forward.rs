@@ -611,6 +611,48 @@ fn rss_bytes(pid: u32) -> u64 {
     kb * 1024
 }
 
+/// The real `slipway-logd` binary on loopback ports, with `forward` config lines added.
+struct LogdBinary {
+    process: slipway_tests::process::Process,
+    forward: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    pid: u32,
+    _config: tempfile::NamedTempFile,
+}
+
+impl LogdBinary {
+    async fn start(extra: &str) -> LogdBinary {
+        let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(
+            config.path(),
+            format!(
+                "worker_threads = 2\nlog_format = \"json\"\nlog_level = \"warn,slipway_logd=info\"\n\
+                 [listen]\nforward = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n[auth]\nanonymous = true\n{extra}"
+            ),
+        )
+        .unwrap();
+        let mut process = slipway_tests::process::Process::spawn(
+            std::path::Path::new(env!("CARGO_BIN_EXE_slipway-logd")),
+            &["--config", config.path().to_str().unwrap()],
+            &[],
+        );
+        let started = process.wait_for_line("logd started", LIMIT).await;
+        let field = |name: &str| slipway_tests::platform::log_field(&started, name).parse().unwrap();
+        let (forward, http) = (field("forward"), field("http"));
+        let pid = process.child.id().unwrap();
+        LogdBinary { process, forward, http, pid, _config: config }
+    }
+
+    async fn metric(&self, sample: &str) -> f64 {
+        slipway_tests::metric(&slipway_tests::get(self.http, "logd", "/metrics").await.text(), sample)
+    }
+
+    async fn stop(mut self) {
+        self.process.signal(15);
+        assert_eq!(self.process.wait_exit(LIMIT).await, Some(0));
+    }
+}
+
 /// What the issue saw: many connections each holding part of a large frame grew logd's
 /// memory by the sum of them. With a small `forward.max_buffered_bytes`, the real binary's
 /// memory (RSS) and its buffered-bytes gauge stay within the cap plus one frame while 32
@@ -620,31 +662,13 @@ fn rss_bytes(pid: u32) -> u64 {
 async fn many_connections_holding_part_of_a_large_frame_stay_under_the_buffer_cap_and_complete_as_others_drain() {
     const CONNS: usize = 32;
     const CAP: usize = 4 << 20;
-    let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(
-        config.path(),
-        format!(
-            "worker_threads = 2\nlog_format = \"json\"\nlog_level = \"warn,slipway_logd=info\"\n\
-             [listen]\nforward = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
-             [forward]\nmax_connections = 64\nmax_frame_bytes = {}\nmax_buffered_bytes = {CAP}\n\
-             frame_timeout = \"120s\"\n[auth]\nanonymous = true\n",
-            8 << 20
-        ),
-    )
-    .unwrap();
-    let mut logd = slipway_tests::process::Process::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_slipway-logd")),
-        &["--config", config.path().to_str().unwrap()],
-        &[],
-    );
-    let started = logd.wait_for_line("logd started", LIMIT).await;
-    let field =
-        |name: &str| -> std::net::SocketAddr { slipway_tests::platform::log_field(&started, name).parse().unwrap() };
-    let (forward_addr, http) = (field("forward"), field("http"));
-    let pid = logd.child.id().unwrap();
-    let metric = async |sample: &str| -> f64 {
-        slipway_tests::metric(&slipway_tests::get(http, "logd", "/metrics").await.text(), sample)
-    };
+    let logd = LogdBinary::start(&format!(
+        "[forward]\nmax_connections = 64\nmax_frame_bytes = {}\nmax_buffered_bytes = {CAP}\nframe_timeout = \"120s\"\n",
+        8 << 20
+    ))
+    .await;
+    let (forward_addr, pid) = (logd.forward, logd.pid);
+    let metric = async |sample: &str| logd.metric(sample).await;
 
     // Warm up (a frame through the whole path), then take the baseline.
     let mut warm = Fwd::connect(forward_addr).await;
@@ -701,6 +725,39 @@ async fn many_connections_holding_part_of_a_large_frame_stay_under_the_buffer_ca
         (metric("slipway_logd_forward_buffered_bytes").await == 0.0).then_some(())
     })
     .await;
-    logd.signal(15);
-    assert_eq!(logd.wait_exit(LIMIT).await, Some(0));
+    logd.stop().await;
+}
+
+/// A CompressedPackedForward frame is inflated into a buffer of the worker thread, not of
+/// the connection: 32 connections that each sent one frame inflating to 4 MiB and stay
+/// open do not keep 32 inflated copies (what they did when each connection kept its own).
+#[tokio::test]
+async fn inflated_frames_cost_memory_per_thread_not_per_open_connection() {
+    const CONNS: usize = 32;
+    let logd = LogdBinary::start(&format!("[forward]\nmax_connections = 64\nmax_frame_bytes = {}\n", 8 << 20)).await;
+    let mut warm = Fwd::connect(logd.forward).await;
+    warm.send(&message("t", Time::Int(1), &record("warm", "warm-up", &[]), &[("chunk", "warm")])).await;
+    warm.expect_ack("warm").await;
+    let baseline = rss_bytes(logd.pid);
+    // Records without a valid app are dropped (and counted) once read: nothing is kept.
+    let entries: Vec<(Time, Vec<u8>)> =
+        (0..1024).map(|i| (Time::Int(1), record("No App", &format!("{i} {}", "z".repeat(4000)), &[]))).collect();
+    let frame = compressed("t", &entries, 1, &[("chunk", "z")]);
+    assert!(frame.len() < 256 << 10, "it compresses well: {} bytes", frame.len());
+    let mut open = Vec::with_capacity(CONNS);
+    for _ in 0..CONNS {
+        let mut fwd = Fwd::connect(logd.forward).await;
+        fwd.send(&frame).await;
+        fwd.expect_ack("z").await;
+        open.push(fwd);
+    }
+    assert_eq!(logd.metric(r#"slipway_logd_records_dropped_total{reason="no_app"}"#).await, (CONNS * 1024) as f64);
+    let grown = rss_bytes(logd.pid).saturating_sub(baseline);
+    assert!(
+        grown < 48 << 20,
+        "logd's RSS grew by {} MiB with {CONNS} open connections that each sent one frame inflating to 4 MiB",
+        grown >> 20
+    );
+    drop(open);
+    logd.stop().await;
 }

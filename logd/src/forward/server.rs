@@ -115,12 +115,21 @@ enum Close {
     Shutdown,
 }
 
+/// A frame's lines, grouped by app.
+type AppLines = Vec<(Arc<AppLog>, Vec<Line>)>;
+
+thread_local! {
+    /// Where CompressedPackedForward entries are inflated: one buffer per worker thread,
+    /// kept between frames (no allocation per frame), so inflated data costs at most
+    /// `threads x max_frame_bytes`, however many connections once sent a large frame.
+    static INFLATED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 struct Conn<S> {
     stream: S,
     peer: SocketAddr,
     buf: BytesMut,
     splitter: Splitter,
-    inflated: Vec<u8>,
     last_app: Option<Arc<AppLog>>,
     ingest: Arc<Ingest>,
     /// This connection's part of the budget.
@@ -149,7 +158,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
         buf: BytesMut::new(),
         splitter: Splitter::default(),
-        inflated: Vec::new(),
         last_app: None,
         share: Share::new(ingest.budget.clone()),
         consumed: 0,
@@ -315,16 +323,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let ingest = self.ingest.clone();
         ingest.store.backpressure().await;
         let parsed = decode::parse(&frame).map_err(Close::Decode)?;
-        let tag = ingest.rules.tag_info(parsed.tag);
-        let packed = match (&parsed.entries, parsed.gzip) {
-            (decode::Entries::Packed { data }, true) => {
-                decode::inflate(data, ingest.limits.max_frame_bytes, &mut self.inflated).map_err(Close::Decode)?;
-                Some(&self.inflated[..])
-            }
-            _ => None,
+        let groups = match (&parsed.entries, parsed.gzip) {
+            // Inflating and reading the entries is synchronous: the thread's buffer is
+            // free again before the next await.
+            (decode::Entries::Packed { data }, true) => INFLATED.with_borrow_mut(|inflated| {
+                decode::inflate(data, ingest.limits.max_frame_bytes, inflated).map_err(Close::Decode)?;
+                self.lines(&ingest, &parsed, Some(inflated))
+            })?,
+            _ => self.lines(&ingest, &parsed, None)?,
         };
+        let want_ack = parsed.chunk.is_some();
+        let mut on_disk = Vec::new();
+        for (app, lines) in groups {
+            on_disk.extend(ingest.store.append(&app, lines, want_ack));
+        }
+        if let Some(chunk) = parsed.chunk {
+            for done in on_disk {
+                if !done.await.unwrap_or(false) {
+                    return Err(Close::Disk);
+                }
+            }
+            let mut ack = Vec::with_capacity(chunk.len() + 8);
+            let _ = rmp::encode::write_map_len(&mut ack, 1);
+            let _ = rmp::encode::write_str(&mut ack, "ack");
+            ack.extend_from_slice(chunk);
+            self.stream.write_all(&ack).await.map_err(Close::Io)?;
+            self.stream.flush().await.map_err(Close::Io)?;
+            ingest.metrics.acks.inc();
+        }
+        Ok(())
+    }
+
+    /// A frame's entries (from `packed`, the inflated stream, for CompressedPackedForward)
+    /// as lines grouped by app; records without an app, or past the app limit, are counted.
+    fn lines(&mut self, ingest: &Ingest, parsed: &decode::Frame<'_>, packed: Option<&[u8]>) -> Result<AppLines, Close> {
+        let tag = ingest.rules.tag_info(parsed.tag);
         let mut entries = EntryIter::new(&parsed.entries, packed, ingest.limits.max_entries);
-        let mut groups: Vec<(Arc<AppLog>, Vec<Line>)> = Vec::new();
+        let mut groups: AppLines = Vec::new();
         let mut pairs = Vec::new();
         let (mut no_app, mut too_many_apps) = (0u64, 0u64);
         while let Some((time, record)) = entries.next().map_err(Close::Decode)? {
@@ -360,25 +395,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if too_many_apps > 0 {
             ingest.metrics.records_dropped.with_label_values(&["too_many_apps"]).inc_by(too_many_apps);
         }
-        let want_ack = parsed.chunk.is_some();
-        let mut on_disk = Vec::new();
-        for (app, lines) in groups {
-            on_disk.extend(ingest.store.append(&app, lines, want_ack));
-        }
-        if let Some(chunk) = parsed.chunk {
-            for done in on_disk {
-                if !done.await.unwrap_or(false) {
-                    return Err(Close::Disk);
-                }
-            }
-            let mut ack = Vec::with_capacity(chunk.len() + 8);
-            let _ = rmp::encode::write_map_len(&mut ack, 1);
-            let _ = rmp::encode::write_str(&mut ack, "ack");
-            ack.extend_from_slice(chunk);
-            self.stream.write_all(&ack).await.map_err(Close::Io)?;
-            self.stream.flush().await.map_err(Close::Io)?;
-            ingest.metrics.acks.inc();
-        }
-        Ok(())
+        Ok(groups)
     }
 }
