@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fwd, LIMIT, Time, config, follow_sse, messages, metric, packed, record, sse_lines, start};
+use common::{
+    Fwd, LIMIT, Time, config, follow_sse, messages, metric, packed, record, send_buffer_max, sse_lines, start,
+};
 use futures_util::{SinkExt, StreamExt};
 use slipway_logd::LogLine;
 use slipway_tests::stream;
@@ -335,12 +337,6 @@ async fn slow_websocket_subscriber_gets_dropped_marker_and_others_get_every_line
     assert_eq!(seen + dropped, total as u64, "every line is either delivered or counted as dropped");
     assert!(metric(&logd, "slipway_logd_subscriber_dropped_lines_total") >= dropped as f64);
     logd.stop().await;
-}
-
-/// The largest send buffer the kernel may give a TCP socket.
-fn send_buffer_max() -> usize {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
-    text.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(8 << 20)
 }
 
 /// 1,000 SSE and 1,000 WebSocket subscribers on one app, each gets every line in order.
