@@ -504,12 +504,13 @@ async fn a_client_that_goes_quiet_is_closed_after_the_idle_timeout() {
     let limit = c.forward.idle_timeout;
     let logd = start(c).await;
     let mut quiet = Fwd::connect(logd.forward_addr()).await;
+    // logd's idle wait starts after it handled the frame, so after this instant.
+    let sent = std::time::Instant::now();
     quiet.send(&message("t", Time::Int(1), &record("quiet", "one line", &[]), &[("chunk", "q")])).await;
     quiet.expect_ack("q").await;
-    let acked = std::time::Instant::now();
     let mut silent = Fwd::connect(logd.forward_addr()).await;
     quiet.wait_closed().await;
-    assert!(acked.elapsed() >= limit, "closed after {:?}, before forward.idle_timeout", acked.elapsed());
+    assert!(sent.elapsed() >= limit, "closed after {:?}, before forward.idle_timeout", sent.elapsed());
     silent.wait_closed().await;
     assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="idle"}"#), 2.0);
     assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="frame"}"#), 0.0);

@@ -48,7 +48,7 @@ async fn a_waiting_read_resumes_when_another_connection_drains() {
             share
         })
     };
-    slipway_wait(|| b.waiting.get() == 1).await;
+    wait_until(|| b.waiting.get() == 1).await;
     assert!(!waiter.is_finished());
     full.release(BUSY_READ);
     let share = tokio::time::timeout(Duration::from_secs(20), waiter).await.unwrap().unwrap();
@@ -81,7 +81,7 @@ async fn one_connection_in_the_middle_of_a_frame_may_read_past_a_full_cap() {
             share
         })
     };
-    slipway_wait(|| b.waiting.get() == 1).await;
+    wait_until(|| b.waiting.get() == 1).await;
     first.frame_done();
     let second = tokio::time::timeout(Duration::from_secs(20), second).await.unwrap().unwrap();
     assert!(second.has_lane());
@@ -90,7 +90,7 @@ async fn one_connection_in_the_middle_of_a_frame_may_read_past_a_full_cap() {
 }
 
 /// Polls a condition another task makes true (no event to await from outside the budget).
-async fn slipway_wait(check: impl Fn() -> bool) {
+async fn wait_until(check: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !check() {
         assert!(std::time::Instant::now() < deadline, "condition not met in 20s");
