@@ -83,9 +83,30 @@ pub struct Forward {
     /// Time a client has to finish the handshake.
     #[serde(deserialize_with = "de::duration")]
     pub handshake_timeout: Duration,
+    /// A connection whose client sends nothing for this long while logd waits for it is
+    /// closed. Time logd spends on the client's frames (disk, acks) or waiting for buffer
+    /// space does not count.
+    #[serde(deserialize_with = "de::duration")]
+    pub idle_timeout: Duration,
+    /// Time a frame has from its first byte to its last, plus one second per
+    /// `frame_min_rate` bytes received; a frame still incomplete then closes the connection.
+    #[serde(deserialize_with = "de::duration")]
+    pub frame_timeout: Duration,
+    /// Bytes per second of a frame that earn it one more second past `frame_timeout`, so a
+    /// large frame arriving at least this fast is never cut. 0: no allowance.
+    pub frame_min_rate: u64,
+    /// Bytes all forward connections may hold together (frames not yet handled plus space
+    /// reserved for reads). Past it, reads wait until buffers drain.
+    pub max_buffered_bytes: usize,
     /// TLS certificate and key for `listen.forward_tls`.
     pub tls: Option<Tls>,
 }
+
+/// Space an open forward connection between frames reserves for its next read, out of
+/// `forward.max_buffered_bytes` (so the cap must leave room for every connection's).
+pub const FORWARD_IDLE_READ: usize = 4 * 1024;
+/// Space a busy forward connection reserves for its next read: the most one read takes.
+pub const FORWARD_BUSY_READ: usize = 64 * 1024;
 
 /// A user of the forward handshake.
 #[derive(Debug, Clone, Deserialize)]
@@ -306,6 +327,10 @@ impl Default for Forward {
             max_entries_per_frame: 100_000,
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            frame_timeout: Duration::from_secs(30),
+            frame_min_rate: 16 * 1024,
+            max_buffered_bytes: 256 * 1024 * 1024,
             tls: None,
         }
     }
@@ -413,6 +438,22 @@ impl Config {
         }
         if f.handshake_timeout.is_zero() {
             return bad("forward.handshake_timeout", "must be greater than zero");
+        }
+        if f.idle_timeout.is_zero() {
+            return bad("forward.idle_timeout", "must be greater than zero");
+        }
+        if f.frame_timeout.is_zero() {
+            return bad("forward.frame_timeout", "must be greater than zero");
+        }
+        let floor = f.max_connections.saturating_mul(FORWARD_IDLE_READ).saturating_add(FORWARD_BUSY_READ);
+        if f.max_buffered_bytes < floor {
+            return Err(ConfigError::invalid(
+                "forward.max_buffered_bytes",
+                format!(
+                    "must be at least {floor} (4096 per connection of forward.max_connections, plus 65536): \
+                     each open connection reserves 4096 bytes for its next read"
+                ),
+            ));
         }
         if self.listen.forward_tls.is_some() && f.tls.is_none() {
             return bad("forward.tls", "listen.forward_tls is set: give forward.tls.cert and forward.tls.key");

@@ -25,6 +25,14 @@ pub struct Metrics {
     /// `too_many_entries`, `bad_gzip`, `bad_compression`, `truncated`), or refused at
     /// accept (`connection_limit`).
     pub decode_errors: IntCounterVec,
+    /// Forward connections closed by a timer, by reason (`idle`, `frame`).
+    pub forward_timeouts: IntCounterVec,
+    /// Bytes forward connections hold: unhandled frames plus space reserved for reads.
+    pub forward_buffered_bytes: IntGauge,
+    /// Forward connections whose next read waits for buffer space.
+    pub forward_buffer_waiting: IntGauge,
+    /// Time reads waited for buffer space (its count: reads that waited).
+    pub forward_buffer_wait_seconds: Histogram,
     /// Handshakes refused, by reason.
     pub handshake_failures: IntCounterVec,
     /// `{"ack": chunk}` replies sent.
@@ -72,6 +80,24 @@ impl Metrics {
                 "Forward connections closed for bad input (or refused at the connection limit), by reason",
                 &["reason"],
             ),
+            forward_timeouts: r.counter_vec(
+                "slipway_logd_forward_timeouts_total",
+                "Forward connections closed by the idle or the frame timer, by reason",
+                &["reason"],
+            ),
+            forward_buffered_bytes: r.gauge(
+                "slipway_logd_forward_buffered_bytes",
+                "Bytes held by forward connections: frames not yet handled and space reserved for reads",
+            ),
+            forward_buffer_waiting: r.gauge(
+                "slipway_logd_forward_buffer_waiting_connections",
+                "Forward connections whose next read waits for buffer space (forward.max_buffered_bytes)",
+            ),
+            forward_buffer_wait_seconds: r.histogram(
+                "slipway_logd_forward_buffer_wait_seconds",
+                "Time a forward read waited for buffer space",
+                &[0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0],
+            ),
             handshake_failures: r.counter_vec(
                 "slipway_logd_handshake_failures_total",
                 "Forward handshakes refused, by reason",
@@ -112,6 +138,9 @@ impl Metrics {
         };
         for t in TRANSPORTS {
             m.subscribers.with_label_values(&[t]).set(0);
+        }
+        for reason in ["idle", "frame"] {
+            m.forward_timeouts.with_label_values(&[reason]).inc_by(0);
         }
         m
     }

@@ -14,9 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::forward::budget::Budget;
 use crate::forward::decode::Limits;
 use crate::forward::handshake::Security;
 use crate::forward::server::Ingest;
+use crate::forward::timer::Timeouts;
 use crate::http::Api;
 use crate::metrics::Metrics;
 use crate::record::Rules;
@@ -126,6 +128,12 @@ impl Logd {
             },
             security: Security::new(&config.forward),
             handshake_timeout: config.forward.handshake_timeout,
+            timeouts: Timeouts {
+                idle: config.forward.idle_timeout,
+                frame: config.forward.frame_timeout,
+                min_rate: config.forward.frame_min_rate,
+            },
+            budget: Arc::new(Budget::new(config.forward.max_buffered_bytes, &metrics)),
             metrics: metrics.clone(),
             connections: Arc::new(Semaphore::new(config.forward.max_connections)),
         });

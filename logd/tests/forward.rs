@@ -429,3 +429,336 @@ async fn node_fluent_logger_in_every_mode_with_acks_and_the_handshake() {
     assert!(line.contains("shared_key mismatch"), "{line}");
     logd.stop().await;
 }
+
+/// Sends `bytes` one at a time, one per `every`, until logd closes the connection, and
+/// returns how long after the first byte that was. Panics if the bytes run out first.
+async fn dribble(addr: std::net::SocketAddr, bytes: Vec<u8>, every: Duration) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut fwd = Fwd::connect(addr).await;
+    let started = std::time::Instant::now();
+    let mut sink = [0u8; 64];
+    for byte in bytes {
+        if fwd.stream.write_all(&[byte]).await.is_err() {
+            return started.elapsed();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            read = fwd.stream.read(&mut sink) => match read {
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(n) => panic!("logd answered a dribbled frame with {n} bytes"),
+            },
+        }
+    }
+    panic!("the dribbler sent its whole frame and was never cut off");
+}
+
+/// Slowloris on forward frames: clients that send a byte a second are closed once the
+/// frame timeout passes (never before), while a client sending whole frames on the same
+/// listener keeps getting its acks throughout.
+#[tokio::test]
+async fn slow_clients_dribbling_a_frame_are_cut_off_while_a_well_behaved_client_keeps_getting_acks() {
+    const SLOW: usize = 5;
+    let mut c = config();
+    c.forward.frame_timeout = Duration::from_secs(1);
+    c.forward.idle_timeout = Duration::from_secs(5);
+    let limit = c.forward.frame_timeout;
+    let logd = start(c).await;
+    let addr = logd.forward_addr();
+    let mut slow = tokio::task::JoinSet::new();
+    for i in 0..SLOW {
+        let frame = message("t", Time::Int(1), &record("slow", &format!("dribbled {i} {}", "x".repeat(200)), &[]), &[]);
+        slow.spawn(dribble(addr, frame, Duration::from_secs(1)));
+    }
+    let mut good = Fwd::connect(addr).await;
+    let mut acked = 0;
+    let since = std::time::Instant::now();
+    while !slow.is_empty() {
+        assert!(since.elapsed() < LIMIT, "{} dribblers still open after {LIMIT:?}", slow.len());
+        let chunk = format!("good-{acked}");
+        good.send(&message("t", Time::Int(1), &record("steady", &chunk, &[]), &[("chunk", &chunk)])).await;
+        good.expect_ack(&chunk).await;
+        acked += 1;
+        while let Some(cut_after) = slow.try_join_next() {
+            let cut_after = cut_after.unwrap();
+            assert!(cut_after >= limit, "a dribbler was cut after {cut_after:?}, before forward.frame_timeout");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The good client is still served after every dribbler is gone.
+    good.send(&message("t", Time::Int(1), &record("steady", "last", &[]), &[("chunk", "last")])).await;
+    good.expect_ack("last").await;
+    assert!(acked >= 2, "the good client got {acked} acks while the dribblers were open");
+    assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="frame"}"#), SLOW as f64);
+    assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="idle"}"#), 0.0);
+    assert!(history(&logd, "slow", "").await.is_empty());
+    assert_eq!(history(&logd, "steady", "").await.len(), acked + 1);
+    logd.stop().await;
+}
+
+/// A connection whose client sends nothing for `forward.idle_timeout` is closed: a silent
+/// one, and one that went quiet after its frames were acked.
+#[tokio::test]
+async fn a_client_that_goes_quiet_is_closed_after_the_idle_timeout() {
+    let mut c = config();
+    c.forward.idle_timeout = Duration::from_millis(500);
+    let limit = c.forward.idle_timeout;
+    let logd = start(c).await;
+    let mut quiet = Fwd::connect(logd.forward_addr()).await;
+    // logd's idle wait starts after it handled the frame, so after this instant.
+    let sent = std::time::Instant::now();
+    quiet.send(&message("t", Time::Int(1), &record("quiet", "one line", &[]), &[("chunk", "q")])).await;
+    quiet.expect_ack("q").await;
+    let mut silent = Fwd::connect(logd.forward_addr()).await;
+    quiet.wait_closed().await;
+    assert!(sent.elapsed() >= limit, "closed after {:?}, before forward.idle_timeout", sent.elapsed());
+    silent.wait_closed().await;
+    assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="idle"}"#), 2.0);
+    assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="frame"}"#), 0.0);
+    assert_eq!(messages(&history(&logd, "quiet", "").await), ["one line"]);
+    logd.stop().await;
+}
+
+/// A large frame arriving steadily but slower than `forward.frame_timeout` allows for a
+/// whole frame is not cut: each `frame_min_rate` bytes received earn it one more second.
+#[tokio::test]
+async fn a_large_frame_arriving_at_a_steady_pace_is_not_cut_by_the_frame_timer() {
+    let mut c = config();
+    c.forward.frame_timeout = Duration::from_millis(500);
+    c.forward.frame_min_rate = 16 * 1024;
+    let logd = start(c).await;
+    let entries: Vec<(Time, Vec<u8>)> =
+        (0..64).map(|i| (Time::Int(1), record("paced", &format!("{i} {}", "p".repeat(4000)), &[]))).collect();
+    let frame = packed("t", &entries, &[("chunk", "paced")]);
+    let mut fwd = Fwd::connect(logd.forward_addr()).await;
+    // About 64 KiB/s: the frame takes about 4 s, 8 times the frame timeout.
+    let started = std::time::Instant::now();
+    for piece in frame.chunks(8 * 1024) {
+        fwd.send(piece).await;
+        tokio::time::sleep(Duration::from_millis(125)).await;
+    }
+    fwd.expect_ack("paced").await;
+    assert!(started.elapsed() > Duration::from_millis(500), "the frame must outlast the bare frame timeout");
+    assert_eq!(history(&logd, "paced", "").await.len(), 64);
+    assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="frame"}"#), 0.0);
+    logd.stop().await;
+}
+
+/// A sender whose frame waits for buffer space (the cap is held by another connection's
+/// frame) is not idle: it is not closed however long the wait, and gets its ack once the
+/// space is free.
+#[tokio::test]
+async fn a_sender_waiting_for_buffer_space_is_not_cut_off_by_the_idle_timeout() {
+    let mut c = config();
+    c.forward.max_connections = 16;
+    c.forward.max_buffered_bytes = 256 << 10;
+    c.forward.max_frame_bytes = 2 << 20;
+    c.forward.idle_timeout = Duration::from_secs(2);
+    let idle = c.forward.idle_timeout;
+    let logd = start(c).await;
+    let addr = logd.forward_addr();
+    // The hog: a 1 MiB frame, half of it at once, then a byte every 100 ms (it is not idle)
+    // until told to send the rest.
+    let entries: Vec<(Time, Vec<u8>)> =
+        (0..256).map(|i| (Time::Int(1), record("hog", &format!("{i} {}", "h".repeat(4000)), &[]))).collect();
+    let frame = packed("t", &entries, &[("chunk", "hog")]);
+    let (finish, mut finish_rx) = tokio::sync::oneshot::channel::<()>();
+    let hog = tokio::spawn(async move {
+        let mut fwd = Fwd::connect(addr).await;
+        let mut sent = 512 << 10;
+        fwd.send(&frame[..sent]).await;
+        loop {
+            tokio::select! {
+                _ = &mut finish_rx => break,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    fwd.send(&frame[sent..=sent]).await;
+                    sent += 1;
+                }
+            }
+        }
+        fwd.send(&frame[sent..]).await;
+        fwd.expect_ack("hog").await;
+    });
+    slipway_tests::eventually("the hog's half frame is buffered", LIMIT, async || {
+        (metric(&logd, "slipway_logd_forward_buffered_bytes") >= (400 << 10) as f64).then_some(())
+    })
+    .await;
+    let mut waiter = Fwd::connect(addr).await;
+    waiter.send(&message("t", Time::Int(1), &record("waiter", "waited", &[]), &[("chunk", "w")])).await;
+    slipway_tests::eventually("the second sender waits for buffer space", LIMIT, async || {
+        (metric(&logd, "slipway_logd_forward_buffer_waiting_connections") == 1.0).then_some(())
+    })
+    .await;
+    // Longer than the idle timeout: what this test is about.
+    tokio::time::sleep(idle + Duration::from_secs(1)).await;
+    assert_eq!(metric(&logd, "slipway_logd_forward_buffer_waiting_connections"), 1.0, "still waiting");
+    finish.send(()).unwrap();
+    waiter.expect_ack("w").await;
+    tokio::time::timeout(LIMIT, hog).await.unwrap().unwrap();
+    assert_eq!(metric(&logd, r#"slipway_logd_forward_timeouts_total{reason="idle"}"#), 0.0);
+    assert_eq!(messages(&history(&logd, "waiter", "").await), ["waited"]);
+    assert_eq!(history(&logd, "hog", "").await.len(), 256);
+    assert!(metric(&logd, "slipway_logd_forward_buffer_wait_seconds_count") >= 1.0);
+    logd.stop().await;
+}
+
+/// logd's resident memory, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    kb * 1024
+}
+
+/// The real `slipway-logd` binary on loopback ports, with `forward` config lines added.
+struct LogdBinary {
+    process: slipway_tests::process::Process,
+    forward: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    pid: u32,
+    _config: tempfile::NamedTempFile,
+}
+
+impl LogdBinary {
+    async fn start(extra: &str) -> LogdBinary {
+        let config = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(
+            config.path(),
+            format!(
+                "worker_threads = 2\nlog_format = \"json\"\nlog_level = \"warn,slipway_logd=info\"\n\
+                 [listen]\nforward = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n[auth]\nanonymous = true\n{extra}"
+            ),
+        )
+        .unwrap();
+        let mut process = slipway_tests::process::Process::spawn(
+            std::path::Path::new(env!("CARGO_BIN_EXE_slipway-logd")),
+            &["--config", config.path().to_str().unwrap()],
+            &[],
+        );
+        let started = process.wait_for_line("logd started", LIMIT).await;
+        let field = |name: &str| slipway_tests::platform::log_field(&started, name).parse().unwrap();
+        let (forward, http) = (field("forward"), field("http"));
+        let pid = process.child.id().unwrap();
+        LogdBinary { process, forward, http, pid, _config: config }
+    }
+
+    async fn metric(&self, sample: &str) -> f64 {
+        slipway_tests::metric(&slipway_tests::get(self.http, "logd", "/metrics").await.text(), sample)
+    }
+
+    async fn stop(mut self) {
+        self.process.signal(15);
+        assert_eq!(self.process.wait_exit(LIMIT).await, Some(0));
+    }
+}
+
+/// What the issue saw: many connections each holding part of a large frame grew logd's
+/// memory by the sum of them. With a small `forward.max_buffered_bytes`, the real binary's
+/// memory (RSS) and its buffered-bytes gauge stay within the cap plus one frame while 32
+/// connections each hold all but the last byte of a 4 MiB frame; once the frames can
+/// complete, every connection resumes as the others drain, and each gets its ack.
+#[tokio::test]
+async fn many_connections_holding_part_of_a_large_frame_stay_under_the_buffer_cap_and_complete_as_others_drain() {
+    const CONNS: usize = 32;
+    const CAP: usize = 4 << 20;
+    let logd = LogdBinary::start(&format!(
+        "[forward]\nmax_connections = 64\nmax_frame_bytes = {}\nmax_buffered_bytes = {CAP}\nframe_timeout = \"120s\"\n",
+        8 << 20
+    ))
+    .await;
+    let (forward_addr, pid) = (logd.forward, logd.pid);
+    let metric = async |sample: &str| logd.metric(sample).await;
+
+    // Warm up (a frame through the whole path), then take the baseline.
+    let mut warm = Fwd::connect(forward_addr).await;
+    warm.send(&message("t", Time::Int(1), &record("big", "warm-up", &[]), &[("chunk", "warm")])).await;
+    warm.expect_ack("warm").await;
+    let baseline = rss_bytes(pid);
+
+    let entries: Vec<(Time, Vec<u8>)> =
+        (0..1024).map(|i| (Time::Int(1), record("big", &format!("{i} {}", "b".repeat(4000)), &[]))).collect();
+    let frame = std::sync::Arc::new(packed("t", &entries, &[("chunk", "big")]));
+    let partial = frame.len() - 1;
+    let (go, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..CONNS {
+        let (frame, mut go) = (frame.clone(), go.subscribe());
+        senders.spawn(async move {
+            let mut fwd = Fwd::connect(forward_addr).await;
+            fwd.send(&frame[..partial]).await;
+            let _ = go.recv().await;
+            fwd.send(&frame[partial..]).await;
+            fwd.expect_ack("big").await;
+        });
+    }
+    // Either logd read every partial frame (no cap), or all but one connection wait for
+    // buffer space (the other reads its frame past the cap and waits for its last byte).
+    let total = (CONNS * partial) as f64;
+    slipway_tests::eventually("logd read everything, or its reads wait for buffer space", LIMIT, async || {
+        let read = metric("slipway_logd_ingested_bytes_total").await;
+        let waiting = metric("slipway_logd_forward_buffer_waiting_connections").await;
+        (read >= total || waiting >= (CONNS - 1) as f64).then_some(())
+    })
+    .await;
+    let grown = rss_bytes(pid).saturating_sub(baseline);
+    let buffered = metric("slipway_logd_forward_buffered_bytes").await;
+    assert!(
+        grown < 48 << 20,
+        "logd's RSS grew by {} MiB for {CONNS} partial frames of {} KiB; the cap is {} MiB",
+        grown >> 20,
+        frame.len() >> 10,
+        CAP >> 20
+    );
+    assert!(buffered >= (CAP - (64 << 10)) as f64, "the cap was reached: {buffered} bytes buffered");
+    assert!(buffered <= (CAP + frame.len() + (64 << 10)) as f64, "{buffered} bytes buffered: over cap + one frame");
+
+    // The last bytes: frames complete one after another as the buffered ones drain.
+    go.send(()).unwrap();
+    while let Some(done) = tokio::time::timeout(Duration::from_secs(60), senders.join_next()).await.unwrap() {
+        done.unwrap();
+    }
+    assert_eq!(metric(r#"slipway_logd_forward_timeouts_total{reason="frame"}"#).await, 0.0);
+    assert!(metric("slipway_logd_forward_buffer_wait_seconds_count").await >= (CONNS - 1) as f64);
+    drop(warm);
+    slipway_tests::eventually("every connection gave its bytes back", LIMIT, async || {
+        (metric("slipway_logd_forward_buffered_bytes").await == 0.0).then_some(())
+    })
+    .await;
+    logd.stop().await;
+}
+
+/// A CompressedPackedForward frame is inflated into a buffer of the worker thread, not of
+/// the connection: 32 connections that each sent one frame inflating to 4 MiB and stay
+/// open do not keep 32 inflated copies (what they did when each connection kept its own).
+#[tokio::test]
+async fn inflated_frames_cost_memory_per_thread_not_per_open_connection() {
+    const CONNS: usize = 32;
+    let logd = LogdBinary::start(&format!("[forward]\nmax_connections = 64\nmax_frame_bytes = {}\n", 8 << 20)).await;
+    let mut warm = Fwd::connect(logd.forward).await;
+    warm.send(&message("t", Time::Int(1), &record("warm", "warm-up", &[]), &[("chunk", "warm")])).await;
+    warm.expect_ack("warm").await;
+    let baseline = rss_bytes(logd.pid);
+    // Records without a valid app are dropped (and counted) once read: nothing is kept.
+    let entries: Vec<(Time, Vec<u8>)> =
+        (0..1024).map(|i| (Time::Int(1), record("No App", &format!("{i} {}", "z".repeat(4000)), &[]))).collect();
+    let frame = compressed("t", &entries, 1, &[("chunk", "z")]);
+    assert!(frame.len() < 256 << 10, "it compresses well: {} bytes", frame.len());
+    let mut open = Vec::with_capacity(CONNS);
+    for _ in 0..CONNS {
+        let mut fwd = Fwd::connect(logd.forward).await;
+        fwd.send(&frame).await;
+        fwd.expect_ack("z").await;
+        open.push(fwd);
+    }
+    assert_eq!(logd.metric(r#"slipway_logd_records_dropped_total{reason="no_app"}"#).await, (CONNS * 1024) as f64);
+    let grown = rss_bytes(logd.pid).saturating_sub(baseline);
+    assert!(
+        grown < 48 << 20,
+        "logd's RSS grew by {} MiB with {CONNS} open connections that each sent one frame inflating to 4 MiB",
+        grown >> 20
+    );
+    drop(open);
+    logd.stop().await;
+}

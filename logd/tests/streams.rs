@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fwd, LIMIT, Time, config, follow_sse, messages, metric, packed, record, sse_lines, start};
+use common::{
+    Fwd, LIMIT, Time, config, follow_sse, messages, metric, packed, record, send_buffer_max, sse_lines, start,
+};
 use futures_util::{SinkExt, StreamExt};
 use slipway_logd::LogLine;
 use slipway_tests::stream;
@@ -263,10 +265,78 @@ async fn slow_subscriber_gets_dropped_marker_and_others_get_every_line() {
     logd.stop().await;
 }
 
-/// The largest send buffer the kernel may give a TCP socket.
-fn send_buffer_max() -> usize {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
-    text.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(8 << 20)
+/// The same over WebSocket: a subscriber that stops reading gets a `dropped` marker
+/// (`{"event":"dropped","dropped":N}`) once it reads again, with every skip announced
+/// exactly, while a WebSocket subscriber reading along gets every line.
+#[tokio::test]
+async fn slow_websocket_subscriber_gets_dropped_marker_and_others_get_every_line() {
+    let mut c = config();
+    c.http.subscriber_queue = 16;
+    c.history.max_bytes_per_app = 256 << 20;
+    c.history.max_bytes_total = 512 << 20;
+    let logd = start(c).await;
+    let mut fwd = Fwd::connect(logd.forward_addr()).await;
+    let url = format!("ws://{}/v1/apps/busy/logs?tail=0", logd.http_addr());
+    // The slow reader's receive buffer is fixed at 64 KiB (no autotuning), and it reads
+    // nothing until ingest is over.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 << 10).unwrap();
+    let tcp = socket.connect(logd.http_addr()).await.unwrap();
+    let (mut slow, response) = tokio_tungstenite::client_async(url.as_str(), tcp).await.unwrap();
+    assert_eq!(response.status(), 101);
+    let (mut fast, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    slipway_tests::eventually("both websocket subscribers are registered", LIMIT, async || {
+        (metric(&logd, r#"slipway_logd_subscribers{transport="websocket"}"#) == 2.0).then_some(())
+    })
+    .await;
+    let big = "x".repeat(8 * 1024);
+    let total = 2 * (send_buffer_max() + (128 << 10)) / big.len() + 500;
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::with_capacity(total);
+        while seqs.len() < total {
+            match tokio::time::timeout(LIMIT, fast.next()).await.expect("fast reader stalled").unwrap().unwrap() {
+                Message::Text(t) => {
+                    let line: LogLine = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{e}: {t}"));
+                    seqs.push(line.seq);
+                }
+                _ => continue,
+            }
+        }
+        seqs
+    });
+    for i in 0..total {
+        let msg = format!("{i} {big}");
+        let chunk = i.to_string();
+        fwd.send(&common::message("t", Time::Int(1), &record("busy", &msg, &[]), &[("chunk", &chunk)])).await;
+        fwd.expect_ack(&chunk).await; // ingest is never held up by the slow reader
+    }
+    assert_eq!(reader.await.unwrap(), (1..=total as u64).collect::<Vec<_>>(), "the fast reader got every line");
+    let (mut seen, mut dropped, mut last, mut just_dropped) = (0u64, 0u64, 0u64, 0u64);
+    tokio::time::timeout(LIMIT, async {
+        while last < total as u64 {
+            let Message::Text(text) = slow.next().await.unwrap().unwrap() else { continue };
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            match value["event"].as_str() {
+                Some("dropped") => {
+                    just_dropped = value["dropped"].as_u64().unwrap();
+                    dropped += just_dropped;
+                }
+                None => {
+                    let seq = value["seq"].as_u64().unwrap();
+                    assert_eq!(seq, last + 1 + just_dropped, "in order, and any skip announced exactly");
+                    (last, just_dropped) = (seq, 0);
+                    seen += 1;
+                }
+                Some(other) => panic!("unexpected marker {other}: {text}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(dropped > 0, "the slow websocket subscriber should have been told it missed lines");
+    assert_eq!(seen + dropped, total as u64, "every line is either delivered or counted as dropped");
+    assert!(metric(&logd, "slipway_logd_subscriber_dropped_lines_total") >= dropped as f64);
+    logd.stop().await;
 }
 
 /// 1,000 SSE and 1,000 WebSocket subscribers on one app, each gets every line in order.

@@ -10,52 +10,37 @@
 //   DONE <rows>  that line showed up; <rows> lines on the page (no duplicates)
 // Usage: node viewer.cjs <url> <first line text> [screenshot.png]
 "use strict";
-const { chromium } = require("playwright-core");
+const { run, T } = require("./browser.cjs");
 
-(async () => {
-  const [url, text, screenshot] = process.argv.slice(2);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--no-first-run"],
-  });
-  const T = { timeout: 30000 };
-  try {
-    const page = await browser.newPage({ viewport: { width: 390, height: 700 } });
-    page.on("pageerror", (e) => console.log(`PAGEERROR ${e.message}`));
-    await page.goto(url);
-    await page.waitForSelector('#status[data-state="live"]', T);
-    console.log("READY");
-    const row = (t) => page.locator(".row:not(.marker) .msg", { hasText: t }).first();
-    await row(text).waitFor(T);
-    if (screenshot) await page.screenshot({ path: screenshot });
-    console.log("SEEN");
+const [url, text, screenshot] = process.argv.slice(2);
+run(async (page) => {
+  await page.goto(url);
+  await page.waitForSelector('#status[data-state="live"]', T);
+  console.log("READY");
+  const row = (t) => page.locator(".row:not(.marker) .msg", { hasText: t }).first();
+  await row(text).waitFor(T);
+  if (screenshot) await page.screenshot({ path: screenshot });
+  console.log("SEEN");
 
-    await page.fill("#dyno", "worker");
-    await row(text).waitFor(T);
-    await page.locator(".row.hidden").first().waitFor({ state: "attached", ...T });
-    console.log("FILTERED");
-    await page.fill("#dyno", "");
+  await page.fill("#dyno", "worker");
+  await row(text).waitFor(T);
+  await page.locator(".row.hidden").first().waitFor({ state: "attached", ...T });
+  console.log("FILTERED");
+  await page.fill("#dyno", "");
 
-    await page.click("#pause");
-    await page.waitForSelector('#status[data-state="paused"]', T);
-    console.log("PAUSED");
-    await page.waitForFunction(() => document.getElementById("pending").textContent.startsWith("1 new"), null, T);
-    await page.click("#pause");
-    await row("sent while paused").waitFor(T);
-    console.log("RESUMED");
+  await page.click("#pause");
+  await page.waitForSelector('#status[data-state="paused"]', T);
+  console.log("PAUSED");
+  await page.waitForFunction(() => document.getElementById("pending").textContent.startsWith("1 new"), null, T);
+  await page.click("#pause");
+  await row("sent while paused").waitFor(T);
+  console.log("RESUMED");
 
-    await page.waitForSelector('#status[data-state="reconnecting"]', T);
-    console.log("DISCONNECTED");
-    await page.waitForSelector('#status[data-state="live"]', T);
-    console.log("RECONNECTED");
-    await row("sent after the restart").waitFor(T);
-    const rows = await page.locator(".row:not(.marker)").count();
-    console.log(`DONE ${rows}`);
-  } finally {
-    await browser.close();
-  }
-})().catch((e) => {
-  console.log(`ERROR ${e.message}`);
-  process.exit(1);
+  await page.waitForSelector('#status[data-state="reconnecting"]', T);
+  console.log("DISCONNECTED");
+  await page.waitForSelector('#status[data-state="live"]', T);
+  console.log("RECONNECTED");
+  await row("sent after the restart").waitFor(T);
+  const rows = await page.locator(".row:not(.marker)").count();
+  console.log(`DONE ${rows}`);
 });

@@ -30,6 +30,10 @@ fn the_example_config_file_loads_with_the_defaults() {
     assert_eq!(config.history.max_bytes_total, d.history.max_bytes_total);
     assert_eq!(config.persistence.fsync, d.persistence.fsync);
     assert_eq!(config.http.heartbeat, d.http.heartbeat);
+    assert_eq!(config.forward.idle_timeout, d.forward.idle_timeout);
+    assert_eq!(config.forward.frame_timeout, d.forward.frame_timeout);
+    assert_eq!(config.forward.frame_min_rate, d.forward.frame_min_rate);
+    assert_eq!(config.forward.max_buffered_bytes, d.forward.max_buffered_bytes);
     assert_eq!(
         config.rules.tag_pattern.as_ref().map(|r| r.as_str().to_owned()),
         d.rules.tag_pattern.as_ref().map(|r| r.as_str().to_owned())
@@ -97,6 +101,9 @@ fn semantic_checks_name_the_key() {
         ("[http]\ncors_origins = [\"example.com\"]", "http.cors_origins[0]"),
         ("[http]\nheartbeat = \"0s\"", "http.heartbeat"),
         ("[history]\nmax_bytes_total = 2000", "history.max_bytes_total"),
+        ("[forward]\nidle_timeout = \"0s\"", "forward.idle_timeout"),
+        ("[forward]\nframe_timeout = \"0s\"", "forward.frame_timeout"),
+        ("[forward]\nmax_buffered_bytes = 1000000", "forward.max_buffered_bytes"),
         ("log_level = \"info,=,\"", "log_level"),
     ] {
         let err = load_str(toml).unwrap_err();
@@ -108,4 +115,12 @@ fn semantic_checks_name_the_key() {
 fn a_missing_file_is_one_clear_error() {
     let err = Config::load(Path::new("/nonexistent/logd.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/logd.toml"), "{err}");
+}
+
+#[test]
+fn the_forward_buffer_cap_must_leave_room_for_every_connections_read() {
+    let err = load_str("[forward]\nmax_connections = 100\nmax_buffered_bytes = 400000").unwrap_err();
+    assert!(err.problem.contains("at least 475136"), "{err}");
+    let config = load_str("[forward]\nmax_connections = 100\nmax_buffered_bytes = 475136").unwrap();
+    assert_eq!(config.forward.max_buffered_bytes, 475_136);
 }

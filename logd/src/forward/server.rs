@@ -5,20 +5,28 @@
 //! lines (record rules), grouped by app and appended to the store, and a frame with a
 //! `chunk` option is acked once its lines are kept (and, with persistence, on disk).
 //! Bad input closes this connection only, with a logged reason and a counted metric.
+//!
+//! No client can pin the listener: every read first reserves its space in the budget
+//! shared by all connections (`budget`: past `forward.max_buffered_bytes`, reads wait),
+//! and two timers (`timer`) close a connection whose client goes quiet
+//! (`forward.idle_timeout`) or dribbles a frame (`forward.frame_timeout`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::budget::{BUSY_READ, Budget, IDLE_READ, Share};
 use super::decode::{self, DecodeError, EntryIter, Limits, Splitter};
 use super::handshake::Security;
+use super::timer::{Expired, Timeouts, Timer};
 use crate::line::Line;
 use crate::metrics::Metrics;
 use crate::record::{RecordError, Rules};
@@ -37,6 +45,10 @@ pub struct Ingest {
     pub security: Option<Security>,
     /// Time allowed for the handshake.
     pub handshake_timeout: Duration,
+    /// The idle and frame timers.
+    pub timeouts: Timeouts,
+    /// The bytes all forward connections may hold together.
+    pub budget: Arc<Budget>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Open-connection limit.
@@ -97,8 +109,20 @@ enum Close {
     Io(std::io::Error),
     /// Lines could not be made durable; no ack sent.
     Disk,
+    /// The client went quiet, or did not finish a frame in time.
+    Timeout(Expired),
     /// Shutting down.
     Shutdown,
+}
+
+/// A frame's lines, grouped by app.
+type AppLines = Vec<(Arc<AppLog>, Vec<Line>)>;
+
+thread_local! {
+    /// Where CompressedPackedForward entries are inflated: one buffer per worker thread,
+    /// kept between frames (no allocation per frame), so inflated data costs at most
+    /// `threads x max_frame_bytes`, however many connections once sent a large frame.
+    static INFLATED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 struct Conn<S> {
@@ -106,12 +130,18 @@ struct Conn<S> {
     peer: SocketAddr,
     buf: BytesMut,
     splitter: Splitter,
-    inflated: Vec<u8>,
     last_app: Option<Arc<AppLog>>,
     ingest: Arc<Ingest>,
+    /// This connection's part of the budget.
+    share: Share,
+    /// Bytes of frames handled since the last read, given back at the next one.
+    consumed: usize,
+    /// When the partial frame in `buf` started (set at the read after its first byte).
+    frame_start: Option<Instant>,
+    /// The last read filled its space: more is probably waiting.
+    busy: bool,
+    timer: Timer,
 }
-
-const READ_CHUNK: usize = 64 * 1024;
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
@@ -128,8 +158,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         peer,
         buf: BytesMut::new(),
         splitter: Splitter::default(),
-        inflated: Vec::new(),
         last_app: None,
+        share: Share::new(ingest.budget.clone()),
+        consumed: 0,
+        frame_start: None,
+        busy: false,
+        timer: Timer::new(ingest.timeouts),
         ingest,
     };
     let result = conn.run(&shutdown).await;
@@ -142,6 +176,26 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         Err(Close::Handshake) => {}
         Err(Close::Io(e)) => tracing::debug!(%peer, error = %e, "forward connection ended"),
         Err(Close::Disk) => tracing::warn!(%peer, "closing forward connection: lines could not be written to disk"),
+        Err(Close::Timeout(expired)) => {
+            metrics.forward_timeouts.with_label_values(&[expired.label()]).inc();
+            let limits = conn.timer.limits();
+            match expired {
+                Expired::Idle => tracing::info!(
+                    %peer,
+                    reason = expired.label(),
+                    idle_timeout = ?limits.idle,
+                    "closing forward connection: the client sent nothing for forward.idle_timeout"
+                ),
+                Expired::Frame => tracing::warn!(
+                    %peer,
+                    reason = expired.label(),
+                    frame_timeout = ?limits.frame,
+                    frame_min_rate = limits.min_rate,
+                    received = conn.buf.len(),
+                    "closing forward connection: a frame was not complete in time (forward.frame_timeout)"
+                ),
+            }
+        }
     }
     let _ = conn.stream.shutdown().await;
     metrics.connections.dec();
@@ -174,27 +228,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Reads more bytes; false at end of stream.
+    /// Reads more bytes; false at end of stream. Waits first for buffer space (the frame
+    /// timer runs meanwhile, the idle timer does not), then for the client (both run).
     async fn read(&mut self, shutdown: &CancellationToken) -> Result<bool, Close> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-            self.buf.reserve(READ_CHUNK);
+        // The frames handled since the last read are gone: give their bytes back first,
+        // so a connection never waits for room while holding what it is done with.
+        self.share.release(std::mem::take(&mut self.consumed));
+        let mut now = Instant::now();
+        let mid_frame = !self.buf.is_empty();
+        if !mid_frame {
+            self.frame_start = None;
+        } else if self.frame_start.is_none() {
+            self.frame_start = Some(now);
         }
+        let frame = self.frame_start.map(|started| (started, self.buf.len()));
+        // O(1): a connection between frames with nothing pending reserves little.
+        let want = if mid_frame || self.busy { BUSY_READ } else { IDLE_READ };
+        if !self.share.try_reserve(want) {
+            tokio::select! {
+                () = shutdown.cancelled() => return Err(Close::Shutdown),
+                () = self.share.reserve(want, mid_frame) => {}
+                expired = self.timer.expired(None, frame) => return Err(Close::Timeout(expired)),
+            }
+            now = Instant::now();
+        }
+        if self.buf.capacity() - self.buf.len() < want {
+            self.buf.reserve(want);
+        }
+        // At most the reserved space: the budget is a bound, not an estimate.
+        let mut space = (&mut self.buf).limit(want);
         let n = tokio::select! {
             () = shutdown.cancelled() => return Err(Close::Shutdown),
-            read = self.stream.read_buf(&mut self.buf) => read.map_err(Close::Io)?,
+            read = self.stream.read_buf(&mut space) => read.map_err(Close::Io)?,
+            expired = self.timer.expired(Some(now), frame) => return Err(Close::Timeout(expired)),
         };
+        self.share.settle(n);
+        self.busy = n == want;
         self.ingest.metrics.bytes.inc_by(n as u64);
         Ok(n > 0)
     }
 
-    /// Cuts the next complete frame off the buffer.
+    /// Cuts the next complete frame off the buffer. Its bytes stay counted in the budget
+    /// until the next read (`consumed`): the caller handles the frame before reading again.
     fn next_frame(&mut self) -> Result<Option<BytesMut>, Close> {
         let max = self.ingest.limits.max_frame_bytes;
         match self.splitter.next_frame(&self.buf, max).map_err(Close::Decode)? {
             Some(len) => {
+                self.consumed += len;
+                self.frame_start = None;
+                self.share.frame_done();
                 let frame = self.buf.split_to(len);
                 // Give back a buffer grown for a big frame once it is consumed.
-                if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+                if self.buf.is_empty() && self.buf.capacity() > 4 * BUSY_READ {
                     self.buf = BytesMut::new();
                 }
                 Ok(Some(frame))
@@ -238,16 +323,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let ingest = self.ingest.clone();
         ingest.store.backpressure().await;
         let parsed = decode::parse(&frame).map_err(Close::Decode)?;
-        let tag = ingest.rules.tag_info(parsed.tag);
-        let packed = match (&parsed.entries, parsed.gzip) {
-            (decode::Entries::Packed { data }, true) => {
-                decode::inflate(data, ingest.limits.max_frame_bytes, &mut self.inflated).map_err(Close::Decode)?;
-                Some(&self.inflated[..])
-            }
-            _ => None,
+        let groups = match (&parsed.entries, parsed.gzip) {
+            // Inflating and reading the entries is synchronous: the thread's buffer is
+            // free again before the next await.
+            (decode::Entries::Packed { data }, true) => INFLATED.with_borrow_mut(|inflated| {
+                decode::inflate(data, ingest.limits.max_frame_bytes, inflated).map_err(Close::Decode)?;
+                self.lines(&ingest, &parsed, Some(inflated))
+            })?,
+            _ => self.lines(&ingest, &parsed, None)?,
         };
+        let want_ack = parsed.chunk.is_some();
+        let mut on_disk = Vec::new();
+        for (app, lines) in groups {
+            on_disk.extend(ingest.store.append(&app, lines, want_ack));
+        }
+        if let Some(chunk) = parsed.chunk {
+            for done in on_disk {
+                if !done.await.unwrap_or(false) {
+                    return Err(Close::Disk);
+                }
+            }
+            let mut ack = Vec::with_capacity(chunk.len() + 8);
+            let _ = rmp::encode::write_map_len(&mut ack, 1);
+            let _ = rmp::encode::write_str(&mut ack, "ack");
+            ack.extend_from_slice(chunk);
+            self.stream.write_all(&ack).await.map_err(Close::Io)?;
+            self.stream.flush().await.map_err(Close::Io)?;
+            ingest.metrics.acks.inc();
+        }
+        Ok(())
+    }
+
+    /// A frame's entries (from `packed`, the inflated stream, for CompressedPackedForward)
+    /// as lines grouped by app; records without an app, or past the app limit, are counted.
+    fn lines(&mut self, ingest: &Ingest, parsed: &decode::Frame<'_>, packed: Option<&[u8]>) -> Result<AppLines, Close> {
+        let tag = ingest.rules.tag_info(parsed.tag);
         let mut entries = EntryIter::new(&parsed.entries, packed, ingest.limits.max_entries);
-        let mut groups: Vec<(Arc<AppLog>, Vec<Line>)> = Vec::new();
+        let mut groups: AppLines = Vec::new();
         let mut pairs = Vec::new();
         let (mut no_app, mut too_many_apps) = (0u64, 0u64);
         while let Some((time, record)) = entries.next().map_err(Close::Decode)? {
@@ -283,25 +395,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if too_many_apps > 0 {
             ingest.metrics.records_dropped.with_label_values(&["too_many_apps"]).inc_by(too_many_apps);
         }
-        let want_ack = parsed.chunk.is_some();
-        let mut on_disk = Vec::new();
-        for (app, lines) in groups {
-            on_disk.extend(ingest.store.append(&app, lines, want_ack));
-        }
-        if let Some(chunk) = parsed.chunk {
-            for done in on_disk {
-                if !done.await.unwrap_or(false) {
-                    return Err(Close::Disk);
-                }
-            }
-            let mut ack = Vec::with_capacity(chunk.len() + 8);
-            let _ = rmp::encode::write_map_len(&mut ack, 1);
-            let _ = rmp::encode::write_str(&mut ack, "ack");
-            ack.extend_from_slice(chunk);
-            self.stream.write_all(&ack).await.map_err(Close::Io)?;
-            self.stream.flush().await.map_err(Close::Io)?;
-            ingest.metrics.acks.inc();
-        }
-        Ok(())
+        Ok(groups)
     }
 }

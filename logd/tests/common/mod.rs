@@ -36,6 +36,13 @@ pub fn metric(logd: &Logd, sample: &str) -> f64 {
     slipway_tests::metric(&logd.metrics_text(), sample)
 }
 
+/// The largest send buffer the kernel may give a TCP socket: what a subscriber that stops
+/// reading lets logd write before its queue backs up.
+pub fn send_buffer_max() -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap_or_default();
+    text.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(8 << 20)
+}
+
 // ---- hand-built msgpack ----------------------------------------------------------------
 
 /// A time as senders write it.
