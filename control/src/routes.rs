@@ -11,6 +11,11 @@
 //!
 //! Versions start at the start-up time in microseconds, so they keep growing across
 //! restarts of the control plane and a router never mistakes new state for old.
+//!
+//! The hub also knows which version each router has applied ([`Routers`], from their
+//! activity reports), so the release switch can wait for them before it stops processes.
+
+mod routers;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -19,6 +24,8 @@ use bytes::Bytes;
 use slipway_router::spec::{AppOptions, AppRoutes, RouteEvent, RouteSet};
 use tokio::sync::watch;
 
+pub use routers::{MAX_ROUTERS, Routers};
+
 /// The published routes; see the module docs.
 #[derive(Debug)]
 pub struct RouteHub {
@@ -26,6 +33,7 @@ pub struct RouteHub {
     /// The current version, for streams to wait on.
     changed: watch::Sender<u64>,
     history: usize,
+    routers: Routers,
 }
 
 #[derive(Debug)]
@@ -75,8 +83,9 @@ pub enum CatchUp {
 }
 
 impl RouteHub {
-    /// An empty table keeping the last `history` events.
-    pub fn new(history: usize) -> RouteHub {
+    /// An empty table keeping the last `history` events; a router that has not reported
+    /// for `router_timeout` is no longer waited for.
+    pub fn new(history: usize, router_timeout: std::time::Duration) -> RouteHub {
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
@@ -84,6 +93,7 @@ impl RouteHub {
             inner: Mutex::new(Inner { version: start, apps: BTreeMap::new(), log: VecDeque::new() }),
             changed: watch::Sender::new(start),
             history: history.max(1),
+            routers: Routers::new(router_timeout),
         }
     }
 
@@ -96,6 +106,11 @@ impl RouteHub {
     /// The current version.
     pub fn version(&self) -> u64 {
         self.lock().version
+    }
+
+    /// The routers following the hub, and the versions they applied.
+    pub fn routers(&self) -> &Routers {
+        &self.routers
     }
 
     /// Creates an app, or replaces its meta (its endpoints stay). O(log apps).

@@ -373,5 +373,21 @@ async fn waking_an_awake_app_is_a_no_op_and_activity_is_accepted() {
         )
         .await;
     assert_eq!(code(&bad), (400, "bad_json".into()));
+    // Routers name themselves and the route version they applied; a bad id is refused.
+    let report = |body: &'static str| {
+        s.call(
+            "POST",
+            "/v1/router/activity",
+            Some("application/json"),
+            Bytes::from_static(body.as_bytes()),
+            Some(ROUTER_TOKEN),
+        )
+    };
+    let named = report(r#"{"apps":{},"router":"router-1","routes_version":5}"#).await;
+    assert_eq!(named.status, 204, "{}", named.text());
+    assert_eq!(s.server.as_ref().unwrap().platform().routes.routers().count(), 1);
+    let badly_named = report(r#"{"apps":{},"router":"no spaces please"}"#).await;
+    assert_eq!(code(&badly_named), (400, "invalid".into()));
+    assert_eq!(badly_named.json()["error"]["field"], "router");
     s.stop().await;
 }

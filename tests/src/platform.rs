@@ -1,7 +1,8 @@
 //! The whole platform as separate, real processes: `slipway-logd`, `slipway server` and
 //! `slipway-router` (following the control plane's route stream), each with a config in a
 //! temporary directory and loopback port 0, plus helpers to call the API, reach apps
-//! through the router, read logs from logd and run the CLI.
+//! through the router, read logs from logd and run the CLI. The router reaches the
+//! control plane through a [`Relay`], so a test can cut its route stream.
 //!
 //! Stopping sends SIGTERM and waits, so the control plane stops the apps' processes; a
 //! test that panics still stops it the same way when the [`Slipway`] is dropped.
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use crate::binaries::binary;
 use crate::client::{self, Reply};
 use crate::process::Process;
+use crate::relay::Relay;
 
 /// The zone the router serves in these tests.
 pub const ZONE: &str = "test.localhost";
@@ -39,6 +41,8 @@ pub struct Slipway {
     pub router_admin: SocketAddr,
     /// logd's HTTP listener.
     pub logd_http: SocketAddr,
+    /// Between the router and the control plane's API.
+    pub control_relay: Relay,
     stopped: bool,
 }
 
@@ -94,6 +98,7 @@ impl Slipway {
         let mut control =
             Process::spawn(&binary("slipway"), &["server", "--config", control_config.to_str().unwrap()], &[]);
         let api = addr(&control.wait_for_line("control plane started", limit).await, "api");
+        let control_relay = Relay::start(api).await;
 
         let router_config = dir.path().join("router.toml");
         std::fs::write(
@@ -103,16 +108,18 @@ impl Slipway {
                  [listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
                  [admin]\ntoken = \"{TOKEN}\"\n\
                  [timeouts]\ndrain = \"2s\"\n\
-                 [control]\nurl = \"http://{api}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
+                 [control]\nurl = \"http://{relay}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
                  activity_interval = \"{activity}\"\nwake_timeout = \"30s\"\n",
                 activity = "100ms",
+                relay = control_relay.addr,
             ),
         )
         .unwrap();
         let mut router = Process::spawn(&binary("slipway-router"), &["--config", router_config.to_str().unwrap()], &[]);
         let line = router.wait_for_line("router started", limit).await;
         let (http, router_admin) = (addr(&line, "http"), addr(&line, "admin"));
-        let slipway = Slipway { dir, logd, control, router, api, http, router_admin, logd_http, stopped: false };
+        let slipway =
+            Slipway { dir, logd, control, router, api, http, router_admin, logd_http, control_relay, stopped: false };
         // Ready once the first snapshot of the route stream is applied; no event says so
         // from outside, so poll /readyz (bounded).
         slipway

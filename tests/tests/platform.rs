@@ -245,6 +245,46 @@ async fn a_release_switch_under_continuous_requests_loses_none() {
     Arc::try_unwrap(s).ok().expect("clients are done").stop().await;
 }
 
+/// A router that cannot follow the route stream during a release (its stream cut, its
+/// reconnection held) still reports to the control plane, which keeps the old processes
+/// running until that router has applied the routes without them: it never answers 502.
+#[tokio::test]
+async fn a_router_whose_route_stream_is_cut_during_a_release_keeps_getting_200s() {
+    let s = Slipway::start().await;
+    s.deploy_echo("tide", json!({})).await;
+    s.eventually("tide is served", async || s.get("tide", "/").await.status == 200).await;
+    let old_port: u16 = s.get("tide", "/").await.json()["port"].as_str().unwrap().parse().unwrap();
+
+    s.control_relay.cut("GET /v1/routes");
+    // The router's reconnection is held: from here on it cannot learn new routes.
+    s.control_relay.wait_held().await;
+    let changed = s.api_ok("PATCH", "/v1/apps/tide/config", Some(json!({ "GREETING": "new" })), 200).await;
+    assert_eq!(changed["release"]["version"], 3);
+    // v3 is live; the router still sends to v2's process. Without waiting for the router,
+    // that process got SIGTERM after drain_delay (1 s here) and the router answered 502.
+    // Keep requests going for four times that.
+    let window = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < window {
+        let reply = s.get("tide", "/").await;
+        assert_eq!(reply.status, 200, "while the stream is cut: {}", reply.text());
+        assert_eq!(reply.json()["release"], "v2");
+    }
+
+    // The router reconnects, applies v3's routes and says so; then the old process goes.
+    s.control_relay.open();
+    let mut releases = BTreeSet::new();
+    s.eventually("v3 serves and the old process has stopped", async || {
+        let reply = s.get("tide", "/").await;
+        assert_eq!(reply.status, 200, "after the stream is back: {}", reply.text());
+        releases.insert(reply.json()["release"].as_str().unwrap().to_owned());
+        let old_gone = tokio::net::TcpStream::connect(("127.0.0.1", old_port)).await.is_err();
+        reply.json()["release"] == "v3" && old_gone
+    })
+    .await;
+    assert!(releases.contains("v3"), "{releases:?}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
     use slipway_tests::binaries::binary;

@@ -103,9 +103,12 @@ pub(super) async fn activity(
     _: RouterOrAdmin,
     State(api): State<Api>,
     ApiJson(activity): ApiJson<Activity>,
-) -> StatusCode {
+) -> Result<StatusCode, ApiError> {
+    if let Some(router) = &activity.router {
+        slipway_router::spec::check_router_id(router).map_err(|problem| ApiError::invalid("router", problem))?;
+    }
     api.platform.record_activity(&activity);
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn wake(
