@@ -148,6 +148,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::ReleaseFailed { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "release_failed", &message)
             }
+            PlatformError::ScaleFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scale_failed", &message),
             PlatformError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message),
             PlatformError::Store(_) => internal(&message),
         }

@@ -67,6 +67,9 @@ pub enum PlatformError {
         /// The release still live.
         previous: u64,
     },
+    /// A scale did not take effect; the stored formation and what runs are unchanged.
+    #[error("{0}; the formation is unchanged")]
+    ScaleFailed(RuntimeError),
     /// A feature needs configuration it does not have.
     #[error("{0}")]
     Unavailable(String),
