@@ -391,3 +391,21 @@ async fn waking_an_awake_app_is_a_no_op_and_activity_is_accepted() {
     assert_eq!(badly_named.json()["error"]["field"], "router");
     s.stop().await;
 }
+
+/// The per-app locks that order one app's operations leave nothing behind: destroyed
+/// apps, and names that never were apps, have no entry once their calls answered.
+#[tokio::test]
+async fn destroyed_apps_leave_no_per_app_lock_behind() {
+    let s = start().await;
+    let platform = s.server.as_ref().unwrap().platform().clone();
+    for i in 0..5 {
+        let app = format!("short-lived-{i}");
+        s.ok("POST", "/v1/apps", Some(json!({ "name": app })), 201).await;
+        s.ok("PATCH", &format!("/v1/apps/{app}"), Some(json!({ "sleep_after": "2h" })), 200).await;
+        s.ok("PATCH", &format!("/v1/apps/{app}/config"), Some(json!({ "A": "1" })), 200).await;
+        s.ok("DELETE", &format!("/v1/apps/{app}"), None, 204).await;
+    }
+    assert_eq!(s.api("PATCH", "/v1/apps/never-was/formation", Some(json!({ "web": 1 }))).await.status, 404);
+    assert_eq!(platform.app_locks(), 0);
+    s.stop().await;
+}
