@@ -5,11 +5,13 @@
 //! control plane through a [`Relay`], so a test can cut its route stream.
 //!
 //! Stopping sends SIGTERM and waits, so the control plane stops the apps' processes; a
-//! test that panics still stops it the same way when the [`Slipway`] is dropped.
+//! test that panics still stops everything when the [`Slipway`] is dropped: each program's
+//! process group (SIGTERM, then SIGKILL), then any app process group the control plane's
+//! ledger still records (see [`Process`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -29,7 +31,6 @@ pub const SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789";
 
 /// The running platform.
 pub struct Slipway {
-    pub dir: tempfile::TempDir,
     pub logd: Process,
     pub control: Process,
     pub router: Process,
@@ -44,6 +45,8 @@ pub struct Slipway {
     /// Between the router and the control plane's API.
     pub control_relay: Relay,
     stopped: bool,
+    /// Configs and the data directory; declared last, so it goes after the processes.
+    pub dir: tempfile::TempDir,
 }
 
 /// The value of `field` in a JSON log line.
@@ -97,6 +100,7 @@ impl Slipway {
         .unwrap();
         let mut control =
             Process::spawn(&binary("slipway"), &["server", "--config", control_config.to_str().unwrap()], &[]);
+        control.reap_ledger(&dir.path().join("data"));
         let api = addr(&control.wait_for_line("control plane started", limit).await, "api");
         let control_relay = Relay::start(api).await;
 
@@ -205,17 +209,18 @@ impl Slipway {
             &["server", "--config", config.to_str().unwrap()],
             &[("SLIPWAY_CONTROL__LISTEN__API", &api)],
         );
+        self.control.reap_ledger(&self.dir.path().join("data"));
         self.control.wait_for_line("control plane started", Duration::from_secs(30)).await;
     }
 
     /// Stops the router, the control plane (and the apps) and logd, gracefully.
     pub async fn stop(mut self) {
-        self.stopped = true;
         for process in [&mut self.router, &mut self.control, &mut self.logd] {
             process.signal(15);
             let code = process.wait_exit(Duration::from_secs(30)).await;
             assert_eq!(code, Some(0), "exit code; output:\n{}", process.output.join("\n"));
         }
+        self.stopped = true;
     }
 }
 
@@ -224,25 +229,77 @@ impl Drop for Slipway {
         if self.stopped {
             return;
         }
-        // A failed test: still stop the control plane gracefully so it stops the apps'
-        // processes (a SIGKILL, as when the handle drops, would leave them running).
-        for process in [&self.router, &self.control, &self.logd] {
-            if let Some(pid) = process.child.id() {
-                let _ = crate::process::send_signal(pid, 15);
-                let deadline = Instant::now() + Duration::from_secs(15);
-                while Instant::now() < deadline && running(pid) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
+        // A failed test: stop the router, then the control plane gracefully (so it stops
+        // the apps' processes; its ledger catches what it could not), then logd, before
+        // the temporary directory with the ledger goes.
+        for process in [&mut self.router, &mut self.control, &mut self.logd] {
+            process.stop_all(Duration::from_secs(15));
         }
     }
 }
 
 /// Whether `pid` is alive (not gone, not a zombie).
-pub fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
+pub use slipway_config::process_group::running;
+
+/// `slipway up` and the CLI as a user runs them: a temporary directory with a data
+/// directory and a HOME of their own (the CLI's login goes there), every address on a
+/// free port.
+pub struct Up {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Up {
+    /// New, empty directories.
+    pub fn new() -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, data) = (dir.path().join("home"), dir.path().join("data"));
+        std::fs::create_dir(&home).unwrap();
+        Up { dir, home, data }
+    }
+
+    /// The environment of `slipway` commands: this HOME, no XDG overrides.
+    pub fn env(&self) -> [(&'static str, &str); 3] {
+        [("HOME", self.home.to_str().unwrap()), ("XDG_CONFIG_HOME", ""), ("XDG_DATA_HOME", "")]
+    }
+
+    /// Starts `slipway up` on free ports with `extra` arguments. Dropping the process
+    /// stops it and every app process its ledger records.
+    pub fn start(&self, extra: &[&str]) -> Process {
+        let any = "127.0.0.1:0";
+        let mut args = vec!["up", "--data-dir", self.data.to_str().unwrap()];
+        for flag in ["--http", "--api", "--logs", "--forward", "--router-admin"] {
+            args.extend([flag, any]);
+        }
+        args.extend(extra);
+        let mut up = Process::spawn(&binary("slipway"), &args, &self.env());
+        up.reap_ledger(&self.data);
+        up
+    }
+
+    /// Runs a `slipway` CLI command with this HOME (and its saved login).
+    pub fn cli(&self, args: &[&str]) -> Process {
+        Process::spawn(&binary("slipway"), args, &self.env())
+    }
+
+    /// Runs a `slipway` CLI command against the `slipway up` whose banner `up` printed
+    /// (its API URL and token, as the banner's `export` line gives them).
+    pub fn cli_of(&self, up: &Process, args: &[&str]) -> Process {
+        let field = |label: &str| {
+            let line = up.output.iter().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label:?} line"));
+            line[label.len()..].trim().to_owned()
+        };
+        let (api, token) = (field("  API:"), field("  Token:"));
+        let mut env = self.env().to_vec();
+        env.extend([("SLIPWAY_API_URL", api.as_str()), ("SLIPWAY_TOKEN", token.as_str())]);
+        Process::spawn(&binary("slipway"), args, &env)
+    }
+}
+
+impl Default for Up {
+    fn default() -> Self {
+        Up::new()
     }
 }
 

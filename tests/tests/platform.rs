@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use slipway_tests::platform::{ROUTER_TOKEN, Slipway};
+use slipway_tests::platform::{ROUTER_TOKEN, Slipway, Up};
+use slipway_tests::process::Process;
 use slipway_tests::stream::{self, Stream};
 
 /// Follows `app`'s logs on logd over SSE (history included), with extra query filters.
@@ -285,52 +286,51 @@ async fn a_router_whose_route_stream_is_cut_during_a_release_keeps_getting_200s(
     s.stop().await;
 }
 
-#[tokio::test]
-async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
-    use slipway_tests::binaries::binary;
-    use slipway_tests::process::Process;
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    let data = dir.path().join("data");
-    let any = "127.0.0.1:0";
-    let args = [
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        any,
-        "--api",
-        any,
-        "--logs",
-        any,
-        "--forward",
-        any,
-        "--router-admin",
-        any,
-    ];
-    let home_env = [("HOME", home.to_str().unwrap()), ("XDG_CONFIG_HOME", ""), ("XDG_DATA_HOME", "")];
-    let mut up = Process::spawn(&binary("slipway"), &args, &home_env);
+/// Waits for `slipway up`'s banner; the router's address from its app URL.
+async fn banner(up: &mut Process) -> std::net::SocketAddr {
     let limit = Duration::from_secs(60);
     let app_line = up.wait_for_line("  App:   ", limit).await;
     up.wait_for_line("Ctrl-C stops everything.", limit).await;
     let url = app_line.trim().strip_prefix("App:").unwrap().trim().to_owned();
     let port: u16 = url.trim_end_matches('/').rsplit_once(':').unwrap().1.parse().unwrap();
     assert_eq!(url, format!("http://demo.reviewapp.localhost:{port}/"));
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+/// Stops `slipway up` with Ctrl-C (SIGINT) and checks it stopped cleanly.
+async fn interrupt(mut up: Process) {
+    up.signal(2);
+    assert_eq!(up.wait_exit(Duration::from_secs(60)).await, Some(0), "{}", up.output.join("\n"));
+    let stopped = up.output.iter().any(|l| l.contains("stopping: router, then every app's processes, then logd"));
+    assert!(stopped, "{}", up.output.join("\n"));
+}
+
+#[tokio::test]
+async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
+    let dirs = Up::new();
+    let mut up = dirs.start(&[]);
+    let router = banner(&mut up).await;
     let banner = up.output.join("\n");
     assert!(banner.contains("  Logs:  http://127.0.0.1:"), "{banner}");
     assert!(banner.contains("/apps/demo?token=slt1."), "{banner}");
     assert!(banner.contains("  API:   http://127.0.0.1:"), "{banner}");
     assert!(banner.contains("  Token: "), "{banner}");
-    assert!(data.join("control.db").exists() && data.join("secrets.toml").exists());
+    assert!(dirs.data.join("control.db").exists() && dirs.data.join("secrets.toml").exists());
 
-    let router: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
     assert_eq!(page.status, 200, "{}", page.text());
     assert!(page.text().contains("Hello from Slipway!"), "{}", page.text());
 
     // `up` saved the CLI's login: `slipway logs --app demo --tail` shows the next request live.
-    let mut logs = Process::spawn(&binary("slipway"), &["logs", "--app", "demo", "--tail", "--num", "0"], &home_env);
+    let path = request_seen_live(&dirs, router).await;
+    assert!(path.starts_with("/from-the-test-"), "{path}");
+    interrupt(up).await;
+}
+
+/// Sends requests to the demo app until `slipway logs --tail` shows one; its path.
+async fn request_seen_live(dirs: &Up, router: std::net::SocketAddr) -> String {
+    let limit = Duration::from_secs(60);
+    let mut logs = dirs.cli(&["logs", "--app", "demo", "--tail", "--num", "0"]);
     // No event tells when the stream is open: retry the request until its line shows.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut attempt = 0;
@@ -345,32 +345,12 @@ async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
         .await;
         if let Ok(line) = seen {
             assert!(line.contains(" app[web.1]: 127.0.0.1 \"GET /from-the-test-"), "{line}");
-            break;
+            logs.signal(15);
+            logs.wait_exit(limit).await;
+            return path;
         }
         assert!(Instant::now() < deadline, "the request never showed in `slipway logs --tail`");
     }
-    logs.signal(15);
-    logs.wait_exit(limit).await;
-
-    up.signal(2);
-    assert_eq!(up.wait_exit(limit).await, Some(0), "{}", up.output.join("\n"));
-    let stopped = up.output.iter().any(|l| l.contains("stopping: router, then every app's processes, then logd"));
-    assert!(stopped, "{}", up.output.join("\n"));
-
-    // A second start reuses the data and does not create the demo app again; a request
-    // sent as soon as the URLs are printed is held while the app starts again, and answered.
-    let mut again = Process::spawn(&binary("slipway"), &args, &home_env);
-    let app_line = again.wait_for_line("  App:   ", limit).await;
-    again.wait_for_line("Ctrl-C stops everything.", limit).await;
-    let creations = again.output.iter().filter(|l| l.contains("App created")).count();
-    assert_eq!(creations, 0, "{}", again.output.join("\n"));
-    let url = app_line.trim().strip_prefix("App:").unwrap().trim().trim_end_matches('/').to_owned();
-    let router: std::net::SocketAddr =
-        url.rsplit_once(':').map(|(_, p)| format!("127.0.0.1:{p}")).unwrap().parse().unwrap();
-    let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
-    assert_eq!(page.status, 200, "{}", page.text());
-    again.signal(15);
-    assert_eq!(again.wait_exit(limit).await, Some(0));
 }
 
 /// A control plane killed without a chance to stop its apps (SIGKILL, the OOM killer) does
