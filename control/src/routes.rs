@@ -34,6 +34,9 @@ pub struct RouteHub {
     changed: watch::Sender<u64>,
     history: usize,
     routers: Routers,
+    /// Test seam (`slipway up --test-route-stream-delay`): how long, in ms, new streams
+    /// wait before their first event. Zero in production.
+    stream_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -94,6 +97,7 @@ impl RouteHub {
             changed: watch::Sender::new(start),
             history: history.max(1),
             routers: Routers::new(router_timeout),
+            stream_delay_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -106,6 +110,18 @@ impl RouteHub {
     /// The current version.
     pub fn version(&self) -> u64 {
         self.lock().version
+    }
+
+    /// Test seam: streams opened from now on send their first event `delay` after they
+    /// open (to reproduce a router that is slow to get the routes).
+    pub fn delay_streams(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.stream_delay_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long a new stream waits before its first event (see [`RouteHub::delay_streams`]).
+    pub fn stream_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stream_delay_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The routers following the hub, and the versions they applied.

@@ -353,6 +353,28 @@ async fn request_seen_live(dirs: &Up, router: std::net::SocketAddr) -> String {
     }
 }
 
+/// A second start reuses the data and does not create the demo app again. Its router
+/// gets the routes late here (the route stream's first event waits 5 s, a test seam):
+/// the URLs are printed only once its table has the demo app, so a request sent as soon
+/// as they are is held while the app starts again, and answered (before, it got the 404
+/// "No such app" page).
+#[tokio::test]
+async fn a_restarted_slipway_up_serves_its_urls_at_once() {
+    let dirs = Up::new();
+    let mut up = dirs.start(&[]);
+    banner(&mut up).await;
+    interrupt(up).await;
+
+    let mut again = dirs.start(&["--test-route-stream-delay", "5s"]);
+    let router = banner(&mut again).await;
+    let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let creations = again.output.iter().filter(|l| l.contains("App created")).count();
+    assert_eq!(creations, 0, "{}", again.output.join("\n"));
+
+    interrupt(again).await;
+}
+
 /// A control plane killed without a chance to stop its apps (SIGKILL, the OOM killer) does
 /// not leave their processes running next to new ones: its next start stops them, then
 /// runs the apps again, and the router serves the new processes.
