@@ -357,12 +357,14 @@ async fn request_seen_live(dirs: &Up, router: std::net::SocketAddr) -> String {
 /// gets the routes late here (the route stream's first event waits 5 s, a test seam):
 /// the URLs are printed only once its table has the demo app, so a request sent as soon
 /// as they are is held while the app starts again, and answered (before, it got the 404
-/// "No such app" page).
+/// "No such app" page). The apps' log history is on disk in the data directory, so the
+/// lines from before the restart are still there.
 #[tokio::test]
-async fn a_restarted_slipway_up_serves_its_urls_at_once() {
+async fn a_restarted_slipway_up_serves_its_urls_at_once_and_keeps_the_log_history() {
     let dirs = Up::new();
     let mut up = dirs.start(&[]);
-    banner(&mut up).await;
+    let router = banner(&mut up).await;
+    let before = request_seen_live(&dirs, router).await;
     interrupt(up).await;
 
     let mut again = dirs.start(&["--test-route-stream-delay", "5s"]);
@@ -372,6 +374,12 @@ async fn a_restarted_slipway_up_serves_its_urls_at_once() {
     let creations = again.output.iter().filter(|l| l.contains("App created")).count();
     assert_eq!(creations, 0, "{}", again.output.join("\n"));
 
+    // This start's API is on another port than the saved login's: use the banner's.
+    let mut logs = dirs.cli_of(&again, &["logs", "--app", "demo", "--num", "1000"]);
+    assert_eq!(logs.wait_exit(Duration::from_secs(60)).await, Some(0), "{}", logs.output.join("\n"));
+    let history = logs.output.join("\n");
+    assert!(history.contains(&format!("\"GET {before} HTTP/1.1\"")), "no line from before the restart:\n{history}");
+    assert!(dirs.data.join("logs").is_dir());
     interrupt(again).await;
 }
 

@@ -1,4 +1,5 @@
-//! `slipway up`: the whole platform in one process, for a laptop. logd (in memory), the
+//! `slipway up`: the whole platform in one process, for a laptop. logd (history on disk in
+//! the data directory), the
 //! control plane (SQLite in the data directory, local runtime) and the router (zone
 //! `reviewapp.localhost`, following the control plane's route stream over loopback) start
 //! with embedded defaults; on the first start the demo app of `config/demo-app/` (embedded
@@ -8,9 +9,10 @@
 //!
 //! The data directory defaults to `$XDG_DATA_HOME/slipway` (`~/.local/share/slipway`):
 //! per user, outside any checkout, and the same wherever `slipway up` is run from. It
-//! holds the database, the slugs and `secrets.toml` (the admin token, the router token and
-//! logd's signing key, generated on the first start and kept, so tokens and logins stay
-//! valid across restarts). Delete the directory to start over.
+//! holds the database, the slugs, the apps' log history (`logs/`, logd's segments, so
+//! `slipway logs` shows what happened before a restart) and `secrets.toml` (the admin
+//! token, the router token and logd's signing key, generated on the first start and kept,
+//! so tokens and logins stay valid across restarts). Delete the directory to start over.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,6 +68,10 @@ pub struct UpArgs {
     /// Do not save the CLI's login in ~/.config/slipway.
     #[arg(long)]
     pub no_login: bool,
+    /// Keep the apps' log history in memory only (lost at each restart) instead of in
+    /// <data-dir>/logs.
+    #[arg(long)]
+    pub logs_in_memory: bool,
     /// Test seam: the route stream's first event to the router is sent this long after it
     /// connects (so tests can hit the window before the router has the apps).
     #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -166,8 +172,11 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
             .hint(format!("is another `slipway up` running? pick another address with {flag}"))
     };
 
-    // logd: in memory, tokens signed with the shared key.
+    // logd: history on disk in the data directory, tokens signed with the shared key.
     let mut logd_config = slipway_logd::Config::default();
+    if !args.logs_in_memory {
+        logd_config.persistence.dir = Some(data_dir.join("logs"));
+    }
     logd_config.listen.forward = args.forward;
     logd_config.listen.http = args.logs;
     logd_config.auth.signing_key = Some(secrets.log_signing_key.clone());
