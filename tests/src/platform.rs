@@ -202,6 +202,8 @@ impl Slipway {
     pub async fn kill_and_restart_control(&mut self) {
         self.control.signal(9);
         self.control.wait_exit(Duration::from_secs(30)).await;
+        // The apps it left are for the next start to find, not for this handle to stop.
+        self.control.release_ledgers();
         let config = self.dir.path().join("control.toml");
         let api = self.api.to_string();
         self.control = Process::spawn(

@@ -74,6 +74,12 @@ impl Process {
         self.ledgers.push(data_dir.join("processes"));
     }
 
+    /// Hands the ledgers over: this process no longer stops what they record (a control
+    /// plane started again on the same data directory takes them over).
+    pub fn release_ledgers(&mut self) {
+        self.ledgers.clear();
+    }
+
     /// Waits for an output line containing `needle` and returns it; panics after `limit`
     /// or if the output ends first, showing what was printed.
     pub async fn wait_for_line(&mut self, needle: &str, limit: Duration) -> String {
