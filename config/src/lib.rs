@@ -10,6 +10,8 @@
 //! - [`api_error`]: the JSON error body of every Slipway HTTP API, and axum extractors that
 //!   answer with it;
 //! - [`metrics`]: making and registering Prometheus metrics, and serving `/metrics`;
+//! - [`process_group`]: Linux process groups seen from `/proc`, and signalling them;
+//! - [`request_id`]: the rule for keeping a client's `X-Request-Id`;
 //! - [`secret`]: constant-time comparison of tokens;
 //! - [`app_name`]: the one rule for what an app name may be.
 //!
@@ -24,6 +26,8 @@ pub mod listen;
 pub mod load;
 pub mod logging;
 pub mod metrics;
+pub mod process_group;
+pub mod request_id;
 pub mod secret;
 pub mod signals;
 

@@ -119,10 +119,16 @@ pub struct RuntimeConfig {
     /// switch gives up (the previous release keeps serving).
     #[serde(deserialize_with = "de::duration")]
     pub boot_timeout: Duration,
-    /// After the routes stop pointing at old web processes, they keep running this long
-    /// (routers following the stream switch over, in-flight requests finish); then SIGTERM.
+    /// After the routes stop pointing at old web processes, they keep running at least
+    /// this long (in-flight requests finish), and until every router reporting to this
+    /// control plane has applied the new routes; then SIGTERM.
     #[serde(deserialize_with = "de::duration")]
     pub drain_delay: Duration,
+    /// Longest old web processes wait for the routers to apply the new routes (a router
+    /// that cannot reconnect to the route stream); then SIGTERM anyway. At least
+    /// `drain_delay`.
+    #[serde(deserialize_with = "de::duration")]
+    pub drain_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a process.
     #[serde(deserialize_with = "de::duration")]
     pub stop_grace: Duration,
@@ -151,6 +157,11 @@ pub struct Routes {
     /// A comment is sent on idle streams this often (routers expect one every ~10 s).
     #[serde(deserialize_with = "de::duration")]
     pub heartbeat: Duration,
+    /// A router that has not sent an activity report for this long no longer counts:
+    /// release switches stop waiting for it to apply new routes. Keep it well above the
+    /// routers' `control.activity_interval` (10s by default).
+    #[serde(deserialize_with = "de::duration")]
+    pub router_timeout: Duration,
 }
 
 /// Putting idle apps to sleep.
@@ -238,6 +249,7 @@ impl Default for RuntimeConfig {
             shell: PathBuf::from("/bin/bash"),
             boot_timeout: Duration::from_secs(60),
             drain_delay: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(30),
             stop_grace: Duration::from_secs(10),
             restart_backoff: Duration::from_secs(1),
             restart_backoff_max: Duration::from_secs(300),
@@ -251,7 +263,7 @@ impl Default for RuntimeConfig {
 
 impl Default for Routes {
     fn default() -> Self {
-        Routes { history: 4096, heartbeat: Duration::from_secs(5) }
+        Routes { history: 4096, heartbeat: Duration::from_secs(5), router_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -353,6 +365,9 @@ impl Config {
                 return bad(key, "must be greater than zero".into());
             }
         }
+        if r.drain_timeout < r.drain_delay {
+            return bad("runtime.drain_timeout", "must not be below runtime.drain_delay".into());
+        }
         if r.restart_backoff_max < r.restart_backoff {
             return bad("runtime.restart_backoff_max", "must not be below runtime.restart_backoff".into());
         }
@@ -364,6 +379,9 @@ impl Config {
                 "routes.heartbeat",
                 "must be greater than zero and at most 10s (routers expect one every ~10s)".into(),
             );
+        }
+        if self.routes.router_timeout < Duration::from_secs(1) {
+            return bad("routes.router_timeout", "must be at least 1s (above the routers' activity_interval)".into());
         }
         if self.sleep.check_interval.is_zero() {
             return bad("sleep.check_interval", "must be greater than zero".into());

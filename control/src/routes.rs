@@ -11,6 +11,11 @@
 //!
 //! Versions start at the start-up time in microseconds, so they keep growing across
 //! restarts of the control plane and a router never mistakes new state for old.
+//!
+//! The hub also knows which version each router has applied ([`Routers`], from their
+//! activity reports), so the release switch can wait for them before it stops processes.
+
+mod routers;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -19,6 +24,8 @@ use bytes::Bytes;
 use slipway_router::spec::{AppOptions, AppRoutes, RouteEvent, RouteSet};
 use tokio::sync::watch;
 
+pub use routers::{MAX_ROUTERS, Routers};
+
 /// The published routes; see the module docs.
 #[derive(Debug)]
 pub struct RouteHub {
@@ -26,6 +33,10 @@ pub struct RouteHub {
     /// The current version, for streams to wait on.
     changed: watch::Sender<u64>,
     history: usize,
+    routers: Routers,
+    /// Test seam (`slipway up --test-route-stream-delay`): how long, in ms, new streams
+    /// wait before their first event. Zero in production.
+    stream_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -75,8 +86,9 @@ pub enum CatchUp {
 }
 
 impl RouteHub {
-    /// An empty table keeping the last `history` events.
-    pub fn new(history: usize) -> RouteHub {
+    /// An empty table keeping the last `history` events; a router that has not reported
+    /// for `router_timeout` is no longer waited for.
+    pub fn new(history: usize, router_timeout: std::time::Duration) -> RouteHub {
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
@@ -84,6 +96,8 @@ impl RouteHub {
             inner: Mutex::new(Inner { version: start, apps: BTreeMap::new(), log: VecDeque::new() }),
             changed: watch::Sender::new(start),
             history: history.max(1),
+            routers: Routers::new(router_timeout),
+            stream_delay_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -96,6 +110,23 @@ impl RouteHub {
     /// The current version.
     pub fn version(&self) -> u64 {
         self.lock().version
+    }
+
+    /// Test seam: streams opened from now on send their first event `delay` after they
+    /// open (to reproduce a router that is slow to get the routes).
+    pub fn delay_streams(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.stream_delay_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long a new stream waits before its first event (see [`RouteHub::delay_streams`]).
+    pub fn stream_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stream_delay_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The routers following the hub, and the versions they applied.
+    pub fn routers(&self) -> &Routers {
+        &self.routers
     }
 
     /// Creates an app, or replaces its meta (its endpoints stay). O(log apps).

@@ -63,7 +63,7 @@ impl Server {
             TcpListener::bind(config.listen.api).await.map_err(ListenError::at("listen.api", config.listen.api))?;
         let api_addr = listener.local_addr().map_err(ListenError::at("listen.api", config.listen.api))?;
         let store = Store::open(&config.database_url()).await?;
-        let routes = Arc::new(RouteHub::new(config.routes.history));
+        let routes = Arc::new(RouteHub::new(config.routes.history, config.routes.router_timeout));
         let logs = LogSink::start(config.logd.forward, config.logd.shared_key.clone(), config.logd.queue);
         let ledger = Ledger::open(&data_dir.join("processes"))
             .map_err(|e| StartError::DataDir(format!("cannot create {}: {e}", data_dir.join("processes").display())))?;

@@ -373,5 +373,39 @@ async fn waking_an_awake_app_is_a_no_op_and_activity_is_accepted() {
         )
         .await;
     assert_eq!(code(&bad), (400, "bad_json".into()));
+    // Routers name themselves and the route version they applied; a bad id is refused.
+    let report = |body: &'static str| {
+        s.call(
+            "POST",
+            "/v1/router/activity",
+            Some("application/json"),
+            Bytes::from_static(body.as_bytes()),
+            Some(ROUTER_TOKEN),
+        )
+    };
+    let named = report(r#"{"apps":{},"router":"router-1","routes_version":5}"#).await;
+    assert_eq!(named.status, 204, "{}", named.text());
+    assert_eq!(s.server.as_ref().unwrap().platform().routes.routers().count(), 1);
+    let badly_named = report(r#"{"apps":{},"router":"no spaces please"}"#).await;
+    assert_eq!(code(&badly_named), (400, "invalid".into()));
+    assert_eq!(badly_named.json()["error"]["field"], "router");
+    s.stop().await;
+}
+
+/// The per-app locks that order one app's operations leave nothing behind: destroyed
+/// apps, and names that never were apps, have no entry once their calls answered.
+#[tokio::test]
+async fn destroyed_apps_leave_no_per_app_lock_behind() {
+    let s = start().await;
+    let platform = s.server.as_ref().unwrap().platform().clone();
+    for i in 0..5 {
+        let app = format!("short-lived-{i}");
+        s.ok("POST", "/v1/apps", Some(json!({ "name": app })), 201).await;
+        s.ok("PATCH", &format!("/v1/apps/{app}"), Some(json!({ "sleep_after": "2h" })), 200).await;
+        s.ok("PATCH", &format!("/v1/apps/{app}/config"), Some(json!({ "A": "1" })), 200).await;
+        s.ok("DELETE", &format!("/v1/apps/{app}"), None, 204).await;
+    }
+    assert_eq!(s.api("PATCH", "/v1/apps/never-was/formation", Some(json!({ "web": 1 }))).await.status, 404);
+    assert_eq!(platform.app_locks(), 0);
     s.stop().await;
 }

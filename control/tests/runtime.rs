@@ -190,6 +190,50 @@ async fn scaling_and_restarts_start_and_replace_processes() {
     s.stop().await;
 }
 
+/// Scaling applies first and stores after: a scale whose new web process cannot start
+/// answers why, and the stored formation stays what runs.
+#[tokio::test]
+async fn a_scale_whose_new_web_process_cannot_start_leaves_the_stored_formation_as_it_was() {
+    let s = start_with(|_| {}).await;
+    s.ok("POST", "/v1/apps", Some(json!({ "name": "gated" })), 201).await;
+    // Web processes start only while the gate file exists.
+    let gate = s.dir.path().join("gate");
+    std::fs::write(&gate, "open").unwrap();
+    let procfile = format!(
+        "web: test -e {} && exec python3 app.py || {{ echo 'the gate is closed' >&2; exit 1; }}\n",
+        gate.display()
+    );
+    let app = std::fs::read_to_string(echo_app().join("app.py")).unwrap();
+    let deployed = s.deploy_files("gated", &[("Procfile", &procfile), ("app.py", &app)]).await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text());
+    let port = s.up_port("gated", "web.1").await;
+
+    std::fs::remove_file(&gate).unwrap();
+    let refused = s.api("PATCH", "/v1/apps/gated/formation", Some(json!({ "web": 2 }))).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let error = &refused.json()["error"];
+    assert_eq!(error["code"], "scale_failed");
+    assert_eq!(
+        error["message"],
+        "cannot scale: web.2 exited with status 1 before accepting connections on $PORT; the formation is unchanged"
+    );
+    let formation = s.ok("GET", "/v1/apps/gated/formation", None, 200).await;
+    assert_eq!(formation[0]["quantity"], 1, "{formation}");
+    assert_eq!(s.ok("GET", "/v1/apps/gated", None, 200).await["formation"], json!({ "web": 1 }));
+    let dynos = s.dynos("gated").await;
+    assert_eq!(dynos.len(), 1, "{dynos:?}");
+    assert_eq!((dynos[0]["name"].as_str(), dynos[0]["state"].as_str()), (Some("web.1"), Some("up")));
+    assert_eq!(get_port(port, "/").await.status, 200, "web.1 keeps serving");
+
+    // With the gate open again the same scale goes through and is stored.
+    std::fs::write(&gate, "open").unwrap();
+    s.ok("PATCH", "/v1/apps/gated/formation", Some(json!({ "web": 2 })), 200).await;
+    assert_eq!(s.ok("GET", "/v1/apps/gated/formation", None, 200).await[0]["quantity"], 2);
+    let names: Vec<String> = s.dynos("gated").await.iter().map(|d| d["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["web.1", "web.2"]);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn a_restarted_control_plane_runs_its_apps_again() {
     let mut s = start_with(|_| {}).await;

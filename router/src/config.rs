@@ -115,7 +115,8 @@ pub struct ControlConfig {
     pub url: Option<String>,
     /// Bearer token for the control plane (prefer `SLIPWAY_ROUTER__CONTROL__TOKEN`).
     pub token: Option<String>,
-    /// How often the router reports each app's request count to the control plane.
+    /// How often the router reports each app's request count and the route version it
+    /// applied to the control plane (also at once after each applied route change).
     #[serde(deserialize_with = "de::duration")]
     pub activity_interval: Duration,
     /// Longest time a request to a sleeping app is held while the app starts; then 503.

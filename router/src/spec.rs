@@ -163,13 +163,40 @@ pub const ACTIVITY_PATH: &str = "/v1/router/activity";
 /// Path (with `{app}`) routers ask to wake a sleeping app: `POST`, empty body.
 pub const WAKE_PATH: &str = "/v1/apps/{app}/wake";
 
-/// Requests each app served since the router's previous report (apps with none are left
-/// out). The control plane uses it to put idle apps to sleep.
+/// A router's periodic report: the requests each app served since its previous report
+/// (apps with none are left out), which the control plane uses to put idle apps to sleep;
+/// and which version of the route stream the router has applied, which the control plane
+/// waits for before it stops processes the routes no longer point at.
+///
+/// Both newer fields are optional on the wire: a report without them (an older router)
+/// still counts for activity, and such a router is "unknown" to the release switch.
+/// Unknown fields are ignored, so a newer router's report still counts here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Activity {
     /// App name → requests.
+    #[serde(default)]
     pub apps: std::collections::BTreeMap<String, u64>,
+    /// The reporting router's id, random per start of the router ([`check_router_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
+    /// The version of the last route-stream event the router has applied; absent before
+    /// its first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes_version: Option<u64>,
+}
+
+/// Longest router id in an [`Activity`] report.
+pub const MAX_ROUTER_ID: usize = 64;
+
+/// Checks a router id: 1 to [`MAX_ROUTER_ID`] characters of `[A-Za-z0-9_-]`.
+pub fn check_router_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ROUTER_ID {
+        return Err(format!("must be 1 to {MAX_ROUTER_ID} characters"));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(format!("{id:?} may only hold letters, digits, '-' and '_'"));
+    }
+    Ok(())
 }
 
 /// Balancing policy.

@@ -169,7 +169,7 @@ async fn run_two_requests(access_log: bool) -> (Vec<String>, String) {
     router.signal(15);
     assert_eq!(router.wait_exit(LIMIT).await, Some(0), "{}", router.output.join("\n"));
     assert!(router.output.iter().any(|l| l.contains("\"stopped\"")), "{}", router.output.join("\n"));
-    (router.output, app.endpoint())
+    (std::mem::take(&mut router.output), app.endpoint())
 }
 
 /// The output lines that are access log lines, as JSON.

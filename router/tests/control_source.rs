@@ -35,10 +35,17 @@ struct FakeControl {
     connections: watch::Sender<Vec<Option<String>>>,
     activity: watch::Sender<Vec<Activity>>,
     wakes: watch::Sender<Vec<String>>,
+    /// Refuses activity reports with fields it does not know, as control planes from
+    /// before route versions were reported do.
+    counts_only: bool,
 }
 
 impl FakeControl {
     async fn start() -> Arc<FakeControl> {
+        FakeControl::start_with(false).await
+    }
+
+    async fn start_with(counts_only: bool) -> Arc<FakeControl> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let control = Arc::new(FakeControl {
             addr: listener.local_addr().unwrap(),
@@ -46,6 +53,7 @@ impl FakeControl {
             connections: watch::Sender::new(Vec::new()),
             activity: watch::Sender::new(Vec::new()),
             wakes: watch::Sender::new(Vec::new()),
+            counts_only,
         });
         let server = control.clone();
         tokio::spawn(async move {
@@ -82,6 +90,15 @@ impl FakeControl {
         }
         let body = req.into_body().collect().await.unwrap().to_bytes();
         if path == "/v1/router/activity" {
+            let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body).unwrap();
+            if let Some(unknown) = fields.keys().find(|k| self.counts_only && *k != "apps") {
+                let error = format!(
+                    r#"{{"error":{{"code":"bad_json","message":"unknown field `{unknown}`, expected `apps`"}}}}"#
+                );
+                let mut response = Response::new(BodyExt::boxed(http_body_util::Full::new(Bytes::from(error))));
+                *response.status_mut() = http::StatusCode::BAD_REQUEST;
+                return response;
+            }
             let activity: Activity = serde_json::from_slice(&body).unwrap();
             self.activity.send_modify(|a| a.push(activity));
         } else if let Some(app) = path.strip_prefix("/v1/apps/").and_then(|p| p.strip_suffix("/wake")) {
@@ -401,5 +418,51 @@ async fn a_control_plane_that_never_completes_a_connection_times_out_the_connect
     assert_eq!(router.admin_call("GET", "/readyz", None, None).await.status, 503, "never synced");
     second.abort();
     drop(listener);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn the_router_reports_its_id_and_the_route_version_it_applied_at_once() {
+    let control = FakeControl::start().await;
+    let mut config = config(&control);
+    // Far above the test's span: reports that come are the ones applied events trigger.
+    config.control.activity_interval = Duration::from_secs(3600);
+    let router = start(config).await;
+    control.wait_connections(1).await;
+    let reports = control.activity.subscribe();
+    control.send(&RouteEvent::Snapshot { version: 7, apps: vec![] });
+    let report = |version| {
+        let mut reports = reports.clone();
+        async move {
+            let reported = reports.wait_for(|r| r.iter().any(|a| a.routes_version == Some(version)));
+            tokio::time::timeout(Duration::from_secs(30), reported)
+                .await
+                .expect("a report names the version")
+                .unwrap()
+                .clone()
+        }
+    };
+    let first = report(7).await;
+    let id = first.last().unwrap().router.clone().expect("the router names itself");
+    assert!(slipway_router::spec::check_router_id(&id).is_ok(), "{id}");
+    control.send(&RouteEvent::Upsert { version: 8, app: app("web", &[]) });
+    let next = report(8).await;
+    assert!(next.iter().all(|a| a.router.as_deref() == Some(id.as_str())), "one id per router: {next:?}");
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_control_plane_that_refuses_route_versions_still_gets_request_counts() {
+    let control = FakeControl::start_with(true).await;
+    let router = start(config(&control)).await;
+    let a = Backend::start("a").await;
+    control.wait_connections(1).await;
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![app("busy", &[a.endpoint()])] });
+    eventually("busy is routed", async || router.get("busy", "/").await.status == 200).await;
+    let mut reports = control.activity.subscribe();
+    let counted = reports.wait_for(|r| r.iter().any(|a| a.apps.contains_key("busy")));
+    let counted =
+        tokio::time::timeout(Duration::from_secs(30), counted).await.expect("the counts arrive").unwrap().clone();
+    assert!(counted.iter().all(|a| a.router.is_none() && a.routes_version.is_none()), "{counted:?}");
     router.stop().await;
 }

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod platform;
 pub mod process;
 pub mod raw;
+pub mod relay;
 pub mod stream;
 
 pub use backend::Backend;

@@ -1,20 +1,24 @@
 //! The whole platform as separate, real processes: `slipway-logd`, `slipway server` and
 //! `slipway-router` (following the control plane's route stream), each with a config in a
 //! temporary directory and loopback port 0, plus helpers to call the API, reach apps
-//! through the router, read logs from logd and run the CLI.
+//! through the router, read logs from logd and run the CLI. The router reaches the
+//! control plane through a [`Relay`], so a test can cut its route stream.
 //!
 //! Stopping sends SIGTERM and waits, so the control plane stops the apps' processes; a
-//! test that panics still stops it the same way when the [`Slipway`] is dropped.
+//! test that panics still stops everything when the [`Slipway`] is dropped: each program's
+//! process group (SIGTERM, then SIGKILL), then any app process group the control plane's
+//! ledger still records (see [`Process`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::binaries::binary;
 use crate::client::{self, Reply};
 use crate::process::Process;
+use crate::relay::Relay;
 
 /// The zone the router serves in these tests.
 pub const ZONE: &str = "test.localhost";
@@ -27,7 +31,6 @@ pub const SIGNING_KEY: &str = "e2e-signing-key-0123456789abcdef0123456789";
 
 /// The running platform.
 pub struct Slipway {
-    pub dir: tempfile::TempDir,
     pub logd: Process,
     pub control: Process,
     pub router: Process,
@@ -39,7 +42,11 @@ pub struct Slipway {
     pub router_admin: SocketAddr,
     /// logd's HTTP listener.
     pub logd_http: SocketAddr,
+    /// Between the router and the control plane's API.
+    pub control_relay: Relay,
     stopped: bool,
+    /// Configs and the data directory; declared last, so it goes after the processes.
+    pub dir: tempfile::TempDir,
 }
 
 /// The value of `field` in a JSON log line.
@@ -93,7 +100,9 @@ impl Slipway {
         .unwrap();
         let mut control =
             Process::spawn(&binary("slipway"), &["server", "--config", control_config.to_str().unwrap()], &[]);
+        control.reap_ledger(&dir.path().join("data"));
         let api = addr(&control.wait_for_line("control plane started", limit).await, "api");
+        let control_relay = Relay::start(api).await;
 
         let router_config = dir.path().join("router.toml");
         std::fs::write(
@@ -103,16 +112,18 @@ impl Slipway {
                  [listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
                  [admin]\ntoken = \"{TOKEN}\"\n\
                  [timeouts]\ndrain = \"2s\"\n\
-                 [control]\nurl = \"http://{api}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
+                 [control]\nurl = \"http://{relay}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
                  activity_interval = \"{activity}\"\nwake_timeout = \"30s\"\n",
                 activity = "100ms",
+                relay = control_relay.addr,
             ),
         )
         .unwrap();
         let mut router = Process::spawn(&binary("slipway-router"), &["--config", router_config.to_str().unwrap()], &[]);
         let line = router.wait_for_line("router started", limit).await;
         let (http, router_admin) = (addr(&line, "http"), addr(&line, "admin"));
-        let slipway = Slipway { dir, logd, control, router, api, http, router_admin, logd_http, stopped: false };
+        let slipway =
+            Slipway { dir, logd, control, router, api, http, router_admin, logd_http, control_relay, stopped: false };
         // Ready once the first snapshot of the route stream is applied; no event says so
         // from outside, so poll /readyz (bounded).
         slipway
@@ -191,6 +202,8 @@ impl Slipway {
     pub async fn kill_and_restart_control(&mut self) {
         self.control.signal(9);
         self.control.wait_exit(Duration::from_secs(30)).await;
+        // The apps it left are for the next start to find, not for this handle to stop.
+        self.control.release_ledgers();
         let config = self.dir.path().join("control.toml");
         let api = self.api.to_string();
         self.control = Process::spawn(
@@ -198,17 +211,18 @@ impl Slipway {
             &["server", "--config", config.to_str().unwrap()],
             &[("SLIPWAY_CONTROL__LISTEN__API", &api)],
         );
+        self.control.reap_ledger(&self.dir.path().join("data"));
         self.control.wait_for_line("control plane started", Duration::from_secs(30)).await;
     }
 
     /// Stops the router, the control plane (and the apps) and logd, gracefully.
     pub async fn stop(mut self) {
-        self.stopped = true;
         for process in [&mut self.router, &mut self.control, &mut self.logd] {
             process.signal(15);
             let code = process.wait_exit(Duration::from_secs(30)).await;
             assert_eq!(code, Some(0), "exit code; output:\n{}", process.output.join("\n"));
         }
+        self.stopped = true;
     }
 }
 
@@ -217,25 +231,77 @@ impl Drop for Slipway {
         if self.stopped {
             return;
         }
-        // A failed test: still stop the control plane gracefully so it stops the apps'
-        // processes (a SIGKILL, as when the handle drops, would leave them running).
-        for process in [&self.router, &self.control, &self.logd] {
-            if let Some(pid) = process.child.id() {
-                let _ = crate::process::send_signal(pid, 15);
-                let deadline = Instant::now() + Duration::from_secs(15);
-                while Instant::now() < deadline && running(pid) {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
+        // A failed test: stop the router, then the control plane gracefully (so it stops
+        // the apps' processes; its ledger catches what it could not), then logd, before
+        // the temporary directory with the ledger goes.
+        for process in [&mut self.router, &mut self.control, &mut self.logd] {
+            process.stop_all(Duration::from_secs(15));
         }
     }
 }
 
 /// Whether `pid` is alive (not gone, not a zombie).
-pub fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
+pub use slipway_config::process_group::running;
+
+/// `slipway up` and the CLI as a user runs them: a temporary directory with a data
+/// directory and a HOME of their own (the CLI's login goes there), every address on a
+/// free port.
+pub struct Up {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Up {
+    /// New, empty directories.
+    pub fn new() -> Up {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, data) = (dir.path().join("home"), dir.path().join("data"));
+        std::fs::create_dir(&home).unwrap();
+        Up { dir, home, data }
+    }
+
+    /// The environment of `slipway` commands: this HOME, no XDG overrides.
+    pub fn env(&self) -> [(&'static str, &str); 3] {
+        [("HOME", self.home.to_str().unwrap()), ("XDG_CONFIG_HOME", ""), ("XDG_DATA_HOME", "")]
+    }
+
+    /// Starts `slipway up` on free ports with `extra` arguments. Dropping the process
+    /// stops it and every app process its ledger records.
+    pub fn start(&self, extra: &[&str]) -> Process {
+        let any = "127.0.0.1:0";
+        let mut args = vec!["up", "--data-dir", self.data.to_str().unwrap()];
+        for flag in ["--http", "--api", "--logs", "--forward", "--router-admin"] {
+            args.extend([flag, any]);
+        }
+        args.extend(extra);
+        let mut up = Process::spawn(&binary("slipway"), &args, &self.env());
+        up.reap_ledger(&self.data);
+        up
+    }
+
+    /// Runs a `slipway` CLI command with this HOME (and its saved login).
+    pub fn cli(&self, args: &[&str]) -> Process {
+        Process::spawn(&binary("slipway"), args, &self.env())
+    }
+
+    /// Runs a `slipway` CLI command against the `slipway up` whose banner `up` printed
+    /// (its API URL and token, as the banner's `export` line gives them).
+    pub fn cli_of(&self, up: &Process, args: &[&str]) -> Process {
+        let field = |label: &str| {
+            let line = up.output.iter().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label:?} line"));
+            line[label.len()..].trim().to_owned()
+        };
+        let (api, token) = (field("  API:"), field("  Token:"));
+        let mut env = self.env().to_vec();
+        env.extend([("SLIPWAY_API_URL", api.as_str()), ("SLIPWAY_TOKEN", token.as_str())]);
+        Process::spawn(&binary("slipway"), args, &env)
+    }
+}
+
+impl Default for Up {
+    fn default() -> Self {
+        Up::new()
     }
 }
 

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use slipway_tests::platform::{ROUTER_TOKEN, Slipway};
+use slipway_tests::platform::{ROUTER_TOKEN, Slipway, Up};
+use slipway_tests::process::Process;
 use slipway_tests::stream::{self, Stream};
 
 /// Follows `app`'s logs on logd over SSE (history included), with extra query filters.
@@ -245,52 +246,91 @@ async fn a_release_switch_under_continuous_requests_loses_none() {
     Arc::try_unwrap(s).ok().expect("clients are done").stop().await;
 }
 
+/// A router that cannot follow the route stream during a release (its stream cut, its
+/// reconnection held) still reports to the control plane, which keeps the old processes
+/// running until that router has applied the routes without them: it never answers 502.
 #[tokio::test]
-async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
-    use slipway_tests::binaries::binary;
-    use slipway_tests::process::Process;
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    let data = dir.path().join("data");
-    let any = "127.0.0.1:0";
-    let args = [
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--http",
-        any,
-        "--api",
-        any,
-        "--logs",
-        any,
-        "--forward",
-        any,
-        "--router-admin",
-        any,
-    ];
-    let home_env = [("HOME", home.to_str().unwrap()), ("XDG_CONFIG_HOME", ""), ("XDG_DATA_HOME", "")];
-    let mut up = Process::spawn(&binary("slipway"), &args, &home_env);
+async fn a_router_whose_route_stream_is_cut_during_a_release_keeps_getting_200s() {
+    let s = Slipway::start().await;
+    s.deploy_echo("tide", json!({})).await;
+    s.eventually("tide is served", async || s.get("tide", "/").await.status == 200).await;
+    let old_port: u16 = s.get("tide", "/").await.json()["port"].as_str().unwrap().parse().unwrap();
+
+    s.control_relay.cut("GET /v1/routes");
+    // The router's reconnection is held: from here on it cannot learn new routes.
+    s.control_relay.wait_held().await;
+    let changed = s.api_ok("PATCH", "/v1/apps/tide/config", Some(json!({ "GREETING": "new" })), 200).await;
+    assert_eq!(changed["release"]["version"], 3);
+    // v3 is live; the router still sends to v2's process. Without waiting for the router,
+    // that process got SIGTERM after drain_delay (1 s here) and the router answered 502.
+    // Keep requests going for four times that.
+    let window = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < window {
+        let reply = s.get("tide", "/").await;
+        assert_eq!(reply.status, 200, "while the stream is cut: {}", reply.text());
+        assert_eq!(reply.json()["release"], "v2");
+    }
+
+    // The router reconnects, applies v3's routes and says so; then the old process goes.
+    s.control_relay.open();
+    let mut releases = BTreeSet::new();
+    s.eventually("v3 serves and the old process has stopped", async || {
+        let reply = s.get("tide", "/").await;
+        assert_eq!(reply.status, 200, "after the stream is back: {}", reply.text());
+        releases.insert(reply.json()["release"].as_str().unwrap().to_owned());
+        let old_gone = tokio::net::TcpStream::connect(("127.0.0.1", old_port)).await.is_err();
+        reply.json()["release"] == "v3" && old_gone
+    })
+    .await;
+    assert!(releases.contains("v3"), "{releases:?}");
+    s.stop().await;
+}
+
+/// Waits for `slipway up`'s banner; the router's address from its app URL.
+async fn banner(up: &mut Process) -> std::net::SocketAddr {
     let limit = Duration::from_secs(60);
     let app_line = up.wait_for_line("  App:   ", limit).await;
     up.wait_for_line("Ctrl-C stops everything.", limit).await;
     let url = app_line.trim().strip_prefix("App:").unwrap().trim().to_owned();
     let port: u16 = url.trim_end_matches('/').rsplit_once(':').unwrap().1.parse().unwrap();
     assert_eq!(url, format!("http://demo.reviewapp.localhost:{port}/"));
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+/// Stops `slipway up` with Ctrl-C (SIGINT) and checks it stopped cleanly.
+async fn interrupt(mut up: Process) {
+    up.signal(2);
+    assert_eq!(up.wait_exit(Duration::from_secs(60)).await, Some(0), "{}", up.output.join("\n"));
+    let stopped = up.output.iter().any(|l| l.contains("stopping: router, then every app's processes, then logd"));
+    assert!(stopped, "{}", up.output.join("\n"));
+}
+
+#[tokio::test]
+async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
+    let dirs = Up::new();
+    let mut up = dirs.start(&[]);
+    let router = banner(&mut up).await;
     let banner = up.output.join("\n");
     assert!(banner.contains("  Logs:  http://127.0.0.1:"), "{banner}");
     assert!(banner.contains("/apps/demo?token=slt1."), "{banner}");
     assert!(banner.contains("  API:   http://127.0.0.1:"), "{banner}");
     assert!(banner.contains("  Token: "), "{banner}");
-    assert!(data.join("control.db").exists() && data.join("secrets.toml").exists());
+    assert!(dirs.data.join("control.db").exists() && dirs.data.join("secrets.toml").exists());
 
-    let router: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
     assert_eq!(page.status, 200, "{}", page.text());
     assert!(page.text().contains("Hello from Slipway!"), "{}", page.text());
 
     // `up` saved the CLI's login: `slipway logs --app demo --tail` shows the next request live.
-    let mut logs = Process::spawn(&binary("slipway"), &["logs", "--app", "demo", "--tail", "--num", "0"], &home_env);
+    let path = request_seen_live(&dirs, router).await;
+    assert!(path.starts_with("/from-the-test-"), "{path}");
+    interrupt(up).await;
+}
+
+/// Sends requests to the demo app until `slipway logs --tail` shows one; its path.
+async fn request_seen_live(dirs: &Up, router: std::net::SocketAddr) -> String {
+    let limit = Duration::from_secs(60);
+    let mut logs = dirs.cli(&["logs", "--app", "demo", "--tail", "--num", "0"]);
     // No event tells when the stream is open: retry the request until its line shows.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut attempt = 0;
@@ -305,32 +345,42 @@ async fn slipway_up_starts_from_an_empty_data_dir_and_the_demo_app_answers() {
         .await;
         if let Ok(line) = seen {
             assert!(line.contains(" app[web.1]: 127.0.0.1 \"GET /from-the-test-"), "{line}");
-            break;
+            logs.signal(15);
+            logs.wait_exit(limit).await;
+            return path;
         }
         assert!(Instant::now() < deadline, "the request never showed in `slipway logs --tail`");
     }
-    logs.signal(15);
-    logs.wait_exit(limit).await;
+}
 
-    up.signal(2);
-    assert_eq!(up.wait_exit(limit).await, Some(0), "{}", up.output.join("\n"));
-    let stopped = up.output.iter().any(|l| l.contains("stopping: router, then every app's processes, then logd"));
-    assert!(stopped, "{}", up.output.join("\n"));
+/// A second start reuses the data and does not create the demo app again. Its router
+/// gets the routes late here (the route stream's first event waits 5 s, a test seam):
+/// the URLs are printed only once its table has the demo app, so a request sent as soon
+/// as they are is held while the app starts again, and answered (before, it got the 404
+/// "No such app" page). The apps' log history is on disk in the data directory, so the
+/// lines from before the restart are still there.
+#[tokio::test]
+async fn a_restarted_slipway_up_serves_its_urls_at_once_and_keeps_the_log_history() {
+    let dirs = Up::new();
+    let mut up = dirs.start(&[]);
+    let router = banner(&mut up).await;
+    let before = request_seen_live(&dirs, router).await;
+    interrupt(up).await;
 
-    // A second start reuses the data and does not create the demo app again; a request
-    // sent as soon as the URLs are printed is held while the app starts again, and answered.
-    let mut again = Process::spawn(&binary("slipway"), &args, &home_env);
-    let app_line = again.wait_for_line("  App:   ", limit).await;
-    again.wait_for_line("Ctrl-C stops everything.", limit).await;
-    let creations = again.output.iter().filter(|l| l.contains("App created")).count();
-    assert_eq!(creations, 0, "{}", again.output.join("\n"));
-    let url = app_line.trim().strip_prefix("App:").unwrap().trim().trim_end_matches('/').to_owned();
-    let router: std::net::SocketAddr =
-        url.rsplit_once(':').map(|(_, p)| format!("127.0.0.1:{p}")).unwrap().parse().unwrap();
+    let mut again = dirs.start(&["--test-route-stream-delay", "5s"]);
+    let router = banner(&mut again).await;
     let page = slipway_tests::get(router, "demo.reviewapp.localhost", "/").await;
     assert_eq!(page.status, 200, "{}", page.text());
-    again.signal(15);
-    assert_eq!(again.wait_exit(limit).await, Some(0));
+    let creations = again.output.iter().filter(|l| l.contains("App created")).count();
+    assert_eq!(creations, 0, "{}", again.output.join("\n"));
+
+    // This start's API is on another port than the saved login's: use the banner's.
+    let mut logs = dirs.cli_of(&again, &["logs", "--app", "demo", "--num", "1000"]);
+    assert_eq!(logs.wait_exit(Duration::from_secs(60)).await, Some(0), "{}", logs.output.join("\n"));
+    let history = logs.output.join("\n");
+    assert!(history.contains(&format!("\"GET {before} HTTP/1.1\"")), "no line from before the restart:\n{history}");
+    assert!(dirs.data.join("logs").is_dir());
+    interrupt(again).await;
 }
 
 /// A control plane killed without a chance to stop its apps (SIGKILL, the OOM killer) does

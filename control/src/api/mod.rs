@@ -5,13 +5,16 @@
 //! routers use (the route stream, activity reports, waking) the router token. Errors are
 //! Slipway's JSON error body (`slipway_config::api_error`),
 //! `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field` when one
-//! field of the request is at fault).
+//! field of the request is at fault). Every request has an id (`request_id.rs`), echoed
+//! in `X-Request-Id`; an internal error (the database, the disk) is logged in full with
+//! it and answered with only that id, never the details.
 
 mod apps;
 mod config_vars;
 mod domains;
 mod formation;
 mod releases;
+mod request_id;
 mod routes;
 mod tokens;
 
@@ -77,6 +80,7 @@ pub fn router(api: Api) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_JSON))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(api)
 }
 
@@ -148,13 +152,22 @@ impl From<PlatformError> for ApiError {
             PlatformError::ReleaseFailed { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "release_failed", &message)
             }
+            PlatformError::ScaleFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scale_failed", &message),
             PlatformError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message),
             PlatformError::Store(_) => internal(&message),
         }
     }
 }
 
-fn internal(message: &str) -> ApiError {
-    tracing::error!(error = message, "internal error");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {message}"))
+/// A 500 for a failure of the control plane itself: `detail` goes to the log with the
+/// request id, the client gets only the id.
+fn internal(detail: &str) -> ApiError {
+    let id = request_id::current();
+    tracing::error!(request_id = %id, error = detail, "internal error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("internal error; the control plane's log has the details under request id {id}"),
+    )
+    .with("request_id", id)
 }

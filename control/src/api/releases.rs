@@ -89,9 +89,7 @@ pub(super) async fn deploy(
 
 /// Streams `body` into `file`, refusing more than `max` bytes; returns its SHA-256 (hex).
 async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, ApiError> {
-    let io = |e: std::io::Error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("saving the upload: {e}"))
-    };
+    let io = |e: std::io::Error| super::internal(&format!("saving the upload to {}: {e}", file.display()));
     let mut out = tokio::fs::File::create(file).await.map_err(io)?;
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;

@@ -40,6 +40,7 @@ pub(super) async fn routes(_: RouterOrAdmin, State(api): State<Api>, uri: Uri, h
     let after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let period = api.platform.config.routes.heartbeat;
     let stream = Watch {
+        delay: Some(hub.stream_delay()).filter(|d| !d.is_zero()),
         rx: hub.subscribe(),
         hub,
         sent: after,
@@ -64,11 +65,19 @@ struct Watch {
     sent: Option<u64>,
     heartbeat: Interval,
     shutdown: CancellationToken,
+    /// Test seam: waited once before the first event (`RouteHub::delay_streams`).
+    delay: Option<std::time::Duration>,
 }
 
 impl Watch {
     /// The next bytes to send: what the router has not seen, or a heartbeat.
     async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Watch)> {
+        if let Some(delay) = self.delay.take() {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.shutdown.cancelled() => return None,
+            }
+        }
         loop {
             // Mark the current version seen *before* looking, so a change made right
             // after the look still wakes `changed()` below.
@@ -103,9 +112,12 @@ pub(super) async fn activity(
     _: RouterOrAdmin,
     State(api): State<Api>,
     ApiJson(activity): ApiJson<Activity>,
-) -> StatusCode {
+) -> Result<StatusCode, ApiError> {
+    if let Some(router) = &activity.router {
+        slipway_router::spec::check_router_id(router).map_err(|problem| ApiError::invalid("router", problem))?;
+    }
     api.platform.record_activity(&activity);
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn wake(

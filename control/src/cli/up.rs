@@ -1,14 +1,18 @@
-//! `slipway up`: the whole platform in one process, for a laptop. logd (in memory), the
+//! `slipway up`: the whole platform in one process, for a laptop. logd (history on disk in
+//! the data directory), the
 //! control plane (SQLite in the data directory, local runtime) and the router (zone
 //! `reviewapp.localhost`, following the control plane's route stream over loopback) start
 //! with embedded defaults; on the first start the demo app of `config/demo-app/` (embedded
-//! in the binary) is created and deployed. Then it prints where everything is.
+//! in the binary) is created and deployed. Then, once the router's table has every app
+//! (asleep or up, so a request sent at once is served or held, never "No such app"), it
+//! prints where everything is.
 //!
 //! The data directory defaults to `$XDG_DATA_HOME/slipway` (`~/.local/share/slipway`):
 //! per user, outside any checkout, and the same wherever `slipway up` is run from. It
-//! holds the database, the slugs and `secrets.toml` (the admin token, the router token and
-//! logd's signing key, generated on the first start and kept, so tokens and logins stay
-//! valid across restarts). Delete the directory to start over.
+//! holds the database, the slugs, the apps' log history (`logs/`, logd's segments, so
+//! `slipway logs` shows what happened before a restart) and `secrets.toml` (the admin
+//! token, the router token and logd's signing key, generated on the first start and kept,
+//! so tokens and logins stay valid across restarts). Delete the directory to start over.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +68,14 @@ pub struct UpArgs {
     /// Do not save the CLI's login in ~/.config/slipway.
     #[arg(long)]
     pub no_login: bool,
+    /// Keep the apps' log history in memory only (lost at each restart) instead of in
+    /// <data-dir>/logs.
+    #[arg(long)]
+    pub logs_in_memory: bool,
+    /// Test seam: the route stream's first event to the router is sent this long after it
+    /// connects (so tests can hit the window before the router has the apps).
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub test_route_stream_delay: Option<Duration>,
     /// Log filter (RUST_LOG syntax) for what the platform itself logs on stderr.
     #[arg(long, default_value = "warn,slipway_control=info")]
     pub log_level: String,
@@ -160,8 +172,11 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
             .hint(format!("is another `slipway up` running? pick another address with {flag}"))
     };
 
-    // logd: in memory, tokens signed with the shared key.
+    // logd: history on disk in the data directory, tokens signed with the shared key.
     let mut logd_config = slipway_logd::Config::default();
+    if !args.logs_in_memory {
+        logd_config.persistence.dir = Some(data_dir.join("logs"));
+    }
     logd_config.listen.forward = args.forward;
     logd_config.listen.http = args.logs;
     logd_config.auth.signing_key = Some(secrets.log_signing_key.clone());
@@ -195,6 +210,9 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
             return Err(taken("the control plane", "--api", &e));
         }
     };
+    if let Some(delay) = args.test_route_stream_delay {
+        server.platform().routes.delay_streams(delay);
+    }
 
     let mut router_config = slipway_router::Config { zones: vec![zone], access_log: false, ..Default::default() };
     router_config.listen.http = http;
@@ -226,12 +244,12 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
         tracing::error!(error = %e.message, "cannot create the demo app");
         Out.line(&format!("warning: the demo app could not be created: {}", e.message));
     }
+    up.wait_routed().await;
     Ok(up)
 }
 
 impl Up {
-    /// Creates and deploys the demo app on the first start, then waits until the router
-    /// routes it.
+    /// Creates and deploys the demo app on the first start.
     async fn create_demo(&self) -> Result<(), UpError> {
         let platform = self.server.platform();
         let marker = self.data_dir.join("demo-created");
@@ -240,15 +258,25 @@ impl Up {
             std::fs::write(&marker, "The demo app was created; it is not created again once destroyed.\n")
                 .map_err(|e| UpError::new(format!("cannot write {}: {e}", marker.display())))?;
         }
-        // The route reaches the router over the stream in milliseconds: wait for the table
-        // change that serves it (bounded), so the printed URL answers at once.
-        let want = platform.routes.endpoints(DEMO_APP);
-        if want.is_empty() {
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// Waits (bounded) until the router's table has every app the control plane routes,
+    /// with the endpoints it had then, so the printed URLs answer at once: an app that is
+    /// still starting (restored asleep) is held by the router and served once up. The
+    /// routes reach the router over the stream, usually in milliseconds.
+    async fn wait_routed(&self) {
+        let want = self.server.platform().routes.route_set().apps;
         let routes = self.router.routes();
         let mut published = routes.watch();
-        let served = || routes.snapshot().app(DEMO_APP).is_some_and(|a| a.state().spec.endpoints == want);
+        let served = || {
+            let table = routes.snapshot();
+            want.iter().all(|app| {
+                table
+                    .app(&app.name)
+                    .is_some_and(|a| app.endpoints.is_empty() || a.state().spec.endpoints == app.endpoints)
+            })
+        };
         let wait = async {
             while !served() {
                 if published.changed().await.is_err() {
@@ -257,9 +285,8 @@ impl Up {
             }
         };
         if tokio::time::timeout(Duration::from_secs(10), wait).await.is_err() {
-            tracing::warn!(app = DEMO_APP, "the router does not route the demo app yet");
+            tracing::warn!(apps = want.len(), "the router does not route every app yet");
         }
-        Ok(())
     }
 
     /// Stops the router, then the control plane (and every app's processes), then logd.

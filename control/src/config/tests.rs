@@ -41,6 +41,8 @@ fn bad_values_name_the_key() {
         ("[logd]\nsigning_key = \"short\"\n", "logd.signing_key"),
         ("[logd]\nurl = \"ftp://x\"\n", "logd.url"),
         ("[routes]\nheartbeat = \"30s\"\n", "routes.heartbeat"),
+        ("[routes]\nrouter_timeout = \"0s\"\n", "routes.router_timeout"),
+        ("[runtime]\ndrain_delay = \"5s\"\ndrain_timeout = \"1s\"\n", "runtime.drain_timeout"),
         ("[database]\nurl = \"postgres://x\"\n", "database.url"),
         ("[nope]\nx = 1\n", "nope"),
         ("[runtime]\nshel = \"/bin/sh\"\n", "runtime.shel"),

@@ -48,15 +48,28 @@ impl Platform {
                 return Err(invalid(process_type.clone(), format!("at most {MAX_QUANTITY} processes per type")));
             }
         }
-        self.store.set_formation(app.id, &scale).await?;
+        // Apply, then store: the stored formation is always what runs (or, for a sleeping
+        // app, what runs once it wakes).
+        let stored = self.store.formation(app.id).await?;
+        let mut formation = stored.clone();
+        formation.extend(scale.iter().map(|(t, n)| (t.clone(), *n)));
+        if !app.sleeping {
+            self.runtime
+                .apply(self.plan(&app, &release, formation.clone()))
+                .await
+                .map_err(PlatformError::ScaleFailed)?;
+        }
+        if let Err(e) = self.store.set_formation(app.id, &scale).await {
+            if !app.sleeping
+                && let Err(back) = self.runtime.apply(self.plan(&app, &release, stored)).await
+            {
+                tracing::error!(app = name, error = %back, "cannot return to the stored formation");
+            }
+            return Err(e.into());
+        }
         let counts: Vec<String> = scale.iter().map(|(t, n)| format!("{t}={n}")).collect();
         self.logs.event(name, "", format!("Scaled to {}", counts.join(", ")));
-        let formation = self.store.formation(app.id).await?;
-        let answer = process_types(&release, &formation);
-        if !app.sleeping {
-            self.run_release(&app, &release, formation).await?;
-        }
-        Ok(answer)
+        Ok(process_types(&release, &formation))
     }
 
     /// The app's processes.

@@ -18,6 +18,7 @@ pub mod apps;
 pub mod config_vars;
 pub mod domains;
 pub mod formation;
+mod locks;
 pub mod releases;
 pub mod sleep;
 pub mod tokens;
@@ -35,6 +36,7 @@ use crate::routes::RouteHub;
 use crate::runtime::{AppPlan, ReleasePlan, Runtime, RuntimeError};
 use crate::slug::{self, Slugs};
 use crate::store::{AppRow, ReleaseRow, Store, StoreError};
+use locks::{AppLock, AppLocks};
 
 /// A failed operation, as the API reports it.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,9 @@ pub enum PlatformError {
         /// The release still live.
         previous: u64,
     },
+    /// A scale did not take effect; the stored formation and what runs are unchanged.
+    #[error("{0}; the formation is unchanged")]
+    ScaleFailed(RuntimeError),
     /// A feature needs configuration it does not have.
     #[error("{0}")]
     Unavailable(String),
@@ -116,7 +121,7 @@ pub struct Platform {
     pub slugs: Slugs,
     builder: Arc<dyn Builder>,
     signer: Option<slipway_logd::Signer>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: AppLocks,
     /// Last time each app served a request (or started).
     activity: Mutex<HashMap<String, Instant>>,
 }
@@ -147,18 +152,20 @@ impl Platform {
             slugs,
             builder,
             signer,
-            locks: Mutex::default(),
+            locks: AppLocks::default(),
             activity: Mutex::default(),
         })
     }
 
     /// The app's lock (see the module docs).
-    async fn lock(&self, app: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            locks.entry(app.to_owned()).or_default().clone()
-        };
-        lock.lock_owned().await
+    async fn lock(&self, app: &str) -> AppLock<'_> {
+        self.locks.lock(app).await
+    }
+
+    /// How many apps have a lock entry now: only those with an operation holding or
+    /// waiting for their lock (so destroyed apps leave none).
+    pub fn app_locks(&self) -> usize {
+        self.locks.len()
     }
 
     async fn app_row(&self, name: &str) -> Result<AppRow, PlatformError> {

@@ -20,8 +20,12 @@ impl Platform {
         activity.entry(app.to_owned()).or_insert_with(Instant::now).elapsed()
     }
 
-    /// Records routers' request counts: apps that served requests are active.
+    /// Records a router's report: apps that served requests are active, and the router
+    /// (when it names itself) has applied the route version it says.
     pub fn record_activity(&self, activity: &slipway_router::spec::Activity) {
+        if let Some(router) = &activity.router {
+            self.routes.routers().report(router, activity.routes_version);
+        }
         for (app, requests) in &activity.apps {
             // Only apps this control plane routes: a router's other sources are not ours.
             if *requests > 0 && self.routes.contains(app) {

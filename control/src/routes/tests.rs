@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn kinds(events: &[RouteEvent]) -> Vec<(&'static str, u64)> {
     events.iter().map(|e| (e.kind(), e.version())).collect()
@@ -6,7 +7,7 @@ fn kinds(events: &[RouteEvent]) -> Vec<(&'static str, u64)> {
 
 #[test]
 fn changes_bump_the_version_once_and_no_ops_do_not() {
-    let hub = RouteHub::new(100);
+    let hub = RouteHub::new(100, Duration::from_secs(30));
     let v0 = hub.version();
     hub.set_app("shop", vec!["shop.example.com".into()], false);
     hub.set_app("shop", vec!["shop.example.com".into()], false);
@@ -25,7 +26,7 @@ fn changes_bump_the_version_once_and_no_ops_do_not() {
 
 #[test]
 fn asleep_apps_are_sleeping_only_while_they_have_no_endpoints() {
-    let hub = RouteHub::new(100);
+    let hub = RouteHub::new(100, Duration::from_secs(30));
     hub.set_app("nap", vec![], true);
     assert!(hub.route_set().apps[0].options.sleeping);
     hub.set_endpoints("nap", vec!["127.0.0.1:9".into()]);
@@ -36,7 +37,7 @@ fn asleep_apps_are_sleeping_only_while_they_have_no_endpoints() {
 
 #[test]
 fn hosts_and_the_asleep_flag_change_independently() {
-    let hub = RouteHub::new(100);
+    let hub = RouteHub::new(100, Duration::from_secs(30));
     hub.set_app("nap", vec![], true);
     let v0 = hub.version();
     assert!(hub.set_hosts("nap", vec!["nap.example.com".into(), "nap.example.com".into()]));
@@ -54,7 +55,7 @@ fn hosts_and_the_asleep_flag_change_independently() {
 
 #[test]
 fn resuming_gets_the_missed_events_or_a_snapshot() {
-    let hub = RouteHub::new(3);
+    let hub = RouteHub::new(3, Duration::from_secs(30));
     let v0 = hub.version();
     assert!(matches!(hub.catch_up(None), CatchUp::Snapshot(RouteEvent::Snapshot { version, .. }) if version == v0));
     hub.set_app("a", vec![], false);

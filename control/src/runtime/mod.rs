@@ -61,6 +61,13 @@ pub enum RuntimeError {
         /// Why, e.g. `web.1 exited with status 1 before accepting connections`.
         reason: String,
     },
+    /// New web processes of a scale-up did not come up; they were stopped and what ran
+    /// before keeps running.
+    #[error("cannot scale: {reason}")]
+    ScaleFailed {
+        /// Why, e.g. `web.2 exited with status 1 before accepting connections on $PORT`.
+        reason: String,
+    },
     /// A restart named nothing that runs.
     #[error("no process matches {0:?}")]
     NothingToRestart(String),
@@ -72,7 +79,9 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// processes, waits until the web ones accept connections, points the routes at them,
     /// then stops the old ones: no request is lost. If the new web processes do not come
     /// up, they are stopped, the old ones keep serving, and the error says why. The same
-    /// release with other counts just starts or stops processes.
+    /// release with other counts starts the missing processes (waiting for web ones to
+    /// accept connections, [`RuntimeError::ScaleFailed`] if they do not) and then stops
+    /// the extra ones.
     fn apply(&self, plan: AppPlan) -> BoxFuture<'_, Result<(), RuntimeError>>;
 
     /// Restarts processes: replacements first, then the old ones go (as in a release switch).

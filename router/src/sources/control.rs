@@ -5,8 +5,12 @@
 //!   router resumes from (`Last-Event-ID`). Apps from it are owned by [`Source::Control`],
 //!   so a snapshot replaces exactly them. On any error the client reconnects with backoff
 //!   and resumes; once connected again it converges to the control plane's state.
-//! - **Activity**: every `activity_interval`, the requests each app served since the last
-//!   report (`POST /v1/router/activity`); the control plane puts idle apps to sleep.
+//! - **Activity**: every `activity_interval`, and as soon as a route event has been
+//!   applied, a report (`POST /v1/router/activity`): the requests each app served since
+//!   the last one (the control plane puts idle apps to sleep), this router's id (random
+//!   per start) and the route version it has applied (the control plane stops old
+//!   processes only once every router reporting to it has applied the routes that left
+//!   them). The report is also the router's heartbeat: it is sent even without traffic.
 //! - **Wake**: a request for a sleeping app makes the router `POST /v1/apps/{app}/wake`
 //!   (at most once per app every few seconds) and hold the request until the app has
 //!   endpoints (`stack/wake.rs`).
@@ -46,6 +50,9 @@ const STREAM_SILENCE: Duration = Duration::from_secs(30);
 /// Largest body read from an answer to a call or from an error status (they are a few
 /// bytes of JSON); a longer one fails the call.
 const MAX_REPLY: usize = 64 * 1024;
+/// Shortest gap between two reports sent because route events were applied (a burst of
+/// events makes one report, not one per event).
+const MIN_ACK_GAP: Duration = Duration::from_millis(50);
 
 /// Talks to the control plane.
 #[derive(Debug)]
@@ -61,6 +68,10 @@ pub struct ControlPlane {
     synced: AtomicBool,
     /// Version of the last event applied (0: none).
     version: AtomicU64,
+    /// This router's id in activity reports: random, new at every start.
+    id: String,
+    /// Notified after each applied event, so the next report goes out at once.
+    applied: tokio::sync::Notify,
 }
 
 /// Which call to the control plane failed: the `call` label of
@@ -169,6 +180,8 @@ impl ControlPlane {
             metrics,
             synced: AtomicBool::new(false),
             version: AtomicU64::new(0),
+            id: format!("router-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            applied: tokio::sync::Notify::new(),
         }))
     }
 
@@ -358,15 +371,27 @@ impl ControlPlane {
         }
         self.version.store(version, Ordering::Release);
         self.synced.store(true, Ordering::Release);
+        self.applied.notify_one();
     }
 
-    /// Reports per-app request counts every `interval`, forever.
+    /// Reports per-app request counts and the applied route version every `interval`,
+    /// and soon after each applied route event, forever.
     pub(crate) async fn report_activity(self: Arc<Self>, routes: Arc<Routes>, interval: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut pending: BTreeMap<String, u64> = BTreeMap::new();
+        // Set once a control plane refused the newer fields (an older one): reports then
+        // carry only the counts.
+        let mut counts_only = false;
+        let mut last_ack = tokio::time::Instant::now();
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = self.applied.notified() => {
+                    tokio::time::sleep_until(last_ack + MIN_ACK_GAP).await;
+                    last_ack = tokio::time::Instant::now();
+                }
+            }
             // O(apps): one atomic swap per app.
             for app in routes.snapshot().apps() {
                 let served = app.take_served();
@@ -374,12 +399,26 @@ impl ControlPlane {
                     *pending.entry(app.name.to_string()).or_default() += served;
                 }
             }
-            if pending.is_empty() {
+            if counts_only && pending.is_empty() {
                 continue;
             }
-            let body = serde_json::to_vec(&Activity { apps: pending.clone() }).unwrap_or_default();
+            let mut report = Activity { apps: pending.clone(), router: None, routes_version: None };
+            if !counts_only {
+                report.router = Some(self.id.clone());
+                report.routes_version = self.is_synced().then(|| self.version());
+            }
+            let body = serde_json::to_vec(&report).unwrap_or_default();
             match self.call(Call::Activity, ACTIVITY_PATH, Bytes::from(body)).await {
                 Ok(_) => pending.clear(),
+                Err(ControlError::Status { status: StatusCode::BAD_REQUEST, body, .. })
+                    if !counts_only && body.contains("unknown field") =>
+                {
+                    tracing::warn!(
+                        "the control plane does not take route versions in activity reports (an older \
+                         version): sending request counts only; its release switches cannot wait for this router"
+                    );
+                    counts_only = true;
+                }
                 // Kept and sent with the next report.
                 Err(e) => tracing::warn!(error = %e, "activity report failed"),
             }

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use rustix::process::Signal;
 
-use super::process::{ProcStat, proc_stat, processes, signal_pgid, wait_until};
+use slipway_config::process_group::{group_is_ours, proc_stat, processes, signal_group};
+
+use super::process::wait_until;
 
 /// The record of live process groups; see the module docs.
 #[derive(Debug, Clone)]
@@ -71,7 +73,7 @@ impl Ledger {
         let procs = processes();
         let alive: Vec<(u32, u64)> = recorded.into_iter().filter(|&(g, s)| group_is_ours(g, s, &procs)).collect();
         for &(group, _) in &alive {
-            signal_pgid(group, Signal::TERM);
+            signal_group(group, Signal::TERM);
         }
         let deadline = tokio::time::Instant::now() + grace;
         let gone = || {
@@ -81,20 +83,10 @@ impl Ledger {
         if !wait_until(deadline, gone).await {
             let procs = processes();
             for &(group, _) in alive.iter().filter(|&&(g, s)| group_is_ours(g, s, &procs)) {
-                signal_pgid(group, Signal::KILL);
+                signal_group(group, Signal::KILL);
             }
         }
         alive.len()
-    }
-}
-
-/// Whether live members of the group we started as `group` at `started` remain.
-fn group_is_ours(group: u32, started: u64, procs: &[ProcStat]) -> bool {
-    match procs.iter().find(|p| p.pid == group) {
-        // The leader's pid belongs to a process: ours only if it started when ours did.
-        Some(leader) => leader.started == started && leader.group == group && !leader.zombie,
-        // The leader exited: members of its group that are not older than it.
-        None => procs.iter().any(|p| p.group == group && p.started >= started && !p.zombie),
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! An app's *active* dynos are the ones its routes point at (when up, for `web`). This
 //! file holds the runtime's state (each app's release and active dynos, shared by every
-//! task of the runtime) and the [`Runtime`] calls: a new release and a restart go through
-//! the release switch; the same release with other counts just starts or stops dynos.
+//! task of the runtime) and the [`Runtime`] calls: a new release, a restart and the same
+//! release with other counts all go through the release switch (scaling starts only the
+//! missing dynos and retires only the extra ones).
 //! The parts, each in its own file:
 //!
 //! - `supervisor.rs`: one dyno, and the task that runs, probes, restarts and stops its
@@ -155,14 +156,17 @@ impl Runtime for LocalRuntime {
             let want: HashSet<(&str, u32)> = wanted.iter().map(|(t, i)| (t.as_str(), *i)).collect();
             let extra: Vec<Arc<Dyno>> =
                 active.iter().filter(|d| !want.contains(&(d.process_type.as_str(), d.index))).cloned().collect();
-            let missing: Vec<&(String, u32)> =
-                wanted.iter().filter(|(t, i)| !have.contains(&(t.as_str(), *i))).collect();
+            let missing: Vec<(String, u32)> =
+                wanted.iter().filter(|(t, i)| !have.contains(&(t.as_str(), *i))).cloned().collect();
             if extra.is_empty() && missing.is_empty() {
                 return Ok(());
             }
-            let started: Vec<Arc<Dyno>> = missing.iter().map(|(t, i)| inner.start_dyno(app, &release, t, *i)).collect();
-            inner.swap_in(app, started, extra, None);
-            Ok(())
+            // New web dynos must come up before the extra ones go; if they do not, nothing
+            // changes and the caller keeps the old formation.
+            inner.replace(app, release, missing, extra).await.map_err(|e| match e {
+                RuntimeError::BootFailed { reason, .. } => RuntimeError::ScaleFailed { reason },
+                other => other,
+            })
         })
     }
 

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::Signal;
+use slipway_config::process_group::{self, processes};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
@@ -52,18 +53,12 @@ pub(crate) fn spawn(
 
 /// Sends `signal` to the child's process group; false if it is already gone.
 pub(crate) fn signal_group(child: &Child, signal: Signal) -> bool {
-    child.id().is_some_and(|pgid| signal_pgid(pgid, signal))
-}
-
-/// Sends `signal` to process group `pgid` (the pid of its leader, even after the leader
-/// exited); false if the group is gone.
-pub(crate) fn signal_pgid(pgid: u32, signal: Signal) -> bool {
-    i32::try_from(pgid).ok().and_then(Pid::from_raw).is_some_and(|pid| kill_process_group(pid, signal).is_ok())
+    child.id().is_some_and(|pgid| process_group::signal_group(pgid, signal))
 }
 
 /// Kills what is left of a process group whose leader has exited.
 pub(crate) fn kill_group(pgid: u32) {
-    signal_pgid(pgid, Signal::KILL);
+    process_group::signal_group(pgid, Signal::KILL);
 }
 
 /// SIGTERM to the group, SIGKILL after `grace`; returns how the leader exited.
@@ -103,38 +98,6 @@ pub(crate) async fn wait_until(deadline: tokio::time::Instant, mut done: impl Fn
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A process as `/proc/<pid>/stat` shows it (Linux). `kill(-pgid, 0)` cannot tell a live
-/// group from one of zombies nobody reaps; this can.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ProcStat {
-    pub(crate) pid: u32,
-    pub(crate) group: u32,
-    /// Clock ticks since boot when it started.
-    pub(crate) started: u64,
-    pub(crate) zombie: bool,
-}
-
-/// Every process on the machine. O(processes).
-pub(crate) fn processes() -> Vec<ProcStat> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok().and_then(proc_stat)).collect()
-}
-
-/// `/proc/<pid>/stat`: `pid (comm) state ppid pgrp session tty_nr tpgid flags minflt
-/// cminflt majflt cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
-/// starttime ...`; comm may hold spaces and parentheses.
-pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        pid,
-        zombie: *fields.first()? == "Z",
-        group: fields.get(2)?.parse().ok()?,
-        started: fields.get(19)?.parse().ok()?,
-    })
 }
 
 /// `exited with status 1` or `was killed by SIGKILL`.

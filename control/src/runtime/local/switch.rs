@@ -1,8 +1,10 @@
-//! The zero-downtime release switch (restarts go through it too): start the replacements
-//! outside the app's active set, wait for the web ones to accept connections, swap them
-//! in, republish the endpoints, and only then retire the old dynos (after `drain_delay`,
-//! so routers following the stream have moved on and in-flight requests finish). If a new
-//! web dyno does not come up, the new ones are stopped and the old ones keep serving.
+//! The zero-downtime release switch (restarts and scaling go through it too): start the
+//! replacements outside the app's active set, wait for the web ones to accept
+//! connections, swap them in, republish the endpoints, and only then retire the old dynos:
+//! once every router reporting to us has applied the route version that left them (a
+//! router reconnecting to the route stream still sends to them), and no earlier than
+//! `drain_delay` (in-flight requests finish) nor later than `drain_timeout`. If a new web
+//! dyno does not come up, the new ones are stopped and the old ones keep serving.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,15 +18,36 @@ use crate::clock;
 use crate::runtime::{ReleasePlan, RuntimeError};
 
 impl Inner {
-    /// Stops `old` dynos in the background: after the drain delay when web dynos are
-    /// among them (routers are still switching away from them), at once otherwise.
-    fn retire(&self, old: Vec<Arc<Dyno>>) {
+    /// Stops `old` dynos in the background. When web dynos are among them, routers may
+    /// still send them requests: they go once every router has applied `version` (the
+    /// routes without them), after `drain_delay` at the earliest and `drain_timeout` at
+    /// the latest; other dynos go at once.
+    fn retire(self: &Arc<Self>, app: &str, old: Vec<Arc<Dyno>>, version: u64) {
         if old.is_empty() {
             return;
         }
-        let delay = if old.iter().any(|d| d.is_web()) { self.config.drain_delay } else { Duration::ZERO };
+        if !old.iter().any(|d| d.is_web()) {
+            self.retiring.spawn(async move {
+                join_all(old.iter().map(|d| d.stop_and_wait())).await;
+            });
+            return;
+        }
+        let inner = self.clone();
+        let app = app.to_owned();
         self.retiring.spawn(async move {
-            tokio::time::sleep(delay).await;
+            let started = Instant::now();
+            let (floor, config) = (started + inner.config.drain_delay, &inner.config);
+            let behind = inner.routes.routers().wait_applied(version, started + config.drain_timeout).await;
+            if !behind.is_empty() {
+                tracing::warn!(
+                    app = %app,
+                    version,
+                    routers = ?behind,
+                    waited = ?config.drain_timeout,
+                    "routers have not applied the new routes within runtime.drain_timeout; stopping the old processes anyway"
+                );
+            }
+            tokio::time::sleep_until(floor).await;
             join_all(old.iter().map(|d| d.stop_and_wait())).await;
         });
     }
@@ -53,7 +76,7 @@ impl Inner {
     /// Makes `started` active in place of `old` (and `release` the app's, if given),
     /// points the routes at them, and retires `old`.
     pub(super) fn swap_in(
-        &self,
+        self: &Arc<Self>,
         app: &str,
         started: Vec<Arc<Dyno>>,
         old: Vec<Arc<Dyno>>,
@@ -70,7 +93,9 @@ impl Inner {
             }
         }
         self.refresh(app);
-        self.retire(old);
+        // Read after the change: the routes without `old` are this version or older.
+        let version = self.routes.version();
+        self.retire(app, old, version);
     }
 }
 
