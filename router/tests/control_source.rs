@@ -299,6 +299,19 @@ async fn accept(listener: &TcpListener, what: &str) -> TcpStream {
     accepted.unwrap_or_else(|_| panic!("no connection from the router: {what}")).unwrap().0
 }
 
+/// The next route stream request (its connection and head): the activity reports the
+/// router sends after each applied event, on connections of their own, are answered 204.
+async fn accept_stream(listener: &TcpListener, what: &str) -> (TcpStream, String) {
+    loop {
+        let mut stream = accept(listener, what).await;
+        let head = read_head(&mut stream).await;
+        if !head.starts_with("POST /v1/router/activity ") {
+            return (stream, head);
+        }
+        stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await.unwrap();
+    }
+}
+
 /// A control plane that accepts the route stream and never answers: after
 /// `control.response_timeout` the router closes that connection and connects again, the
 /// routes it had serving all along, and it converges once a stream answers.
@@ -309,12 +322,12 @@ async fn a_control_plane_that_accepts_and_never_answers_is_left_and_the_router_c
     let mut config = common::config();
     config.control.url = Some(format!("http://{}", listener.local_addr().unwrap()));
     config.control.response_timeout = Duration::from_millis(300);
-    // No activity report in this test (the first tick finds nothing to report).
+    // Only the reports sent after applied events (answered by `accept_stream`).
     config.control.activity_interval = Duration::from_secs(3600);
     let router = start(config).await;
 
-    let mut first = accept(&listener, "the first route stream").await;
-    assert!(read_head(&mut first).await.starts_with("GET /v1/routes?watch=true "));
+    let (mut first, head) = accept_stream(&listener, "the first route stream").await;
+    assert!(head.starts_with("GET /v1/routes?watch=true "), "{head}");
     first.write_all(SSE_HEAD).await.unwrap();
     first
         .write_all(&sse(&RouteEvent::Snapshot { version: 1, apps: vec![app("web", &[one.endpoint()])] }))
@@ -323,15 +336,15 @@ async fn a_control_plane_that_accepts_and_never_answers_is_left_and_the_router_c
     eventually("web is on backend one", async || backend_of(&router.get("web", "/").await) == "one").await;
     drop(first);
 
-    let mut hung = accept(&listener, "the stream after the first one ended").await;
-    let head = read_head(&mut hung).await.to_ascii_lowercase();
+    let (mut hung, head) = accept_stream(&listener, "the stream after the first one ended").await;
+    let head = head.to_ascii_lowercase();
     assert!(head.contains("\r\nlast-event-id: 1\r\n"), "{head}");
     assert_eq!(router.get("web", "/").await.json()["backend"], "one", "the table serves while the stream hangs");
 
-    let mut third = accept(&listener, "a new stream after the hung one timed out").await;
+    let (mut third, head) = accept_stream(&listener, "a new stream after the hung one timed out").await;
+    assert!(head.starts_with("GET /v1/routes?watch=true "), "{head}");
     let closed = tokio::time::timeout(LIMIT, hung.read(&mut [0u8; 64])).await.expect("the hung connection is closed");
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
-    read_head(&mut third).await;
     third.write_all(SSE_HEAD).await.unwrap();
     third
         .write_all(&sse(&RouteEvent::Snapshot { version: 2, apps: vec![app("web", &[two.endpoint()])] }))
