@@ -132,10 +132,10 @@ async fn stopping_sends_sigterm_then_sigkill_after_the_grace_period() {
     assert_eq!(stopped["message"], "Stopped (the process was killed by SIGKILL)");
     assert!(started.elapsed() >= Duration::from_millis(800), "SIGKILL came before the grace period ended");
 
-    // The web process handles SIGTERM: it stops well within the grace period.
-    let started = Instant::now();
+    // The web process handles SIGTERM: it stops by itself, not by the SIGKILL at the end
+    // of the grace period (the line below says which; a duration would not, on a loaded
+    // machine).
     s.ok("DELETE", "/v1/apps/stubborn", None, 204).await;
-    assert!(started.elapsed() < Duration::from_millis(800), "a graceful stop took {:?}", started.elapsed());
     let line = logs
         .wait_log("web stopped", |l| l["dyno"] == "web.1" && l["message"].as_str().unwrap().starts_with("Stopped"))
         .await;

@@ -242,21 +242,21 @@ pub async fn follow_sse(logd: &Logd, app: &str, query: &str) -> Stream {
     s
 }
 
-/// The next `n` lines of an SSE stream (panics on markers or after LIMIT).
+/// The next `n` lines of an SSE stream (panics on markers, or when no line comes for
+/// LIMIT: a hang guard per line, so a long read on a loaded machine is not a failure).
 pub async fn sse_lines(s: &mut Stream, n: usize) -> Vec<LogLine> {
-    tokio::time::timeout(LIMIT, async {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let e = s.next_data().await.expect("stream ended");
-            assert_eq!(e.event, "message", "unexpected event {e:?}");
-            let line: LogLine = serde_json::from_str(&e.data).unwrap();
-            assert_eq!(e.id.as_deref(), Some(line.seq.to_string().as_str()));
-            out.push(line);
-        }
-        out
-    })
-    .await
-    .unwrap_or_else(|_| panic!("fewer than {n} lines within {LIMIT:?}"))
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let e = tokio::time::timeout(LIMIT, s.next_data())
+            .await
+            .unwrap_or_else(|_| panic!("no line for {LIMIT:?} after {} of {n}", out.len()))
+            .expect("stream ended");
+        assert_eq!(e.event, "message", "unexpected event {e:?}");
+        let line: LogLine = serde_json::from_str(&e.data).unwrap();
+        assert_eq!(e.id.as_deref(), Some(line.seq.to_string().as_str()));
+        out.push(line);
+    }
+    out
 }
 
 pub fn messages(lines: &[LogLine]) -> Vec<&str> {
