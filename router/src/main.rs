@@ -7,6 +7,12 @@ use clap::Parser;
 use slipway_config::Signals;
 use slipway_router::{Config, Router};
 
+/// mimalloc instead of glibc's malloc: the request path allocates a few buffers per
+/// request (hyper's read buffers, boxed futures) and mimalloc's thread-local free lists
+/// cost about a third of glibc's instructions for them (bench/RESULTS.md, callgrind).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Slipway's edge router: a wildcard-subdomain reverse proxy.
 #[derive(Debug, Parser)]
 #[command(version, about)]

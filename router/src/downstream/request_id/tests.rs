@@ -21,3 +21,11 @@ fn client_ids_following_herokus_rule_are_kept_others_replaced() {
     }
     assert_eq!(id_for(None).len(), 32);
 }
+
+#[test]
+fn generated_ids_are_distinct_hex_across_batches() {
+    let ids: Vec<String> = (0..3 * BATCH + 1).map(|_| id_for(None)).collect();
+    assert!(ids.iter().all(|id| id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit())), "{ids:?}");
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "an id was handed out twice");
+}
