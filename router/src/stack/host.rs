@@ -56,15 +56,42 @@ fn normalize(raw: &str) -> Result<Cow<'_, str>, HostError> {
     if host.is_empty() {
         return Err(HostError::Missing);
     }
-    if !host.starts_with('[') && !host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
-        return Err(HostError::Invalid);
+    if host.starts_with('[') {
+        return Ok(Cow::Borrowed(host));
     }
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+    // One pass over the bytes: any byte outside the name alphabet, any upper case.
+    let (mut invalid, mut upper) = (false, false);
+    for b in host.bytes() {
+        let class = HOST_BYTES[usize::from(b)];
+        invalid |= class == 0;
+        upper |= class == UPPER;
+    }
+    if invalid {
+        Err(HostError::Invalid)
+    } else if upper {
         Ok(Cow::Owned(host.to_ascii_lowercase()))
     } else {
         Ok(Cow::Borrowed(host))
     }
 }
+
+/// The class of each byte in a host name: 0 not allowed, [`UPPER`] an upper-case letter,
+/// 1 anything else allowed (`a-z`, `0-9`, `-`, `.`, `_`).
+static HOST_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_uppercase() {
+            table[b] = UPPER;
+        } else if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' {
+            table[b] = 1;
+        }
+        b += 1;
+    }
+    table
+};
+const UPPER: u8 = 2;
 
 /// `rest` is empty or `:<port>`.
 fn check_port(rest: &str) -> Result<(), HostError> {

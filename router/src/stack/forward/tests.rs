@@ -26,3 +26,11 @@ fn only_allowed_upgrades_are_kept() {
     h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
     assert_eq!(allowed_upgrade(&h, &clients, "app"), Some(HeaderValue::from_static("WebSocket")));
 }
+
+#[test]
+fn every_hop_by_hop_name_passes_the_length_filter() {
+    for name in &HOP_BY_HOP {
+        assert!(is_hop_by_hop(name), "{name} is skipped by is_hop_by_hop's length filter");
+    }
+    assert!(!is_hop_by_hop(&header::USER_AGENT), "same length as connection, not hop-by-hop");
+}
