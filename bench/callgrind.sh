@@ -1,74 +1,180 @@
 #!/usr/bin/env bash
 # Deterministic cost of a proxied request: user-space instructions per request, counted by
-# callgrind, for one or more router binaries under the same fixed load (so two builds of
-# the router can be compared exactly, whatever the machine's noise).
+# callgrind, for one or more router binaries and for the peers (nginx configured as
+# ingress-nginx runs it, haproxy with one thread), each under the same fixed load, on each
+# backend. Noise cannot move these counts, so their ratios hold on any machine of the same
+# instruction set (and two builds of the router compare exactly).
 #
-#   bench/callgrind.sh [ROUTER_BINARY...]     # default: target/release/slipway-router
-#   REQUESTS=20000 CONNS=16 bench/callgrind.sh old/slipway-router target/release/slipway-router
+#   bench/callgrind.sh [ROUTER_BINARY...]     # default: $ROUTER_BIN, else target/release/slipway-router
+#   ROUTER_BIN=/work/other/target/release/slipway-router bench/callgrind.sh
+#   PEERS=  BACKENDS=hyper bench/callgrind.sh old/slipway-router new/slipway-router
+#   REQUESTS=16000 CONNS=16 PEERS="nginx haproxy" BACKENDS="hyper nginx" (the defaults)
 #
-# Each binary runs under `valgrind --tool=callgrind` with one worker; once it serves, the
-# counters are zeroed, h2load sends exactly $REQUESTS HTTP/1.1 requests over $CONNS
-# keep-alive connections to a bench-backend app, the counters are dumped, and the total
-# instruction count (Ir) is divided by the requests. Start-up is not counted. Everything
-# listens on loopback and stops by itself.
+# Each proxy runs under `valgrind --tool=callgrind` as one process with one worker thread
+# (the router with `workers = 1`; nginx with `master_process off; daemon off;`; haproxy
+# with `nbthread 1` in the foreground), routing the same 10 apps with the same forwarding
+# headers as in bench/router.sh (bench/peers.sh writes both scripts' configs). Once it
+# serves, one request per connection warms its upstream connections, the counters are
+# zeroed, h2load sends exactly $REQUESTS HTTP/1.1 requests over $CONNS keep-alive
+# connections (1,000 per connection by default: nginx's keep-alive limit towards clients,
+# so no client connection is reopened while counting), the counters are dumped and the
+# total instruction count (Ir) is divided by the requests. Start-up and shutdown are not
+# counted; the kernel's work (TCP) is not user space and is not counted. Everything
+# listens on loopback, every h2load is bounded, and the script stops what it started.
+# Takes about 35 s per proxy and backend here (3.5 minutes with the defaults).
 set -euo pipefail
 trap 'echo "bench/callgrind.sh: failed at line $LINENO" >&2' ERR
+# Router binaries as given (relative to the caller's directory), before the cd below.
+# shellcheck disable=SC2206 # ROUTER_BIN may name several binaries, separated by spaces
+given=("$@"); [ ${#given[@]} -gt 0 ] || given=(${ROUTER_BIN:-})
+binaries=()
+for bin in "${given[@]}"; do binaries+=("$(realpath -m -- "$bin")"); done
 cd "$(dirname "$0")/.."
+[ ${#given[@]} -gt 0 ] || { given=(target/release/slipway-router); binaries=("$PWD/target/release/slipway-router"); }
 
-REQUESTS=${REQUESTS:-20000}
+REQUESTS=${REQUESTS:-16000}
 CONNS=${CONNS:-16}
+PEERS=${PEERS-nginx haproxy}
+BACKENDS=${BACKENDS:-hyper nginx}
 OUT=bench/out/callgrind
-BACKEND=127.0.0.1:19401
-ROUTER=127.0.0.1:19480
-ADMIN=127.0.0.1:19490
+# Loopback ports, checked free at start (not the 194xx of the script before issue 10, which
+# other checkouts may still run without checking).
+BACKEND=127.0.0.1:19601
+NGINX_APP=127.0.0.1:19602
+ROUTER=127.0.0.1:19680
+ADMIN=127.0.0.1:19690
+NGINX=127.0.0.1:19681
+HAPROXY=127.0.0.1:19682
 TOKEN=bench-admin-token-0123456789
 ZONE=bench.localhost
 HOST=app-0.$ZONE
+BODY="hello from backend a"
 
 source bench/lib.sh
-need "apt-get install valgrind nghttp2-client curl" valgrind callgrind_control h2load curl
+source bench/peers.sh
+need "apt-get install valgrind nghttp2-client nginx-light haproxy curl" valgrind callgrind_control h2load curl timeout lscpu
+for p in $PEERS; do
+  case $p in nginx | haproxy) need "apt-get install $p" "$p" ;; *) echo "$me: unknown peer '$p' in PEERS (nginx, haproxy)" >&2; exit 1 ;; esac
+done
+ulimit -n "$(ulimit -Hn)"
 
-binaries=("$@")
-[ ${#binaries[@]} -gt 0 ] || binaries=(target/release/slipway-router)
+for bin in "${binaries[@]}"; do [ -x "$bin" ] || { echo "$me: $bin is not an executable router binary" >&2; exit 1; }; done
 [ -x target/release/bench-backend ] && [ -x target/release/route-load ] || cargo build --release --workspace --quiet
-mkdir -p "$OUT"
+rm -rf "$OUT"; mkdir -p "$OUT"
+ports_free "${BACKEND#*:}" "${NGINX_APP#*:}" "${ROUTER#*:}" "${ADMIN#*:}" "${NGINX#*:}" "${HAPROXY#*:}"
 
-target/release/bench-backend --listen "$BACKEND" --name "hello from the backend" & pids+=($!)
+target/release/bench-backend --listen "$BACKEND" --name "$BODY" & pids+=($!)
+nginx_app_conf "$PWD/$OUT/nginx-app" "$NGINX_APP" "$BODY"
+nginx -p "$PWD/$OUT/nginx-app" -c "$PWD/$OUT/nginx-app/nginx.conf" & pids+=($!)
 wait_http "http://$BACKEND/"
+wait_http "http://$NGINX_APP/"
 
-cat > "$OUT/router.toml" <<TOML
-workers = 1
-zones = ["$ZONE"]
-access_log = false
-log_level = "warn"
-[listen]
-http = "$ROUTER"
-admin = "$ADMIN"
-[admin]
-token = "$TOKEN"
-TOML
-
-echo "| binary | requests | instructions per request |"
-echo "|---|---:|---:|"
-for bin in "${binaries[@]}"; do
-  rm -f "$OUT"/callgrind.out.*
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.%p" "$bin" --config "$OUT/router.toml" \
-    > "$OUT/router.log" 2>&1 & vg=$!; pids+=($vg)
-  wait_http_slow() { for _ in $(seq 1 600); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
-  wait_http_slow "http://$ADMIN/readyz"
-  target/release/route-load --admin "$ADMIN" --token "$TOKEN" --apps 1 --endpoint "$BACKEND" >&2
-  # Warm the connections once, then count only the measured requests.
-  h2load --h1 -n "$CONNS" -c "$CONNS" -H ":authority: $HOST" "http://$ROUTER/" > /dev/null
-  callgrind_control -z "$vg" > /dev/null
-  out=$(h2load --h1 -n "$REQUESTS" -c "$CONNS" -H ":authority: $HOST" "http://$ROUTER/")
+# Sends exactly $1 requests over $CONNS connections to $2; fails unless all answered 2xx.
+load() { # requests url label
+  local out ok
+  out=$(timeout 1200 h2load --h1 -n "$1" -c "$CONNS" -H ":authority: $HOST" "$2") ||
+    { echo "$me: h2load against $3 failed or overran:" >&2; echo "$out" >&2; exit 1; }
   ok=$(echo "$out" | sed -n 's/.*status codes: \([0-9]*\) 2xx.*/\1/p')
-  [ "$ok" = "$REQUESTS" ] || { echo "$me: $bin answered $ok of $REQUESTS with 2xx" >&2; echo "$out" >&2; exit 1; }
-  callgrind_control -d "$vg" > /dev/null
-  kill "$vg"; wait "$vg" 2>/dev/null || true
+  [ "$ok" = "$1" ] || { echo "$me: $3 answered $ok of $1 requests with 2xx" >&2; echo "$out" >&2; exit 1; }
+}
+
+# Sends callgrind a command (-z: zero the counters, -d: dump them); quiet unless it fails.
+control() { # option pid
+  local out
+  out=$(timeout 60 callgrind_control "$1" "$2" 2>&1) || { echo "$me: callgrind_control $1 failed: $out" >&2; exit 1; }
+}
+
+# Runs one proxy under callgrind on one backend; sets IR to its instructions per request.
+# (Not called in $(...): a failure must stop the script, and its valgrind with it.)
+count() { # kind(router|nginx|haproxy) backend-address [router-binary]
+  local kind=$1 addr=$2 bin=${3:-} dir="$PWD/$OUT/$1" url vg dump ir
+  rm -f "$OUT"/callgrind.out.*
+  local vg_args=(valgrind --tool=callgrind "--callgrind-out-file=$PWD/$OUT/callgrind.out.%p")
+  case $kind in
+    router)
+      mkdir -p "$dir"; router_conf "$dir/router.toml" "$ROUTER" "$ADMIN" "$TOKEN"; url="http://$ROUTER/"
+      "${vg_args[@]}" "$bin" --config "$dir/router.toml" > "$dir/log" 2>&1 & vg=$! ;;
+    nginx)
+      nginx_proxy_conf "$dir" "$NGINX" "$addr" callgrind; url="http://$NGINX/"
+      "${vg_args[@]}" nginx -p "$dir" -c "$dir/nginx.conf" > "$dir/log" 2>&1 & vg=$! ;;
+    haproxy)
+      haproxy_conf "$dir" "$HAPROXY" "$addr"; url="http://$HAPROXY/"
+      "${vg_args[@]}" haproxy -db -f "$dir/haproxy.cfg" > "$dir/log" 2>&1 & vg=$! ;;
+  esac
+  pids+=($vg)
+  if [ "$kind" = router ]; then
+    wait_http "http://$ADMIN/readyz" 120
+    target/release/route-load --admin "$ADMIN" --token "$TOKEN" --apps 10 --endpoint "$addr" >&2
+  fi
+  wait_http "$url" 120 -H "Host: $HOST"
+  # Warm the upstream connections once, then count only the measured requests.
+  load "$CONNS" "$url" "$kind"
+  # Our process must be the one answering (it exits if it cannot bind its port).
+  kill -0 "$vg" 2>/dev/null || { echo "$me: $kind under valgrind exited (see $dir/log)" >&2; exit 1; }
+  control -z "$vg"
+  load "$REQUESTS" "$url" "$kind"
+  control -d "$vg"
+  stop "$vg"
   # The dump taken after zeroing holds the measured requests (the final dump at exit
   # holds only the shutdown).
   dump=$(ls "$OUT"/callgrind.out.*.1 2>/dev/null | head -1)
+  [ -n "$dump" ] || { echo "$me: callgrind wrote no dump for $kind (see $dir/log)" >&2; exit 1; }
   ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dump")
   [ -n "$ir" ] || ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$dump")
-  python3 -c "import sys; b,n,ir=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]); print(f'| {b} | {n} | {ir/n:,.0f} |')" "$bin" "$REQUESTS" "$ir"
+  [ -n "$ir" ] || { echo "$me: no instruction total in $dump" >&2; exit 1; }
+  IR=$((ir / REQUESTS))
+}
+
+# rows: proxy-label <tab> backend <tab> instructions per request
+results="$OUT/results.tsv"
+: > "$results"
+for b in $BACKENDS; do
+  case $b in hyper) addr=$BACKEND ;; nginx) addr=$NGINX_APP ;; *) echo "$me: unknown backend '$b' in BACKENDS (hyper, nginx)" >&2; exit 1 ;; esac
+  for i in "${!binaries[@]}"; do
+    echo "   counting router ${given[$i]} on the $b backend" >&2
+    count router "$addr" "${binaries[$i]}"
+    printf 'router %s\t%s\t%s\n' "${given[$i]}" "$b" "$IR" >> "$results"
+  done
+  for p in $PEERS; do
+    echo "   counting $p on the $b backend" >&2
+    count "$p" "$addr"
+    printf '%s\t%s\t%s\n' "$p" "$b" "$IR" >> "$results"
+  done
 done
+
+machine
+echo
+versions="valgrind $(valgrind --version | sed 's/^valgrind-//'), h2load $(h2load --version | sed -n 's/.*nghttp2\/\([^ ]*\).*/\1/p')"
+for p in $PEERS; do
+  case $p in
+    nginx) versions+=", nginx $(nginx -v 2>&1 | sed 's|.*/||')" ;;
+    haproxy) versions+=", haproxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p')" ;;
+  esac
+done
+python3 - "$results" "$REQUESTS" "$CONNS" "$versions" <<'PY'
+import sys
+results, requests, conns, versions = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ir, proxies, backends = {}, [], []
+for line in open(results):
+    proxy, backend, n = line.rstrip("\n").split("\t")
+    ir[(proxy, backend)] = int(n)
+    proxies += [proxy] if proxy not in proxies else []
+    backends += [backend] if backend not in backends else []
+label = {"hyper": "bench-backend (hyper)", "nginx": "nginx `return 200`"}
+print(f"User-space instructions per proxied request under callgrind ({versions}): `h2load --h1 -n {requests:,} -c {conns}` "
+      "after one warm-up request per connection; one process, one worker thread each.\n")
+print("| proxy | " + " | ".join(f"backend: {label.get(b, b)}" for b in backends) + " |")
+print("|---|" + "---:|" * len(backends))
+for p in proxies:
+    print(f"| {p} | " + " | ".join(f"{ir[(p, b)]:,}" if (p, b) in ir else "" for b in backends) + " |")
+routers = [p for p in proxies if p.startswith("router ")]
+for r in routers:
+    for peer in (p for p in proxies if not p.startswith("router ")):
+        name = "router" if len(routers) == 1 else r
+        cells = [f"**{ir[(r, b)] / ir[(peer, b)]:.3f}**" if (r, b) in ir and (peer, b) in ir else "" for b in backends]
+        print(f"| ratio {name} / {peer} | " + " | ".join(cells) + " |")
+if len(routers) > 1:
+    for r in routers[1:]:
+        cells = [f"{ir[(r, b)] / ir[(routers[0], b)]:.3f}" if (r, b) in ir and (routers[0], b) in ir else "" for b in backends]
+        print(f"| ratio {r} / {routers[0]} | " + " | ".join(cells) + " |")
+PY

@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# Router benchmark: slipway-router vs nginx vs a direct connection, then route-table scale
-# (10 vs 100,000 apps) and update-to-served latency at 100,000 apps.
+# Router benchmark: slipway-router against nginx (configured as ingress-nginx runs it) and
+# haproxy (one thread, `http-reuse always`), with a direct connection as the floor, on two
+# backends; then route-table scale (10 vs 100,000 apps), update-to-served latency at
+# 100,000 apps, and the instruction count of bench/callgrind.sh (router, nginx, haproxy
+# under callgrind with the same fixed load: the ratio no machine noise can move).
 #
-#   bench/router.sh            # ROUNDS=5 DURATION=10s CONNS=64 by default
-#   ROUNDS=3 DURATION=5s bench/router.sh
+#   bench/router.sh      # ROUNDS=5 DURATION=10s: about 7 min timed + 2 min table + ~4 min callgrind
+#   ROUNDS=9 bench/router.sh
+#   ROUNDS=1 DURATION=2s TABLE_ROUNDS=1 TABLE_DURATION=2s UPDATES=50 CALLGRIND=0 bench/router.sh
+#   (CALLGRIND_REQUESTS / CALLGRIND_CONNS set bench/callgrind.sh's load: 16000 / 16)
 #
-# The proxy under test (router or nginx, one worker) is pinned to CPU $PROXY_CPU; wrk and
-# the backend share CPU $LOAD_CPU. Targets alternate within each round so drift on this
-# noisy machine hits all of them alike; medians are reported, with ratios from one run.
-# The proxy's CPU time per request comes from /proc/<pid>/stat before and after each run,
-# so it holds even when the load side is the bottleneck. Everything listens on loopback
-# and stops by itself. Results: bench/out/router-results.md (paste into bench/RESULTS.md).
+# The proxy under test (one worker or thread each) is pinned to CPU $PROXY_CPU; wrk and the
+# backend share CPU $LOAD_CPU. The two backends are bench-backend (hyper) and an nginx
+# `return 200` app with the same body: their load-side costs differ, which changes the
+# ratios, so both are reported. Within each round the targets (direct, router, nginx,
+# haproxy) run one after another in an order that rotates from round to round, so drift
+# hits all of them alike; per-round ratios compare runs seconds apart, and their medians
+# are the headline figures. A proxy's CPU time per request comes from /proc/<pid>/stat
+# before and after each run, so it holds even when the load side is the bottleneck.
+# Before any measurement each proxy is checked to answer the app with the backend's body
+# and to forward the same five headers. Everything listens on loopback, every load is
+# bounded in time (and killed if it overruns), and the script stops what it started, also
+# on failure or Ctrl-C. Results: bench/out/router-results.md.
 set -euo pipefail
 trap 'echo "bench/router.sh: failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
@@ -20,83 +31,59 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+BACKENDS=${BACKENDS:-hyper nginx}
 UPDATES=${UPDATES:-1000}
 TABLE_ROUNDS=${TABLE_ROUNDS:-9}
 TABLE_DURATION=${TABLE_DURATION:-6s}
 BIG_TABLE=${BIG_TABLE:-100000}
+CALLGRIND=${CALLGRIND:-1}
 OUT=bench/out
 BIN=target/release
 TOKEN=bench-admin-token-0123456789
 BACKEND=127.0.0.1:19101
 BACKEND_B=127.0.0.1:19102
+NGINX_APP=127.0.0.1:19103
+ECHO=127.0.0.1:19104
 ROUTER=127.0.0.1:19180
 ADMIN=127.0.0.1:19190
 BIG_ROUTER=127.0.0.1:19181
 BIG_ADMIN=127.0.0.1:19191
 NGINX=127.0.0.1:19280
+HAPROXY=127.0.0.1:19380
 ZONE=bench.localhost
 HOST=app-0.$ZONE
+BODY="hello from backend a"
 
 source bench/lib.sh
-need "apt-get install wrk nginx-light util-linux python3 curl" wrk nginx taskset python3 curl
+source bench/peers.sh
+need "apt-get install wrk nginx-light haproxy util-linux python3 curl" wrk nginx haproxy taskset lscpu python3 curl timeout
+ulimit -n "$(ulimit -Hn)"
 
-mkdir -p "$OUT/nginx"
-rm -f "$OUT"/router-runs.tsv
+ports_free "${BACKEND#*:}" "${BACKEND_B#*:}" "${NGINX_APP#*:}" "${ECHO#*:}" "${ROUTER#*:}" "${ADMIN#*:}" \
+  "${BIG_ROUTER#*:}" "${BIG_ADMIN#*:}" "${NGINX#*:}" "${HAPROXY#*:}"
+mkdir -p "$OUT"
+rm -f "$OUT"/router-runs.tsv "$OUT"/callgrind.md
 echo "== building (release)" >&2
 cargo build --release --workspace --quiet
 
-# --- backend, router, nginx -------------------------------------------------------------
-taskset -c "$LOAD_CPU" "$BIN/bench-backend" --listen "$BACKEND" --name "hello from backend a" & pids+=($!)
+# --- backends (on the load core) -----------------------------------------------------------
+taskset -c "$LOAD_CPU" "$BIN/bench-backend" --listen "$BACKEND" --name "$BODY" & pids+=($!)
 taskset -c "$LOAD_CPU" "$BIN/bench-backend" --listen "$BACKEND_B" --name "hello from backend b" & pids+=($!)
-
-cat > "$OUT/router.toml" <<TOML
-workers = 1
-zones = ["$ZONE"]
-access_log = false
-log_level = "warn"
-[listen]
-http = "$ROUTER"
-admin = "$ADMIN"
-[admin]
-token = "$TOKEN"
-TOML
-taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router.log" 2>&1 & router_pid=$!; pids+=($router_pid)
-# A second router, identical but for the size of its table (loaded once, below).
-SLIPWAY_ROUTER__LISTEN__HTTP=$BIG_ROUTER SLIPWAY_ROUTER__LISTEN__ADMIN=$BIG_ADMIN \
-  taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router-big.log" 2>&1 & big_pid=$!; pids+=($big_pid)
-wait_http "http://$ADMIN/readyz"
-wait_http "http://$BIG_ADMIN/readyz"
+taskset -c "$LOAD_CPU" "$BIN/bench-backend" --listen "$ECHO" --echo-headers & pids+=($!)
+nginx_app_conf "$PWD/$OUT/nginx-app" "$NGINX_APP" "$BODY"
+taskset -c "$LOAD_CPU" nginx -p "$PWD/$OUT/nginx-app" -c "$PWD/$OUT/nginx-app/nginx.conf" & pids+=($!)
 wait_http "http://$BACKEND/"
+wait_http "http://$NGINX_APP/"
+wait_http "http://$ECHO/"
+[ "$(curl -fsS "http://$NGINX_APP/")" = "$BODY" ] || { echo "$me: the nginx app does not answer '$BODY'" >&2; exit 1; }
 
-# nginx: one worker, host-based routing to the same 10 apps, keep-alive upstreams, the same
-# forwarding headers the router sets.
-{
-  echo "worker_processes 1; pid $PWD/$OUT/nginx/nginx.pid; error_log $PWD/$OUT/nginx/error.log warn; daemon off;"
-  echo "events { worker_connections 4096; }"
-  echo "http { access_log off;"
-  for i in $(seq 0 9); do
-    echo "  upstream app_$i { server $BACKEND; keepalive 64; }"
-    echo "  server { listen $NGINX; server_name app-$i.$ZONE;"
-    echo "    location / { proxy_pass http://app_$i; proxy_http_version 1.1; proxy_set_header Connection \"\";"
-    echo "      proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;"
-    echo "      proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host;"
-    echo "      proxy_set_header X-Forwarded-Port \$server_port; proxy_set_header X-Request-Id \$request_id; } }"
-  done
-  echo "  server { listen $NGINX default_server; return 404; }"
-  echo "}"
-} > "$OUT/nginx/nginx.conf"
-taskset -c "$PROXY_CPU" nginx -p "$PWD/$OUT/nginx" -c "$PWD/$OUT/nginx/nginx.conf" & nginx_pid=$!; pids+=($nginx_pid)
-curl -fsS -o /dev/null -H "Host: $HOST" --retry 50 --retry-delay 0 --retry-all-errors "http://$NGINX/"
-
-load_apps() { # admin apps
-  "$BIN/route-load" --admin "$1" --token "$TOKEN" --apps "$2" --endpoint "$BACKEND" >&2
+load_apps() { # admin apps endpoint
+  "$BIN/route-load" --admin "$1" --token "$TOKEN" --apps "$2" --endpoint "$3" >&2
 }
-load_apps "$ADMIN" 10
-load_apps "$BIG_ADMIN" "$BIG_TABLE"
 
-# CPU ticks (user+system) of a process and its children threads/processes.
+# CPU ticks (user+system) of processes and their children (nginx's worker).
 cpu_ticks() { # pid...
-  local total=0
+  local total=0 pid p f
   for pid in "$@"; do
     for p in "$pid" $(pgrep -P "$pid" || true); do
       read -r -a f < "/proc/$p/stat"; total=$((total + f[13] + f[14]))
@@ -105,18 +92,20 @@ cpu_ticks() { # pid...
   echo "$total"
 }
 
-# One wrk run; appends a row: target round rps p50_us p99_us requests cpu_ticks errors
-run() { # target url pid(or -) [lua]
-  local target=$1 url=$2 pid=$3 lua=${4:-} before=0 after=0 out
+# One wrk run; appends a row: backend target round rps p50_us p99_us requests cpu_ticks errors
+run() { # backend target url pid(or -) [lua]
+  local backend=$1 target=$2 url=$3 pid=$4 lua=${5:-} before=0 after=0 out duration
+  duration=${RUN_DURATION:-$DURATION}
   [ "$pid" != - ] && before=$(cpu_ticks "$pid")
-  local args=(-t1 "-c$CONNS" "-d${RUN_DURATION:-$DURATION}" --latency -H "Host: $HOST")
+  local args=(-t1 "-c$CONNS" "-d$duration" --latency -H "Host: $HOST")
   [ -n "$lua" ] && args+=(-s "$lua")
-  out=$(taskset -c "$LOAD_CPU" wrk "${args[@]}" "$url")
+  out=$(timeout $(( $(seconds "$duration") + 30 )) taskset -c "$LOAD_CPU" wrk "${args[@]}" "$url") ||
+    { echo "$me: wrk against $target failed or overran:" >&2; echo "$out" >&2; exit 1; }
   [ "$pid" != - ] && after=$(cpu_ticks "$pid")
-  python3 - "$target" "$round" "$((after - before))" <<PY "$out" >> "$OUT/router-runs.tsv"
+  python3 - "$backend" "$target" "$round" "$((after - before))" <<PY "$out" >> "$OUT/router-runs.tsv"
 import re, sys
-target, rnd, ticks = sys.argv[1], sys.argv[2], int(sys.argv[3])
-out = sys.argv[4]
+backend, target, rnd, ticks = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+out = sys.argv[5]
 def us(v):
     m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
     if not m:
@@ -129,9 +118,69 @@ reqs = int(re.search(r"(\d+) requests in", out).group(1))
 sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
 errs = (sum(map(int, sock.groups())) if sock else 0) + (int(non2xx.group(1)) if non2xx else 0)
-print(f"{target}\t{rnd}\t{rps}\t{p50}\t{p99}\t{reqs}\t{ticks}\t{errs}")
+print(f"{backend}\t{target}\t{rnd}\t{rps}\t{p50}\t{p99}\t{reqs}\t{ticks}\t{errs}")
 PY
 }
+
+# --- router vs nginx vs haproxy, one backend at a time --------------------------------------
+# Starts the three proxies routing the 10 apps (and `echo`) to $1, checks them, runs the
+# rounds, stops them.
+compare() { # backend-name backend-address
+  local name=$1 addr=$2 round t order shift_by router_pid nginx_pid haproxy_pid
+  router_conf "$OUT/router.toml" "$ROUTER" "$ADMIN" "$TOKEN"
+  taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router.log" 2>&1 & router_pid=$!; pids+=($router_pid)
+  nginx_proxy_conf "$PWD/$OUT/nginx" "$NGINX" "$addr" timed "$ECHO"
+  taskset -c "$PROXY_CPU" nginx -p "$PWD/$OUT/nginx" -c "$PWD/$OUT/nginx/nginx.conf" & nginx_pid=$!; pids+=($nginx_pid)
+  haproxy_conf "$PWD/$OUT/haproxy" "$HAPROXY" "$addr" "$ECHO"
+  taskset -c "$PROXY_CPU" haproxy -db -f "$PWD/$OUT/haproxy/haproxy.cfg" > "$OUT/haproxy/haproxy.log" 2>&1 & haproxy_pid=$!; pids+=($haproxy_pid)
+  wait_http "http://$ADMIN/readyz"
+  load_apps "$ADMIN" 10 "$addr"
+  curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"endpoints\":[\"$ECHO\"]}" "http://$ADMIN/v1/routes/echo"
+  wait_http "http://$NGINX/" 10 -H "Host: $HOST"
+  wait_http "http://$HAPROXY/" 10 -H "Host: $HOST"
+  check_proxy router "http://$ROUTER/" "$BODY" "$OUT/headers-router.txt"
+  check_proxy nginx "http://$NGINX/" "$BODY" "$OUT/headers-nginx.txt"
+  check_proxy haproxy "http://$HAPROXY/" "$BODY" "$OUT/headers-haproxy.txt"
+  for t in router_pid nginx_pid haproxy_pid; do
+    kill -0 "${!t}" 2>/dev/null || { echo "$me: ${t%_pid} exited at start (see $OUT)" >&2; exit 1; }
+  done
+
+  echo "== $name backend: $ROUNDS rounds x (direct, router, nginx, haproxy), $DURATION each, $CONNS connections" >&2
+  for round in $(seq 1 "$ROUNDS"); do
+    order=(direct router nginx haproxy); shift_by=$(( (round - 1) % 4 ))
+    order=("${order[@]:$shift_by}" "${order[@]:0:$shift_by}")
+    for t in "${order[@]}"; do
+      case $t in
+        direct) run "$name" direct "http://$addr/" - ;;
+        router) run "$name" router "http://$ROUTER/" "$router_pid" ;;
+        nginx) run "$name" nginx "http://$NGINX/" "$nginx_pid" ;;
+        haproxy) run "$name" haproxy "http://$HAPROXY/" "$haproxy_pid" ;;
+      esac
+    done
+    echo "   round $round (${order[*]}) done" >&2
+  done
+  stop "$router_pid" "$nginx_pid" "$haproxy_pid"
+}
+
+for b in $BACKENDS; do
+  case $b in
+    hyper) compare hyper "$BACKEND" ;;
+    nginx) compare nginx "$NGINX_APP" ;;
+    *) echo "$me: unknown backend '$b' in BACKENDS (hyper, nginx)" >&2; exit 1 ;;
+  esac
+done
+
+# --- route-table scale and update latency ---------------------------------------------------
+# Two routers, identical but for the size of their tables.
+router_conf "$OUT/router.toml" "$ROUTER" "$ADMIN" "$TOKEN"
+router_conf "$OUT/router-big.toml" "$BIG_ROUTER" "$BIG_ADMIN" "$TOKEN"
+taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router.log" 2>&1 & router_pid=$!; pids+=($router_pid)
+taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router-big.toml" > "$OUT/router-big.log" 2>&1 & big_pid=$!; pids+=($big_pid)
+wait_http "http://$ADMIN/readyz"
+wait_http "http://$BIG_ADMIN/readyz"
+load_apps "$ADMIN" 10 "$BACKEND"
+load_apps "$BIG_ADMIN" "$BIG_TABLE" "$BACKEND"
 
 hosts_lua="$OUT/ten-apps.lua"
 cat > "$hosts_lua" <<LUA
@@ -142,80 +191,116 @@ request = function()
 end
 LUA
 
-echo "== proxy comparison: $ROUNDS rounds x (direct, router, nginx), $DURATION each, $CONNS connections" >&2
-for round in $(seq 1 "$ROUNDS"); do
-  order=(direct router nginx); shift_by=$(( (round - 1) % 3 ))
-  order=("${order[@]:$shift_by}" "${order[@]:0:$shift_by}")
-  for t in "${order[@]}"; do
-    case $t in
-      direct) run direct "http://$BACKEND/" - ;;
-      router) run router "http://$ROUTER/" "$router_pid" ;;
-      nginx) run nginx "http://$NGINX/" "$nginx_pid" ;;
-    esac
-    echo "   round $round $t done" >&2
-  done
-done
-
 echo "== table scale: a router with 10 apps vs one with $BIG_TABLE, requests spread over 10 of them" >&2
 RUN_DURATION=$TABLE_DURATION
 for round in $(seq 1 "$TABLE_ROUNDS"); do
   if (( round % 2 )); then
-    run "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
-    run "table-$BIG_TABLE" "http://$BIG_ROUTER/" "$big_pid" "$hosts_lua"
+    run hyper "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
+    run hyper "table-$BIG_TABLE" "http://$BIG_ROUTER/" "$big_pid" "$hosts_lua"
   else
-    run "table-$BIG_TABLE" "http://$BIG_ROUTER/" "$big_pid" "$hosts_lua"
-    run "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
+    run hyper "table-$BIG_TABLE" "http://$BIG_ROUTER/" "$big_pid" "$hosts_lua"
+    run hyper "table-10" "http://$ROUTER/" "$router_pid" "$hosts_lua"
   fi
   echo "   round $round done" >&2
 done
 unset RUN_DURATION
 
 echo "== update latency at $BIG_TABLE apps ($UPDATES updates)" >&2
-latency=$("$BIN/update-latency" --admin "$BIG_ADMIN" --token "$TOKEN" --proxy "$BIG_ROUTER" --host "app-5.$ZONE" \
+latency=$(timeout 300 "$BIN/update-latency" --admin "$BIG_ADMIN" --token "$TOKEN" --proxy "$BIG_ROUTER" --host "app-5.$ZONE" \
   --app app-5 --a "$BACKEND" --b "$BACKEND_B" --iterations "$UPDATES")
 echo "$latency" > "$OUT/update-latency.txt"
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$big_pid/status")
+stop "$router_pid" "$big_pid"
 
-TABLE_DURATION=$TABLE_DURATION python3 - "$OUT/router-runs.tsv" "$latency" "$BIG_TABLE" "$rss_kb" "$ROUNDS" "$DURATION" "$CONNS" <<'PY' | tee "$OUT/router-results.md"
-import os, statistics as st, sys, platform, subprocess
-runs, latency, big, rss_kb, rounds, duration, conns = sys.argv[1:8]
-rows = [l.rstrip("\n").split("\t") for l in open(runs)]
+# --- instructions per request (deterministic) -----------------------------------------------
+if [ "$CALLGRIND" != 0 ]; then
+  echo "== instructions per request under callgrind (bench/callgrind.sh)" >&2
+  # Its own load (CONNS, REQUESTS) is not this script's: CALLGRIND_CONNS/_REQUESTS set it.
+  ROUTER_BIN="$BIN/slipway-router" BACKENDS="$BACKENDS" CONNS="${CALLGRIND_CONNS:-16}" \
+    REQUESTS="${CALLGRIND_REQUESTS:-16000}" bench/callgrind.sh > "$OUT/callgrind.md"
+fi
+
+versions="nginx $(nginx -v 2>&1 | sed 's|.*/||'), haproxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p'), wrk $({ wrk -v 2>&1 || true; } | sed -n '1s/^wrk \([^ ]*\).*/\1/p')"
+{
+  machine
+  echo
+  python3 - "$OUT/router-runs.tsv" "$latency" "$BIG_TABLE" "$rss_kb" "$ROUNDS" "$DURATION" "$CONNS" "$TABLE_DURATION" "$versions" <<'PY'
+import os, statistics as st, sys
+runs, latency, big, rss_kb, rounds, duration, conns, table_duration, versions = sys.argv[1:10]
+apps = f"{int(big):,}"
 tck = os.sysconf("SC_CLK_TCK")
-by = {}
-for t, rnd, rps, p50, p99, reqs, ticks, errs in rows:
-    by.setdefault(t, []).append((float(rps), float(p50), float(p99), int(reqs), int(ticks), int(errs)))
-def med(t, i): return st.median(r[i] for r in by[t])
-def cpu_us(t):  # CPU microseconds per request, median over rounds
-    return st.median(r[4] / tck * 1e6 / r[3] for r in by[t])
-cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-print(f"Machine: {os.cpu_count()} cores ({cpu}), {round(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')/2**30)} GiB, "
-      f"{platform.platform()}; nginx {subprocess.run(['nginx','-v'],capture_output=True,text=True).stderr.strip().split('/')[-1]}, wrk 4.1.0.")
-print(f"Each figure is the median of {rounds} runs of `wrk -t1 -c{conns} -d{duration}`; proxy pinned to one core, wrk + backend on the other.\n")
-print("| target | requests/s | p50 latency | p99 latency | proxy CPU per request | errors |")
-print("|---|---:|---:|---:|---:|---:|")
-for t in ["direct", "router", "nginx"]:
-    c = f"{cpu_us(t):.1f} µs" if t != "direct" else "–"
-    print(f"| {t} | {med(t,0):,.0f} | {med(t,1):.0f} µs | {med(t,2):.0f} µs | {c} | {sum(r[5] for r in by[t])} |")
-print()
-print("| ratio router / nginx | requests/s | p99 latency | CPU per request |")
-print("|---|---:|---:|---:|")
-print(f"| | {med('router',0)/med('nginx',0):.2f} | {med('router',2)/med('nginx',2):.2f} | {cpu_us('router')/cpu_us('nginx'):.2f} |")
-print()
-small, large = f"table-10", f"table-{big}"
-print(f"Route table: {len(by[f'table-10'])} rounds of `wrk -t1 -c{conns}` for {os.environ.get('TABLE_DURATION', '6s')} against each of two identical routers, "
-      f"one holding 10 apps and one holding {big}, requests spread over 10 apps, the two runs of a round back to back. "
-      "The per-round ratio compares runs seconds apart, so it is the figure that holds on this machine, whose speed drifts over minutes.\n")
-print(f"| route table | requests/s | p99 latency | CPU per request |")
-print("|---|---:|---:|---:|")
-for t in [small, large]:
-    print(f"| {t.split('-')[1]} apps | {med(t,0):,.0f} | {med(t,2):.0f} µs | {cpu_us(t):.1f} µs |")
-print(f"| ratio {big} / 10 (medians) | {med(large,0)/med(small,0):.3f} | {med(large,2)/med(small,2):.2f} | {cpu_us(large)/cpu_us(small):.3f} |")
-pairs = list(zip(by[small], by[large]))
-paired = st.median(l[0] / s[0] for s, l in pairs)
-print(f"| ratio {big} / 10 (median of the {len(pairs)} per-round ratios) | {paired:.3f} | | |")
-print()
+by = {}  # (backend, target) -> {round: (rps, p50, p99, reqs, ticks, errs)}
+for line in open(runs):
+    b, t, rnd, rps, p50, p99, reqs, ticks, errs = line.rstrip("\n").split("\t")
+    by.setdefault((b, t), {})[int(rnd)] = (float(rps), float(p50), float(p99), int(reqs), int(ticks), int(errs))
+def cpu(r):  # proxy CPU microseconds per request of one run
+    return r[4] / tck * 1e6 / r[3] if r[3] else float("nan")
+def measures(r):  # requests/s, p99, CPU per request
+    return (r[0], r[2], cpu(r))
+def med(key, f):
+    return st.median(f(r) for r in by[key].values())
+
+print(f"{versions}. Each run is `wrk -t1 -c{conns} -d{duration}`; the proxy (one worker / thread) "
+      f"is pinned to one core, wrk and the backend to the other; {rounds} rounds, the targets in an order "
+      "rotating from round to round.\n")
+for b in dict.fromkeys(k[0] for k in by if k[1] in ("direct", "router", "nginx", "haproxy")):
+    label = {"hyper": "bench-backend (hyper)", "nginx": "nginx `return 200`"}.get(b, b)
+    print(f"#### Backend: {label}\n")
+    print("| target | requests/s | p50 latency | p99 latency | proxy CPU per request | errors |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for t in ["direct", "router", "nginx", "haproxy"]:
+        k = (b, t)
+        if k not in by: continue
+        c = f"{med(k, cpu):.1f} µs" if t != "direct" else "–"
+        print(f"| {t} | {med(k, lambda r: r[0]):,.0f} | {med(k, lambda r: r[1]):.0f} µs | {med(k, lambda r: r[2]):.0f} µs "
+              f"| {c} | {sum(r[5] for r in by[k].values())} |")
+    print("\n(medians of the rounds)\n")
+    peers = [p for p in ("nginx", "haproxy") if (b, p) in by and (b, "router") in by]
+    head = " | ".join(f"router / {p}: {m}" for p in peers for m in ("requests/s", "p99", "CPU per request"))
+    print(f"| round | {head} |")
+    print("|---|" + "---:|" * (3 * len(peers)))
+    ratios = {p: [] for p in peers}
+    for rnd in sorted(by[(b, "router")]):
+        cells = []
+        for p in peers:
+            if rnd not in by[(b, p)]: cells += [""] * 3; continue
+            r = [x / y for x, y in zip(measures(by[(b, "router")][rnd]), measures(by[(b, p)][rnd]))]
+            ratios[p].append(r)
+            cells += [f"{x:.2f}" for x in r]
+        print(f"| {rnd} | " + " | ".join(cells) + " |")
+    cells = [f"**{st.median(r[i] for r in ratios[p]):.2f}**" for p in peers for i in range(3)]
+    print("| median of the per-round ratios | " + " | ".join(cells) + " |")
+    cells = []
+    for p in peers:
+        rk, pk = (b, "router"), (b, p)
+        cells += [f"{med(rk, lambda r: r[0]) / med(pk, lambda r: r[0]):.2f}",
+                  f"{med(rk, lambda r: r[2]) / med(pk, lambda r: r[2]):.2f}",
+                  f"{med(rk, cpu) / med(pk, cpu):.2f}"]
+    print("| ratio of the medians | " + " | ".join(cells) + " |\n")
+
+small, large = ("hyper", "table-10"), ("hyper", f"table-{big}")
+if small in by and large in by:
+    print(f"Route table: {len(by[small])} rounds of `wrk -t1 -c{conns} -d{table_duration}` against each of two identical routers, "
+          f"one holding 10 apps and one holding {apps}, requests spread over 10 apps, the two runs of a round back to back "
+          "(bench-backend).\n")
+    print("| route table | requests/s | p99 latency | CPU per request |")
+    print("|---|---:|---:|---:|")
+    for k in (small, large):
+        print(f"| {10 if k == small else apps} apps | {med(k, lambda r: r[0]):,.0f} | {med(k, lambda r: r[2]):.0f} µs | {med(k, cpu):.1f} µs |")
+    print(f"| ratio {apps} / 10 (medians) | {med(large, lambda r: r[0]) / med(small, lambda r: r[0]):.3f} "
+          f"| {med(large, lambda r: r[2]) / med(small, lambda r: r[2]):.2f} | {med(large, cpu) / med(small, cpu):.3f} |")
+    pairs = [(by[small][r], by[large][r]) for r in sorted(by[small]) if r in by[large]]
+    ratio = [[x / y for x, y in zip(measures(l), measures(s))] for s, l in pairs]
+    print(f"| ratio {apps} / 10 (median of the {len(pairs)} per-round ratios) | **{st.median(r[0] for r in ratio):.3f}** "
+          f"| **{st.median(r[1] for r in ratio):.2f}** | **{st.median(r[2] for r in ratio):.3f}** |\n")
+
 kv = dict(p.split("=") for p in latency.split())
-print(f"Admin update → first request served by the new endpoint, at {big} apps, {kv['updates']} updates: "
+print(f"Admin update → first request served by the new endpoint, at {apps} apps, {kv['updates']} updates: "
       f"p50 {float(kv['p50_ms']):.3f} ms, p99 {float(kv['p99_ms']):.3f} ms, max {float(kv['max_ms']):.3f} ms "
-      f"(stale responses after the PUT returned: {kv['stale_responses']}). Router RSS with {big} apps: {int(rss_kb)/1024:.0f} MiB.")
+      f"(stale responses after the PUT returned: {kv['stale_responses']}). Router RSS with {apps} apps: {int(rss_kb)/1024:.0f} MiB.\n")
 PY
+  if [ -s "$OUT/callgrind.md" ]; then
+    echo "#### Instructions per request (bench/callgrind.sh)"; echo
+    sed '/^\*\*Machine:\*\*/{N;d}' "$OUT/callgrind.md"
+  fi
+} | tee "$OUT/router-results.md"
