@@ -108,11 +108,14 @@ impl AppLog {
         let broadcast = self.tx.receiver_count() > 0;
         let mut kept = on_kept.as_ref().map(|_| Vec::with_capacity(count));
         let mut drain = lines.drain(..);
-        while drain.len() > 0 {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(EVENT_LINES);
+            left -= n;
             // One allocation per batch of EVENT_LINES lines, built in place.
             let batch: Arc<[Line]> = drain
                 .by_ref()
-                .take(EVENT_LINES)
+                .take(n)
                 .map(|mut line| {
                     line.seq = seq;
                     line.arrival = arrival;
@@ -183,10 +186,13 @@ impl AppLog {
     /// to the per-app bounds (with [`over_limits`]).
     pub(crate) fn restore(&self, lines: Vec<Line>, totals: &Totals) {
         let mut ring = self.lock();
+        let mut left = lines.len();
         let mut lines = lines.into_iter();
-        while lines.len() > 0 {
+        while left > 0 {
+            let n = left.min(EVENT_LINES);
+            left -= n;
             // In batches like appended lines, so evicting the restored ones frees them bit by bit.
-            let batch: Arc<[Line]> = lines.by_ref().take(EVENT_LINES).collect();
+            let batch: Arc<[Line]> = lines.by_ref().take(n).collect();
             for line in SharedLine::all(&batch) {
                 ring.next_seq = ring.next_seq.max(line.seq + 1);
                 ring.bytes += line.approx_bytes();
