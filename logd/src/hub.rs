@@ -19,13 +19,14 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
-use crate::line::Line;
+use crate::line::{Line, SharedLine};
 
 /// What an app broadcasts.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Lines, in sequence order.
-    Lines(Arc<[Arc<Line>]>),
+    /// A batch of lines as the store kept them, in sequence order (shared, never copied
+    /// per subscriber).
+    Lines(Arc<[Line]>),
     /// A heartbeat tick: idle subscribers send a keep-alive.
     Heartbeat,
 }
@@ -75,7 +76,7 @@ fn dyno_matches(wanted: &str, dyno: &str) -> bool {
 #[derive(Debug, Clone)]
 pub enum Item {
     /// A line.
-    Line(Arc<Line>),
+    Line(SharedLine),
     /// This many lines were skipped because the subscriber fell behind.
     Dropped(u64),
     /// Lines `from..=to` were requested but are no longer in history.
@@ -100,10 +101,10 @@ pub struct Subscription {
     /// The app's name (shared with its history: one `Arc` clone per subscription).
     app: Arc<str>,
     rx: Option<broadcast::Receiver<Event>>,
-    backlog: std::vec::IntoIter<Arc<Line>>,
+    backlog: std::vec::IntoIter<SharedLine>,
     marker: Option<Item>,
-    batch: Option<(Arc<[Arc<Line>]>, usize)>,
-    held: Option<Arc<Line>>,
+    batch: Option<(Arc<[Line]>, usize)>,
+    held: Option<SharedLine>,
     last_seq: u64,
     filter: Filter,
     dropped: u64,
@@ -113,7 +114,7 @@ impl Subscription {
     pub(crate) fn new(
         app: Arc<str>,
         rx: Option<broadcast::Receiver<Event>>,
-        backlog: Vec<Arc<Line>>,
+        backlog: Vec<SharedLine>,
         gap: Option<(u64, u64)>,
         reset: bool,
         last_seq: u64,
@@ -154,8 +155,8 @@ impl Subscription {
             return;
         }
         self.marker = (first > from).then_some(Item::Gap { from, to: first - 1 });
-        let older = lines.into_iter().filter(|l| self.filter.matches(l)).map(Arc::new);
-        let backlog: Vec<Arc<Line>> = older.chain(self.backlog.by_ref()).collect();
+        let older = SharedLine::batch(lines).into_iter().filter(|l| self.filter.matches(l));
+        let backlog: Vec<SharedLine> = older.chain(self.backlog.by_ref()).collect();
         self.backlog = backlog.into_iter();
     }
 
@@ -216,7 +217,7 @@ impl Subscription {
                 Some(line) => line,
                 None => {
                     let (lines, next) = self.batch.as_mut()?;
-                    let Some(line) = lines.get(*next).cloned() else {
+                    let Some(line) = SharedLine::new(lines, *next) else {
                         self.batch = None;
                         return None;
                     };

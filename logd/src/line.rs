@@ -14,7 +14,7 @@
 //! messages reuse them as they are).
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -125,7 +125,7 @@ impl Timestamp {
 /// Longest source, dyno or stream kept (longer ones are cut at a character boundary).
 const MAX_ATTR: usize = 255;
 
-/// One log line. Built by the record rules, numbered and shared (`Arc<Line>`) by the store.
+/// One log line. Built by the record rules, numbered and shared ([`SharedLine`]) by the store.
 #[derive(Debug)]
 pub struct Line {
     pub(crate) seq: u64,
@@ -258,6 +258,47 @@ impl Line {
         out.extend_from_slice(b": ");
         out.extend_from_slice(self.message().as_bytes());
         out.push(b'\n');
+    }
+}
+
+/// A kept line, as history, subscribers and the disk writer share it: a reference into the
+/// batch of lines it was kept with (one allocation per batch of up to
+/// [`crate::store::ring::EVENT_LINES`] lines instead of one per line). Derefs to the line.
+/// A batch is freed when its last line is dropped; history evicts in order, so at most one
+/// partly evicted batch per app outlives its lines.
+#[derive(Debug, Clone)]
+pub struct SharedLine {
+    batch: Arc<[Line]>,
+    index: u32,
+}
+
+impl SharedLine {
+    /// Line `index` of `batch` (`None` past its end).
+    pub fn new(batch: &Arc<[Line]>, index: usize) -> Option<SharedLine> {
+        if index >= batch.len() {
+            return None;
+        }
+        Some(SharedLine { batch: batch.clone(), index: u32::try_from(index).ok()? })
+    }
+
+    /// Every line of `batch`, in order. O(lines): one reference-count increment each.
+    pub fn all(batch: &Arc<[Line]>) -> impl Iterator<Item = SharedLine> + '_ {
+        (0..batch.len()).filter_map(move |i| SharedLine::new(batch, i))
+    }
+
+    /// Shares `lines` as one batch. One allocation.
+    pub fn batch(lines: Vec<Line>) -> Vec<SharedLine> {
+        let batch: Arc<[Line]> = lines.into();
+        SharedLine::all(&batch).collect()
+    }
+}
+
+impl std::ops::Deref for SharedLine {
+    type Target = Line;
+
+    fn deref(&self) -> &Line {
+        // `new` checked the index against this very batch, which never changes length.
+        &self.batch[self.index as usize]
     }
 }
 

@@ -131,6 +131,11 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    /// The next byte (a value's marker), without consuming it.
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
     /// Bytes consumed so far.
     pub fn pos(&self) -> usize {
         self.pos
@@ -177,7 +182,17 @@ impl<'a> Reader<'a> {
 
     /// Reads the head of the next value (and the payload of scalars).
     pub fn head(&mut self) -> Result<Head<'a>, Error> {
-        let marker = Marker::from_u8(self.u8()?);
+        let b = self.u8()?;
+        // The markers of nearly every value in a record first: short strings, small maps
+        // and arrays, small integers.
+        match b {
+            0xa0..=0xbf => return Ok(Head::Str(self.take(usize::from(b & 0x1f))?)),
+            0x80..=0x8f => return Ok(Head::Map(u32::from(b & 0x0f))),
+            0x90..=0x9f => return Ok(Head::Array(u32::from(b & 0x0f))),
+            0x00..=0x7f => return Ok(Head::Uint(u64::from(b))),
+            _ => {}
+        }
+        let marker = Marker::from_u8(b);
         Ok(match marker {
             Marker::Null => Head::Nil,
             Marker::True => Head::Bool(true),
@@ -254,6 +269,19 @@ impl<'a> Reader<'a> {
     /// Skips one whole value, iteratively (no recursion, however deep), by its headers
     /// alone (scalars are stepped over, not decoded).
     pub fn skip(&mut self) -> Result<(), Error> {
+        // The usual record value first: a short string, or a one-byte scalar.
+        match self.peek() {
+            Some(b @ 0xa0..=0xbf) => {
+                self.pos += 1;
+                self.take(usize::from(b & 0x1f))?;
+                return Ok(());
+            }
+            Some(0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff) => {
+                self.pos += 1;
+                return Ok(());
+            }
+            _ => {}
+        }
         let mut pending: u64 = 1;
         while pending > 0 {
             pending -= 1;
@@ -314,6 +342,51 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self) -> Result<&'a str, Error> {
         std::str::from_utf8(self.bytes()?).map_err(|_| Error::Type("a UTF-8 string"))
     }
+}
+
+/// One top-level pair of a map: its key (empty when not a str or bin), its value's bytes,
+/// and where the whole pair sits, as offsets from the start of the map.
+#[derive(Debug, Clone, Copy)]
+pub struct Pair<'a> {
+    /// The key's bytes (a str or bin key; empty for any other key type).
+    pub key: &'a [u8],
+    /// The value, still encoded.
+    pub value: &'a [u8],
+    /// Offset of the pair's first byte from the start of the map.
+    pub start: usize,
+    /// Offset just past the pair's last byte from the start of the map.
+    pub end: usize,
+}
+
+/// Reads the map at `r`'s position in one walk: lists its top-level pairs into `pairs`
+/// (cleared first) and returns the whole map's bytes. O(bytes of the map).
+pub fn list_map<'a>(r: &mut Reader<'a>, pairs: &mut Vec<Pair<'a>>) -> Result<&'a [u8], Error> {
+    pairs.clear();
+    let map_start = r.pos;
+    let n = r.map_len()?;
+    for _ in 0..n {
+        let start = r.pos - map_start;
+        let key = match r.peek() {
+            // The usual key, a short string, without the general decoding.
+            Some(b @ 0xa0..=0xbf) => {
+                r.pos += 1;
+                r.take(usize::from(b & 0x1f))?
+            }
+            _ => match r.head()? {
+                Head::Str(k) | Head::Bin(k) => k,
+                // A non-string key: containers are skipped whole; it never matches a name.
+                Head::Array(_) | Head::Map(_) => {
+                    r.pos = map_start + start;
+                    r.skip()?;
+                    &[]
+                }
+                _ => &[],
+            },
+        };
+        let value = r.value()?;
+        pairs.push(Pair { key, value, start, end: r.pos - map_start });
+    }
+    Ok(&r.buf[map_start..r.pos])
 }
 
 fn int(v: i64) -> Head<'static> {

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use crate::config::{self, RuleSource};
 use crate::line::{Line, Timestamp};
+pub use crate::msgpack::Pair;
 use crate::msgpack::{self, Head, Reader};
 
 /// The compiled rules.
@@ -32,15 +33,6 @@ pub struct TagInfo<'t> {
     app: Option<&'t str>,
     dyno: Option<&'t str>,
     source: Option<&'t str>,
-}
-
-/// One top-level pair of a record: key, value bytes and where the pair sits in the record.
-#[derive(Debug, Clone, Copy)]
-pub struct Pair<'r> {
-    key: &'r [u8],
-    value: &'r [u8],
-    start: usize,
-    end: usize,
 }
 
 /// Why a record was refused.
@@ -91,19 +83,20 @@ impl Rules {
         record: &'r [u8],
         pairs: &mut Vec<Pair<'r>>,
     ) -> Result<Mapped<'r>, RecordError> {
-        pairs.clear();
-        let mut r = Reader::new(record);
-        let n = r.map_len().map_err(RecordError::Malformed)?;
-        for _ in 0..n {
-            let start = r.pos();
-            let key = match r.head().map_err(RecordError::Malformed)? {
-                Head::Str(k) | Head::Bin(k) => k,
-                // A non-string key: keep the pair as a field, never match a rule.
-                _ => &[],
-            };
-            let value = r.value().map_err(RecordError::Malformed)?;
-            pairs.push(Pair { key, value, start, end: r.pos() });
-        }
+        let record = msgpack::list_map(&mut Reader::new(record), pairs).map_err(RecordError::Malformed)?;
+        Ok(self.map_listed(tag, time, record, pairs))
+    }
+
+    /// Maps a record whose top-level pairs are already listed in `pairs` (by
+    /// [`msgpack::list_map`], as the forward decoder does while it delimits the record, so
+    /// the record is walked once). A non-string key stays a field and never matches a rule.
+    pub fn map_listed<'r>(
+        &'r self,
+        tag: &TagInfo<'r>,
+        time: Timestamp,
+        record: &'r [u8],
+        pairs: &[Pair<'r>],
+    ) -> Mapped<'r> {
         // Bit i set: pair i is consumed by a rule and not kept as a field (first 64 pairs).
         let mut used: u64 = 0;
         let app = self
@@ -118,7 +111,9 @@ impl Rules {
             if let Some(i) = find(pairs, key.as_bytes())
                 && let Ok(Head::Str(b) | Head::Bin(b)) = Reader::new(pairs[i].value).head()
             {
-                message = String::from_utf8_lossy(trim_newline(b));
+                // The usual valid text is checked once, word by word, and borrowed.
+                let b = trim_newline(b);
+                message = std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b), Cow::Borrowed);
                 mark(&mut used, i);
                 break;
             }
@@ -136,7 +131,8 @@ impl Rules {
             }
         }
         let kept = pairs.iter().enumerate().filter(|(i, _)| *i >= 64 || used & (1 << i) == 0);
-        let count = kept.clone().count();
+        // Only the first 64 pairs can be marked as used.
+        let count = pairs.len() - used.count_ones() as usize;
         let fields: Box<[u8]> = if count == 0 {
             Box::new([])
         } else {
@@ -149,7 +145,7 @@ impl Rules {
             out.into_boxed_slice()
         };
         let line = Line::new(time, &source, &dyno, stream, &message, fields);
-        Ok(Mapped { app, line })
+        Mapped { app, line }
     }
 
     /// The first value a list of sources gives that `ok` accepts.

@@ -5,6 +5,8 @@
 //! `logd-load --addr 127.0.0.1:24224 --connections 4 --seconds 5` against logd, or
 //! `logd-load --sink --connections 4 --seconds 5` against a TCP sink in this process
 //! (reads and discards: the ceiling of the transport for the same client).
+//! `logd-load --records 200000` sends a fixed number of records instead of sending for a
+//! time (a fixed load, for counting instructions: `bench/logd-callgrind.sh`).
 #![allow(clippy::print_stdout)] // a benchmark tool: its output is the Markdown table row
 
 use std::net::SocketAddr;
@@ -29,6 +31,11 @@ struct Args {
     /// Seconds of sending (then the final acks).
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Send this many records (rounded down to whole frames, at least one frame per
+    /// connection; the last frame of each connection is the acked one) instead of
+    /// sending for `--seconds`.
+    #[arg(long)]
+    records: Option<u64>,
     /// Records per PackedForward frame.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -72,9 +79,17 @@ async fn sink(received: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// How long a connection sends: until a deadline, or a fixed number of frames (before the
+/// final acked one).
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    Deadline(Instant),
+    Frames(u64),
+}
+
 async fn run_connection(
     addr: SocketAddr,
-    until: Instant,
+    until: Until,
     batch: usize,
     id: usize,
     ack: bool,
@@ -83,8 +98,13 @@ async fn run_connection(
     s.set_nodelay(true)?;
     let body = frame(batch, None);
     let (mut records, mut bytes) = (0u64, 0u64);
-    while Instant::now() < until {
+    let mut sent = 0u64;
+    while match until {
+        Until::Deadline(deadline) => Instant::now() < deadline,
+        Until::Frames(frames) => sent < frames,
+    } {
         s.write_all(&body).await?;
+        sent += 1;
         records += batch as u64;
         bytes += body.len() as u64;
     }
@@ -140,7 +160,14 @@ fn main() -> anyhow::Result<()> {
             args.addr
         };
         let start = Instant::now();
-        let until = start + Duration::from_secs(args.seconds);
+        let until = match args.records {
+            // Per connection, the frames before its final acked one.
+            Some(n) => {
+                let frames = n / args.batch.max(1) as u64 / args.connections.max(1) as u64;
+                Until::Frames(frames.saturating_sub(u64::from(!args.sink)))
+            }
+            None => Until::Deadline(start + Duration::from_secs(args.seconds)),
+        };
         let mut tasks = tokio::task::JoinSet::new();
         for id in 0..args.connections {
             tasks.spawn(run_connection(addr, until, args.batch, id, !args.sink));

@@ -21,7 +21,7 @@ use std::io::Read;
 use rmp::Marker;
 
 use crate::line::Timestamp;
-use crate::msgpack::{self, Head, Reader, Shape, be, shape};
+use crate::msgpack::{self, Head, Pair, Reader, Shape, be, shape};
 
 /// Per-frame limits.
 #[derive(Debug, Clone, Copy)]
@@ -276,7 +276,11 @@ pub fn parse(frame: &[u8]) -> Result<Frame<'_>, DecodeError> {
 }
 
 fn is_map(value: &[u8]) -> bool {
-    matches!(value.first(), Some(0x80..=0x8f | 0xde | 0xdf))
+    value.first().copied().is_some_and(is_map_marker)
+}
+
+fn is_map_marker(marker: u8) -> bool {
+    matches!(marker, 0x80..=0x8f | 0xde | 0xdf)
 }
 
 const NOT_A_TIME: DecodeError = DecodeError::WrongType("a time (integer, float or EventTime)");
@@ -348,8 +352,15 @@ impl<'a> EntryIter<'a> {
     /// The next `(time, record)`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<(Timestamp, &'a [u8])>, DecodeError> {
-        if let Some(entry) = self.single.take() {
-            return Ok(Some(entry));
+        self.next_listed(&mut Vec::new())
+    }
+
+    /// The next `(time, record)`, with the record's top-level pairs listed into `pairs` in
+    /// the same walk that finds where the record ends (for [`crate::record::Rules::map_listed`]).
+    pub fn next_listed(&mut self, pairs: &mut Vec<Pair<'a>>) -> Result<Option<(Timestamp, &'a [u8])>, DecodeError> {
+        if let Some((time, record)) = self.single.take() {
+            msgpack::list_map(&mut Reader::new(record), pairs)?;
+            return Ok(Some((time, record)));
         }
         match &mut self.remaining {
             Some(0) => return Ok(None),
@@ -366,10 +377,10 @@ impl<'a> EntryIter<'a> {
             return Err(DecodeError::WrongType("an entry [time, record]"));
         }
         let time = read_time(&mut self.r)?;
-        let record = self.r.value()?;
-        if !is_map(record) {
+        if !self.r.peek().is_some_and(is_map_marker) {
             return Err(DecodeError::WrongType("a map record"));
         }
+        let record = msgpack::list_map(&mut self.r, pairs)?;
         for _ in 2..n {
             self.r.skip()?;
         }

@@ -30,8 +30,8 @@ fn source_and_grep_filters() {
 async fn backlog_then_live_without_gap_or_duplicate_and_drops_are_counted() {
     let app = Arc::new(AppLog::new("a".into(), 2, 1));
     let put = |n: usize| {
-        let lines = (0..n).map(|i| line("web.1", "app", &format!("m{i}"))).collect();
-        app.append(lines, 0, 1000, usize::MAX, &Default::default(), |_| {});
+        let mut lines = (0..n).map(|i| line("web.1", "app", &format!("m{i}"))).collect();
+        app.append(&mut lines, 0, 1000, usize::MAX, &Default::default(), None::<fn(_)>);
     };
     put(3);
     let mut sub = app.subscribe(Start { tail: 2, after: None }, Filter::default(), true);
@@ -54,8 +54,8 @@ async fn backlog_then_live_without_gap_or_duplicate_and_drops_are_counted() {
 #[tokio::test]
 async fn resume_reports_a_gap_for_lines_no_longer_kept() {
     let app = Arc::new(AppLog::new("a".into(), 8, 1));
-    let lines = (0..10).map(|i| line("", "app", &format!("m{i}"))).collect();
-    app.append(lines, 0, 5, usize::MAX, &Default::default(), |_| {});
+    let mut lines = (0..10).map(|i| line("", "app", &format!("m{i}"))).collect();
+    app.append(&mut lines, 0, 5, usize::MAX, &Default::default(), None::<fn(_)>);
     let mut sub = app.subscribe(Start { tail: 100, after: Some(2) }, Filter::default(), false);
     let Some(Item::Gap { from: 3, to: 5 }) = sub.try_next() else { panic!("expected a gap") };
     let Some(Item::Line(l)) = sub.try_next() else { panic!() };

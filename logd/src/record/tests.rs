@@ -136,3 +136,31 @@ fn a_record_that_is_not_a_map_is_refused() {
     let tag = rules.tag_info("t");
     assert!(rules.map(&tag, Timestamp::default(), &[0x93, 1, 2, 3], &mut pairs).is_err());
 }
+
+#[test]
+fn a_key_that_is_a_map_stays_a_field_and_the_pairs_after_it_still_count() {
+    let rules = Rules::new(&config::Rules::default());
+    let mut rec = Vec::new();
+    rmp::encode::write_map_len(&mut rec, 3).unwrap();
+    rec.extend(record(&[("k", Val::I(1))])); // a map as a key
+    rmp::encode::write_str(&mut rec, "v").unwrap();
+    rec.extend(&record(&[("app", Val::S("shop")), ("log", Val::S("hi"))])[1..]);
+    let (app, line) = map(&rules, "t", &rec);
+    assert_eq!(app.as_deref(), Some("shop"));
+    assert_eq!(line.message(), "hi");
+    assert_eq!(fields_json(&line), serde_json::json!({"{\"k\":1}": "v"}));
+}
+
+#[test]
+fn messages_that_are_not_utf8_are_kept_with_replacement_characters() {
+    let rules = Rules::new(&config::Rules::default());
+    let mut rec = Vec::new();
+    rmp::encode::write_map_len(&mut rec, 2).unwrap();
+    rmp::encode::write_str(&mut rec, "app").unwrap();
+    rmp::encode::write_str(&mut rec, "shop").unwrap();
+    rmp::encode::write_str(&mut rec, "log").unwrap();
+    rmp::encode::write_str_len(&mut rec, 4).unwrap();
+    rec.extend_from_slice(b"a\xffb\n");
+    let (_, line) = map(&rules, "t", &rec);
+    assert_eq!(line.message(), "a\u{fffd}b");
+}

@@ -129,9 +129,10 @@ impl Store {
         self.apps.iter().map(|a| a.value().clone()).collect()
     }
 
-    /// Keeps `lines` for `app` (numbering and broadcasting them). With persistence and
-    /// `durable`, returns a receiver that says when they are on disk.
-    pub fn append(&self, app: &AppLog, lines: Vec<Line>, durable: bool) -> Option<oneshot::Receiver<bool>> {
+    /// Keeps `lines` for `app` (numbering and broadcasting them), leaving `lines` empty
+    /// with its capacity. With persistence and `durable`, returns a receiver that says
+    /// when they are on disk.
+    pub fn append(&self, app: &AppLog, lines: &mut Vec<Line>, durable: bool) -> Option<oneshot::Receiver<bool>> {
         if lines.is_empty() {
             return None;
         }
@@ -139,11 +140,8 @@ impl Store {
         let h = &self.history;
         let mut on_disk = None;
         let count = lines.len();
-        let appended = app.append(lines, arrival, h.max_lines_per_app, h.max_bytes_per_app, &self.totals, |kept| {
-            if let Some(disk) = &self.disk {
-                on_disk = disk.queue(app.name(), kept, durable);
-            }
-        });
+        let to_disk = self.disk.as_ref().map(|disk| |kept| on_disk = disk.queue(app.name(), kept, durable));
+        let appended = app.append(lines, arrival, h.max_lines_per_app, h.max_bytes_per_app, &self.totals, to_disk);
         self.metrics.records.inc_by(count as u64);
         if appended.evicted_lines > 0 {
             self.metrics.evicted.with_label_values(&["app_limit"]).inc_by(appended.evicted_lines as u64);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use crate::hub::{Event, Filter, Start, Subscription};
-use crate::line::Line;
+use crate::line::{Line, SharedLine};
 
 /// Largest batch sent to subscribers as one event (bounds what one queue slot holds).
 pub const EVENT_LINES: usize = 64;
@@ -27,7 +27,7 @@ pub struct AppLog {
 
 #[derive(Debug)]
 pub(crate) struct Ring {
-    pub(crate) lines: VecDeque<Arc<Line>>,
+    pub(crate) lines: VecDeque<SharedLine>,
     pub(crate) bytes: usize,
     /// The sequence number the next line gets (the first is 1).
     pub(crate) next_seq: u64,
@@ -85,32 +85,61 @@ impl AppLog {
         self.tx.receiver_count()
     }
 
-    /// Numbers, keeps and broadcasts `lines`; evicts past the per-app bounds. `on_kept`
-    /// runs under the lock and is handed the numbered lines (the disk queue uses it to
-    /// keep order). O(lines + evicted).
+    /// Numbers, keeps and broadcasts `lines` (drained: the caller keeps the vector's
+    /// capacity for the next frame); evicts past the per-app bounds. `on_kept`, when given,
+    /// runs under the lock and is handed the numbered lines (the disk queue uses it to keep
+    /// order). O(lines + evicted); without `on_kept` and without subscribers, no allocation
+    /// but each line's own.
     pub(crate) fn append(
         &self,
-        lines: Vec<Line>,
+        lines: &mut Vec<Line>,
         arrival: u64,
         max_lines: usize,
         max_bytes: usize,
         totals: &Totals,
-        on_kept: impl FnOnce(Vec<Arc<Line>>),
+        on_kept: Option<impl FnOnce(Vec<SharedLine>)>,
     ) -> Appended {
         let mut out = Appended::default();
-        let mut kept = Vec::with_capacity(lines.len());
+        let count = lines.len();
         let (mut added_bytes, mut evicted_bytes) = (0, 0);
         let mut ring = self.lock();
-        for mut line in lines {
-            line.seq = ring.next_seq;
-            line.arrival = arrival;
-            ring.next_seq += 1;
-            let line = Arc::new(line);
-            let size = line.approx_bytes();
-            added_bytes += size;
-            ring.bytes += size;
-            ring.lines.push_back(line.clone());
-            kept.push(line);
+        let mut seq = ring.next_seq;
+        ring.lines.reserve(count);
+        let broadcast = self.tx.receiver_count() > 0;
+        let mut kept = on_kept.as_ref().map(|_| Vec::with_capacity(count));
+        let mut drain = lines.drain(..);
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(EVENT_LINES);
+            left -= n;
+            // One allocation per batch of EVENT_LINES lines, built in place.
+            let batch: Arc<[Line]> = drain
+                .by_ref()
+                .take(n)
+                .map(|mut line| {
+                    line.seq = seq;
+                    line.arrival = arrival;
+                    seq += 1;
+                    added_bytes += line.approx_bytes();
+                    line
+                })
+                .collect();
+            for line in SharedLine::all(&batch) {
+                if let Some(kept) = &mut kept {
+                    kept.push(line.clone());
+                }
+                ring.lines.push_back(line);
+            }
+            if broadcast {
+                // Err only when every receiver is gone meanwhile: nothing to do.
+                let _ = self.tx.send(Event::Lines(batch));
+            }
+        }
+        drop(drain);
+        ring.next_seq = seq;
+        ring.bytes += added_bytes;
+        if let (Some(on_kept), Some(kept)) = (on_kept, kept) {
+            on_kept(kept);
         }
         while over_limits(ring.lines.len(), ring.bytes, max_lines, max_bytes) {
             let Some(old) = ring.lines.pop_front() else { break };
@@ -119,18 +148,11 @@ impl AppLog {
             evicted_bytes += size;
             out.evicted_lines += 1;
         }
-        totals.lines.fetch_add(kept.len(), Ordering::Relaxed);
+        totals.lines.fetch_add(count, Ordering::Relaxed);
         totals.lines.fetch_sub(out.evicted_lines, Ordering::Relaxed);
         out.total_bytes = totals.bytes.fetch_add(added_bytes, Ordering::AcqRel) + added_bytes;
         totals.bytes.fetch_sub(evicted_bytes, Ordering::AcqRel);
         out.total_bytes -= evicted_bytes;
-        if self.tx.receiver_count() > 0 {
-            for chunk in kept.chunks(EVENT_LINES) {
-                // Err only when every receiver is gone meanwhile: nothing to do.
-                let _ = self.tx.send(Event::Lines(chunk.into()));
-            }
-        }
-        on_kept(kept);
         drop(ring);
         out
     }
@@ -164,11 +186,18 @@ impl AppLog {
     /// to the per-app bounds (with [`over_limits`]).
     pub(crate) fn restore(&self, lines: Vec<Line>, totals: &Totals) {
         let mut ring = self.lock();
-        for line in lines {
-            ring.next_seq = ring.next_seq.max(line.seq + 1);
-            let line = Arc::new(line);
-            ring.bytes += line.approx_bytes();
-            ring.lines.push_back(line);
+        let mut left = lines.len();
+        let mut lines = lines.into_iter();
+        while left > 0 {
+            let n = left.min(EVENT_LINES);
+            left -= n;
+            // In batches like appended lines, so evicting the restored ones frees them bit by bit.
+            let batch: Arc<[Line]> = lines.by_ref().take(n).collect();
+            for line in SharedLine::all(&batch) {
+                ring.next_seq = ring.next_seq.max(line.seq + 1);
+                ring.bytes += line.approx_bytes();
+                ring.lines.push_back(line);
+            }
         }
         totals.bytes.fetch_add(ring.bytes, Ordering::AcqRel);
         totals.lines.fetch_add(ring.lines.len(), Ordering::Relaxed);
@@ -192,7 +221,7 @@ impl AppLog {
         let front = ring.lines.front().map_or(ring.next_seq, |l| l.seq);
         let mut gap = None;
         let mut reset = false;
-        let (candidates, tail): (Vec<Arc<Line>>, Option<usize>) = match start.after {
+        let (candidates, tail): (Vec<SharedLine>, Option<usize>) = match start.after {
             Some(after) if after <= last => {
                 if after + 1 < front {
                     gap = Some((after + 1, front - 1));
@@ -211,7 +240,7 @@ impl AppLog {
         let backlog = match tail {
             None => candidates.into_iter().filter(|l| filter.matches(l)).collect(),
             Some(tail) => {
-                let mut kept: Vec<Arc<Line>> =
+                let mut kept: Vec<SharedLine> =
                     candidates.into_iter().rev().filter(|l| filter.matches(l)).take(tail).collect();
                 kept.reverse();
                 kept

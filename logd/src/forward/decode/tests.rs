@@ -204,3 +204,43 @@ fn too_many_entries_are_refused() {
     }
     assert!(matches!(result, Err(DecodeError::TooManyEntries { limit: 4 })));
 }
+
+#[test]
+fn entries_come_with_their_records_pairs_listed_in_the_same_walk() {
+    let long = "x".repeat(300);
+    let stream = enc(|b| {
+        for msg in ["short", long.as_str()] {
+            rmp::encode::write_array_len(b, 2).unwrap();
+            rmp::encode::write_uint(b, 7).unwrap();
+            rmp::encode::write_map_len(b, 3).unwrap();
+            rmp::encode::write_str(b, "log").unwrap();
+            rmp::encode::write_str(b, msg).unwrap();
+            rmp::encode::write_str(b, "n").unwrap();
+            rmp::encode::write_sint(b, -300).unwrap();
+            rmp::encode::write_str(b, "nested").unwrap();
+            b.extend(record("inner"));
+        }
+    });
+    let frame = enc(|b| {
+        rmp::encode::write_array_len(b, 2).unwrap();
+        rmp::encode::write_str(b, "t").unwrap();
+        rmp::encode::write_bin(b, &stream).unwrap();
+    });
+    let f = parse(&frame).unwrap();
+    let mut it = EntryIter::new(&f.entries, None, 10);
+    let mut pairs = Vec::new();
+    for msg in ["short", long.as_str()] {
+        let (time, rec) = it.next_listed(&mut pairs).unwrap().unwrap();
+        assert_eq!(time, Timestamp::new(7, 0));
+        let keys: Vec<&[u8]> = pairs.iter().map(|p| p.key).collect();
+        assert_eq!(keys, [&b"log"[..], b"n", b"nested"]);
+        assert_eq!(msgpack::as_str(pairs[0].value), Some(msg));
+        assert_eq!(pairs[1].value, enc(|b| drop(rmp::encode::write_sint(b, -300))));
+        assert_eq!(pairs[2].value, record("inner"));
+        // The pairs tile the record after its map header.
+        assert_eq!(pairs[0].start, 1);
+        assert!(pairs.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(pairs[2].end, rec.len());
+    }
+    assert!(it.next_listed(&mut pairs).unwrap().is_none());
+}

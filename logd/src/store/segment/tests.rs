@@ -9,7 +9,7 @@ use super::read::read_range;
 use super::recover::recover;
 use super::writer::{Batch, Disk, Pending, Writer};
 use crate::config::{Fsync, Persistence};
-use crate::line::{Line, Timestamp};
+use crate::line::{Line, SharedLine, Timestamp};
 use crate::metrics::Metrics;
 
 fn line(seq: u64, msg: &str) -> Line {
@@ -96,8 +96,7 @@ fn the_writer_rolls_segments_and_applies_size_retention() {
     let app: Arc<str> = Arc::from("shop");
     let mut last = None;
     for i in 1..=200u64 {
-        let l = Arc::new(line(i, &"x".repeat(200)));
-        last = disk.queue(&app, &[l], true);
+        last = disk.queue(&app, SharedLine::batch(vec![line(i, &"x".repeat(200))]), true);
     }
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     assert!(rt.block_on(last.unwrap()).unwrap(), "written and fsynced");
@@ -155,7 +154,7 @@ fn after_a_failed_write_the_next_batch_goes_to_a_new_segment_and_every_kept_line
     let app: Arc<str> = Arc::from("shop");
     let batch = |seqs: std::ops::RangeInclusive<u64>| Batch {
         app: app.clone(),
-        lines: seqs.map(|i| Arc::new(line(i, "kept"))).collect(),
+        lines: SharedLine::batch(seqs.map(|i| line(i, "kept")).collect()),
         bytes: 0,
         done: None,
     };

@@ -30,14 +30,14 @@ use super::files::{AppFiles, Segment};
 use super::format::{MAGIC, encode_record, segment_name};
 use super::recover::{Recovered, recover};
 use crate::config::{Fsync, Persistence};
-use crate::line::Line;
+use crate::line::SharedLine;
 use crate::metrics::Metrics;
 
 /// One batch for the writer.
 #[derive(Debug)]
 pub(super) struct Batch {
     pub(super) app: Arc<str>,
-    pub(super) lines: Vec<Arc<Line>>,
+    pub(super) lines: Vec<SharedLine>,
     pub(super) bytes: usize,
     pub(super) done: Option<oneshot::Sender<bool>>,
 }
@@ -98,7 +98,7 @@ impl Disk {
     pub fn queue(
         &self,
         app: &Arc<str>,
-        lines: impl Into<Vec<Arc<Line>>>,
+        lines: impl Into<Vec<SharedLine>>,
         durable: bool,
     ) -> Option<oneshot::Receiver<bool>> {
         let lines = lines.into();
