@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::addons::{Providers, naming};
 use crate::api::{self, Api};
 use crate::build::SourceIsSlug;
 use crate::config::Config;
@@ -72,7 +73,11 @@ impl Server {
             tracing::warn!(groups = leftovers, "stopped processes left running by a previous run that did not stop");
         }
         let runtime = Arc::new(LocalRuntime::new(config.runtime.clone(), logs.clone(), routes.clone(), ledger));
-        let platform = Arc::new(Platform::new(config, store, routes, runtime, logs, Arc::new(SourceIsSlug))?);
+        let instance =
+            store.instance_id(|| naming::instance().unwrap_or_else(|_| format!("{:08x}", std::process::id()))).await?;
+        let providers = Providers::new(&config.addons, &instance);
+        let platform =
+            Arc::new(Platform::new(config, store, routes, runtime, logs, Arc::new(SourceIsSlug), providers)?);
         platform.restore().await?;
 
         let shutdown = CancellationToken::new();
