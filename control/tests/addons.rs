@@ -370,3 +370,80 @@ async fn a_server_that_is_down_or_refuses_gives_one_clear_error_and_leaves_nothi
     assert_eq!((bad.status.as_u16(), bad.json()["error"]["field"].as_str()), (400, Some("kind")));
     s.stop().await;
 }
+
+/// `slipway server` as a process on `data` with `pg` as its postgres server; its API.
+async fn server_process(
+    dir: &std::path::Path,
+    pg: &Postgres,
+) -> (slipway_tests::process::Process, std::net::SocketAddr) {
+    let path = dir.join("control.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"{}\"\nlog_format = \"json\"\n[listen]\napi = \"127.0.0.1:0\"\n[addons.postgres]\nservers = [\"{}\"]\n",
+            dir.join("data").display(),
+            pg.admin_url()
+        ),
+    )
+    .unwrap();
+    let mut server = slipway_tests::process::Process::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_slipway")),
+        &["server", "--config", path.to_str().unwrap()],
+        &[("SLIPWAY_CONTROL__AUTH__TOKEN", common::TOKEN)],
+    );
+    let line = server.wait_for_line("control plane started", Duration::from_secs(30)).await;
+    let api = serde_json::from_str::<serde_json::Value>(&line).unwrap()["api"].as_str().unwrap().parse().unwrap();
+    (server, api)
+}
+
+#[tokio::test]
+async fn a_control_plane_killed_mid_provisioning_removes_the_half_made_addon_and_leftovers_on_restart() {
+    let pg_server = Postgres::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, api) = server_process(dir.path(), &pg_server).await;
+    let s = TestServer { server: None, api, dir: tempfile::tempdir().unwrap(), logd: None };
+    s.ok("POST", "/v1/apps", Some(json!({ "name": "shop" })), 201).await;
+    // Hold the catalog the role's settings go to against writes (EXCLUSIVE: logins,
+    // which read it, go on): provisioning stops after CREATE ROLE.
+    let watcher = pg_server.admin("postgres").await;
+    let mut locker = pg_server.admin("postgres").await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE pg_catalog.pg_db_role_setting IN EXCLUSIVE MODE").await.unwrap();
+    s.ok("POST", "/v1/apps/shop/addons", Some(json!({ "kind": "postgres", "name": "db" })), 202).await;
+    slipway_tests::eventually("provisioning waits for the lock", Duration::from_secs(30), async || {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'ALTER ROLE%' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (waiting == 1).then_some(())
+    })
+    .await;
+    first.signal(9);
+    first.wait_exit(Duration::from_secs(30)).await;
+    lock.rollback().await.unwrap();
+    let (roles, _) = pg_server.roles_and_databases("slipway\\_%").await;
+    assert_eq!(roles.len(), 1, "the role was made before the kill: {roles:?}");
+    // And something named like this control plane's with no record at all.
+    let orphan = roles[0].replace("_db", "_postgres_lost_1");
+    let admin = pg_server.admin("postgres").await;
+    admin.batch_execute(&format!("CREATE ROLE \"{orphan}\"")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE \"{orphan}\" OWNER \"{orphan}\"")).await.unwrap();
+
+    let (mut second, api) = server_process(dir.path(), &pg_server).await;
+    let s = TestServer { api, ..s };
+    second.wait_for_line("half-made by a previous run: removed", Duration::from_secs(30)).await;
+    second.wait_for_line("leftover add-on with no record", Duration::from_secs(30)).await;
+    slipway_tests::eventually("nothing is left on the server", Duration::from_secs(30), async || {
+        let (roles, dbs) = pg_server.roles_and_databases("slipway\\_%").await;
+        (roles.is_empty() && dbs.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(s.api("GET", "/v1/addons/db", None).await.status, 404);
+    assert_eq!(s.ok("GET", "/v1/apps/shop/config", None, 200).await, json!({}));
+    second.signal(15);
+    second.wait_exit(Duration::from_secs(30)).await;
+}
