@@ -72,10 +72,11 @@ impl Server {
         if leftovers > 0 {
             tracing::warn!(groups = leftovers, "stopped processes left running by a previous run that did not stop");
         }
-        let runtime = Arc::new(LocalRuntime::new(config.runtime.clone(), logs.clone(), routes.clone(), ledger));
         let instance =
             store.instance_id(|| naming::instance().unwrap_or_else(|_| format!("{:08x}", std::process::id()))).await?;
-        let providers = Providers::new(&config.addons, &instance);
+        // Dedicated add-on servers are recorded in the same ledger as the dynos.
+        let providers = Providers::new(&config, &instance, ledger.clone());
+        let runtime = Arc::new(LocalRuntime::new(config.runtime.clone(), logs.clone(), routes.clone(), ledger));
         let platform =
             Arc::new(Platform::new(config, store, routes, runtime, logs, Arc::new(SourceIsSlug), providers)?);
         platform.restore().await?;

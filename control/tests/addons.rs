@@ -447,3 +447,132 @@ async fn a_control_plane_killed_mid_provisioning_removes_the_half_made_addon_and
     second.signal(15);
     second.wait_exit(Duration::from_secs(30)).await;
 }
+
+/// A control plane whose dedicated Redis plan has 2 MiB, and dedicated PostgreSQL 3
+/// connections; `data` (if given) is its data directory.
+fn dedicated(c: &mut slipway_control::Config) {
+    c.addons.redis.plans.get_mut("dedicated").unwrap().maxmemory = Some(2 * 1024 * 1024);
+    c.addons.postgres.plans.get_mut("dedicated").unwrap().connection_limit = 3;
+}
+
+async fn create(s: &TestServer, app: &str, kind: &str, plan: &str) -> serde_json::Value {
+    if s.api("GET", &format!("/v1/apps/{app}"), None).await.status == 404 {
+        s.ok("POST", "/v1/apps", Some(json!({ "name": app })), 201).await;
+    }
+    let body = json!({ "kind": kind, "plan": plan });
+    let addon = s.ok("POST", &format!("/v1/apps/{app}/addons?wait=true"), Some(body), 201).await;
+    assert_eq!(addon["state"], "ready", "{addon}");
+    s.ok("GET", &format!("/v1/apps/{app}/config"), None, 200).await
+}
+
+#[tokio::test]
+async fn a_dedicated_redis_has_its_own_memory_limit_and_server_and_goes_with_its_addon() {
+    let shared_server = Redis::start().await;
+    let url = shared_server.admin_url();
+    let s = start_with(|c| {
+        dedicated(c);
+        c.addons.redis.servers.push(url);
+    })
+    .await;
+    let a = create(&s, "a", "redis", "dedicated").await;
+    let b = create(&s, "b", "redis", "shared").await;
+    let a_url = var(&a, "REDIS_URL");
+    let mut a_conn = redis_connect(&a_url).await.unwrap();
+    // A dedicated server lets its app list its keys.
+    let () = redis::cmd("SET").arg("k").arg("v").query_async(&mut a_conn).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut a_conn).await.unwrap();
+    assert_eq!(keys, ["k"]);
+    // But not raise its own memory limit.
+    let raise: redis::RedisResult<()> =
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query_async(&mut a_conn).await;
+    assert!(raise.is_err());
+    // Fill A's server past its 2 MiB: writes are refused (noeviction) ...
+    let chunk = "x".repeat(64 * 1024);
+    let mut refused = None;
+    for i in 0..200 {
+        let set: redis::RedisResult<()> =
+            redis::cmd("SET").arg(format!("fill-{i}")).arg(&chunk).query_async(&mut a_conn).await;
+        if let Err(e) = set {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("writes over maxmemory are refused");
+    assert!(refused.contains("OOM"), "{refused}");
+    // ... while B's Redis, elsewhere, takes them.
+    let mut b_conn = redis_connect(&var(&b, "REDIS_URL")).await.unwrap();
+    let b_key = format!("{}big", var(&b, "REDIS_KEY_PREFIX"));
+    let () = redis::cmd("SET").arg(&b_key).arg(&chunk).query_async(&mut b_conn).await.unwrap();
+    // B's credentials are nothing on A's server.
+    let port = a_url.rsplit(':').next().unwrap();
+    let b_on_a = format!("{}:{port}", var(&b, "REDIS_URL").rsplit_once(':').unwrap().0);
+    assert!(redis_connect(&b_on_a).await.is_err(), "B's user does not exist on A's server");
+
+    // A crashed server is started again, on the same URL.
+    let dir = s.dir.path().join("data/addons/redis");
+    let name = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().file_name();
+    let admin = std::fs::read_to_string(dir.join(&name).join("admin-password")).unwrap();
+    let mut admin_conn = redis_connect(&format!("redis://:{admin}@127.0.0.1:{port}")).await.unwrap();
+    let info: String = redis::cmd("INFO").arg("server").query_async(&mut admin_conn).await.unwrap();
+    let pid: u32 = info.lines().find_map(|l| l.strip_prefix("process_id:")).unwrap().trim().parse().unwrap();
+    slipway_tests::process::send_signal(pid, 9).unwrap();
+    slipway_tests::eventually("the server is back", Duration::from_secs(30), async || {
+        let mut conn = redis_connect(&a_url).await.ok()?;
+        redis::cmd("GET").arg("k").query_async::<Option<String>>(&mut conn).await.ok()
+    })
+    .await;
+
+    // Destroyed: its process and directory are gone.
+    let addon = s.ok("GET", "/v1/apps/a/addons", None, 200).await[0]["name"].as_str().unwrap().to_owned();
+    s.ok("DELETE", &format!("/v1/addons/{addon}"), None, 204).await;
+    assert!(!dir.join(&name).exists());
+    assert!(tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.is_err(), "the server is stopped");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_dedicated_postgres_is_a_server_of_its_own_that_starts_again_with_the_control_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    dedicated(&mut config);
+    let server = slipway_control::server::Server::start(config.clone()).await.unwrap();
+    let s = TestServer { api: server.api_addr(), server: Some(server), dir: tempfile::tempdir().unwrap(), logd: None };
+    let a = var(&create(&s, "a", "postgres", "dedicated").await, "DATABASE_URL");
+    let b = var(&create(&s, "b", "postgres", "dedicated").await, "DATABASE_URL");
+    let port = |url: &str| url.rsplit(':').next().unwrap().split('/').next().unwrap().to_owned();
+    assert_ne!(port(&a), port(&b), "each on a server of its own");
+    let a_conn = pg(&a).await.unwrap();
+    a_conn.batch_execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('a')").await.unwrap();
+    // A's role is unknown on B's server, and not a superuser on its own.
+    let a_on_b = a.replace(&format!(":{}/", port(&a)), &format!(":{}/", port(&b)));
+    assert!(pg(&a_on_b).await.is_err());
+    let superuser: bool =
+        a_conn.query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[]).await.unwrap().get(0);
+    assert!(!superuser);
+    // The plan's connection limit (a_conn, then two more; a fourth is refused).
+    let (_two, _three) = (pg(&a).await.unwrap(), pg(&a).await.unwrap());
+    let Err(over) = pg(&a).await else { panic!("a connection over the limit was accepted") };
+    assert!(message(&over).contains("too many connections for role"), "{}", message(&over));
+    drop((a_conn, _two, _three));
+
+    // The control plane stops (its servers with it) and starts again: so do they.
+    let TestServer { server, dir: other, .. } = s;
+    server.unwrap().stop().await;
+    assert!(pg(&a).await.is_err(), "stopped with the control plane");
+    let server = slipway_control::server::Server::start(config).await.unwrap();
+    let s = TestServer { api: server.api_addr(), server: Some(server), dir: other, logd: None };
+    let row = slipway_tests::eventually("A's server is back", Duration::from_secs(60), async || {
+        let conn = pg(&a).await.ok()?;
+        conn.query_one("SELECT v FROM kept", &[]).await.ok().map(|r| r.get::<_, String>(0))
+    })
+    .await;
+    assert_eq!(row, "a");
+
+    // The app's destroy stops A's server and removes its data.
+    s.ok("DELETE", "/v1/apps/a", None, 204).await;
+    let root = dir.path().join("data/addons/postgres");
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1, "only B's directory is left");
+    assert!(tokio::net::TcpStream::connect(format!("127.0.0.1:{}", port(&a))).await.is_err());
+    s.stop().await;
+    assert!(tokio::net::TcpStream::connect(format!("127.0.0.1:{}", port(&b))).await.is_err());
+}

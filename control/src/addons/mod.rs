@@ -11,9 +11,10 @@
 //! left on its next start and finishes or removes it.
 //!
 //! [`provider`] is the seam (one trait); [`postgres`] and [`redis`] implement it for
-//! shared servers. Another kind (e.g. OpenSearch: an index prefix and a role per app)
+//! shared servers, [`dedicated`] for servers of one add-on's own. Another kind (e.g. OpenSearch: an index prefix and a role per app)
 //! is one more implementation of [`Provider`] and a variant of [`Kind`].
 
+pub mod dedicated;
 pub mod naming;
 pub mod postgres;
 pub mod provider;
@@ -24,7 +25,8 @@ use std::sync::Arc;
 
 pub use provider::{AddonError, Provider, Resource};
 
-use crate::config::Addons as AddonsConfig;
+use crate::config::Config;
+use crate::runtime::local::ledger::Ledger;
 
 /// The kinds of add-on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,28 +61,69 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// The providers, one per kind, built from `[addons]`.
+/// The providers, two per kind (shared and dedicated plans), built from `[addons]`.
 #[derive(Debug, Clone)]
 pub struct Providers {
-    by_kind: BTreeMap<Kind, Arc<dyn Provider>>,
+    shared: BTreeMap<Kind, Arc<dyn Provider>>,
+    dedicated: BTreeMap<Kind, Arc<dyn Provider>>,
+    default_plans: BTreeMap<Kind, String>,
 }
 
 impl Providers {
-    /// The providers of `config`, naming what they make with `instance` (see [`naming`]).
-    pub fn new(config: &AddonsConfig, instance: &str) -> Providers {
-        let mut by_kind: BTreeMap<Kind, Arc<dyn Provider>> = BTreeMap::new();
-        by_kind.insert(Kind::Postgres, Arc::new(postgres::Shared::new(&config.postgres, config, instance)));
-        by_kind.insert(Kind::Redis, Arc::new(redis::Shared::new(&config.redis, config, instance)));
-        Providers { by_kind }
+    /// The providers of `config`, naming what they make with `instance` (see [`naming`]);
+    /// dedicated servers live under `<data_dir>/addons/<kind>/` and are supervised with
+    /// the runtime's `ledger` and restart backoff.
+    pub fn new(config: &Config, instance: &str, ledger: Ledger) -> Providers {
+        let addons = &config.addons;
+        let supervisor = Arc::new(dedicated::supervisor::Supervisor::new(
+            ledger,
+            config.runtime.restart_backoff,
+            config.runtime.restart_backoff_max,
+        ));
+        let root = config.data_dir.join("addons");
+        let mut shared: BTreeMap<Kind, Arc<dyn Provider>> = BTreeMap::new();
+        shared.insert(Kind::Postgres, Arc::new(postgres::Shared::new(&addons.postgres, addons, instance)));
+        shared.insert(Kind::Redis, Arc::new(redis::Shared::new(&addons.redis, addons, instance)));
+        let mut dedicated: BTreeMap<Kind, Arc<dyn Provider>> = BTreeMap::new();
+        dedicated.insert(
+            Kind::Postgres,
+            Arc::new(dedicated::postgres::Dedicated::new(
+                &addons.postgres,
+                root.join("postgres"),
+                instance,
+                supervisor.clone(),
+                (addons.timeout, addons.connect_timeout),
+            )),
+        );
+        dedicated.insert(
+            Kind::Redis,
+            Arc::new(dedicated::redis::Dedicated::new(
+                &addons.redis,
+                root.join("redis"),
+                instance,
+                supervisor,
+                addons.timeout,
+            )),
+        );
+        let default_plans = BTreeMap::from([
+            (Kind::Postgres, addons.postgres.default_plan.clone()),
+            (Kind::Redis, addons.redis.default_plan.clone()),
+        ]);
+        Providers { shared, dedicated, default_plans }
     }
 
-    /// The provider of `kind`.
-    pub fn get(&self, kind: Kind) -> Option<&Arc<dyn Provider>> {
-        self.by_kind.get(&kind)
+    /// The provider of `kind`'s plan `plan`; None if there is no such plan.
+    pub fn get(&self, kind: Kind, plan: &str) -> Option<&Arc<dyn Provider>> {
+        [self.shared.get(&kind), self.dedicated.get(&kind)].into_iter().flatten().find(|p| p.has_plan(plan))
+    }
+
+    /// The plan used when none is named.
+    pub fn default_plan(&self, kind: Kind) -> &str {
+        self.default_plans.get(&kind).map_or("", String::as_str)
     }
 
     /// Every provider.
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
-        self.by_kind.values()
+        self.shared.values().chain(self.dedicated.values())
     }
 }

@@ -21,7 +21,7 @@ use tokio_postgres::{Client, NoTls};
 use super::Kind;
 use super::naming;
 use super::provider::{AddonError, Provider, Resource, Spec};
-use crate::config::addons::{Addons as AddonsConfig, PostgresAddons, PostgresPlan};
+use crate::config::addons::{Addons as AddonsConfig, Isolation, PostgresAddons, PostgresPlan};
 
 /// One shared server.
 #[derive(Debug, Clone)]
@@ -49,11 +49,32 @@ impl Shared {
         let servers = config.servers.iter().enumerate().map(|(i, url)| server(i, url)).collect();
         Shared {
             servers,
-            plans: config.plans.clone(),
+            plans: config
+                .plans
+                .iter()
+                .filter(|(_, p)| p.isolation == Isolation::Shared)
+                .map(|(n, p)| (n.clone(), p.clone()))
+                .collect(),
             default_plan: config.default_plan.clone(),
             instance: instance.to_owned(),
             connect_timeout: addons.connect_timeout,
         }
+    }
+
+    /// A provider for one server at `url` (a dedicated plan's).
+    pub(crate) fn single(
+        url: &str,
+        plans: &BTreeMap<String, PostgresPlan>,
+        instance: &str,
+        connect_timeout: Duration,
+    ) -> Result<Shared, String> {
+        Ok(Shared {
+            servers: vec![Ok(server(0, url)?)],
+            plans: plans.clone(),
+            default_plan: String::new(),
+            instance: instance.to_owned(),
+            connect_timeout,
+        })
     }
 
     fn server(&self, key: &str) -> Result<&Server, AddonError> {

@@ -93,4 +93,15 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// What this control plane made on `server` (found by its naming), as resources.
     fn made<'a>(&'a self, server: &'a str) -> BoxFuture<'a, Result<Vec<Resource>, AddonError>>;
+
+    /// At start, for a ready add-on: starts what it needs to run (a dedicated plan's
+    /// server). Shared servers need nothing.
+    fn resume<'a>(&'a self, _spec: Spec<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// At shutdown: stops what it started (dedicated plans' servers).
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

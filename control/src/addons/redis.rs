@@ -21,7 +21,7 @@ use redis::{AsyncConnectionConfig, ConnectionAddr};
 use super::Kind;
 use super::naming;
 use super::provider::{AddonError, Provider, Resource, Spec};
-use crate::config::addons::{Addons as AddonsConfig, RedisAddons, RedisPlan};
+use crate::config::addons::{Addons as AddonsConfig, Isolation, RedisAddons, RedisPlan};
 
 /// The ACL rules of an add-on's user after `~<prefix>* &<prefix>*` (see the module docs;
 /// the README shows the whole rule). EVAL and EVALSHA stay: scripts run under the
@@ -91,7 +91,12 @@ impl Shared {
             .collect();
         Shared {
             servers,
-            plans: config.plans.clone(),
+            plans: config
+                .plans
+                .iter()
+                .filter(|(_, p)| p.isolation == Isolation::Shared)
+                .map(|(n, p)| (n.clone(), p.clone()))
+                .collect(),
             default_plan: config.default_plan.clone(),
             instance: instance.to_owned(),
             connect_timeout: addons.connect_timeout,

@@ -3,10 +3,13 @@
 //! A plan names its isolation and its limits. A `shared` plan puts the add-on on one of
 //! the kind's `servers` (the one holding the fewest add-ons): its data is isolated (a role
 //! and database of its own, or an ACL user limited to its key prefix) and, for
-//! PostgreSQL, its use of the server is bounded per role. Plans are checked at start, so
+//! PostgreSQL, its use of the server is bounded per role. A `dedicated` plan starts a
+//! server process for the add-on alone, with the plan's memory and connection limits.
+//! Plans are checked at start, so
 //! a bad one stops the control plane with one line naming the key.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -35,6 +38,9 @@ pub struct Addons {
 pub enum Isolation {
     /// On a shared server: data isolated, resources bounded per add-on where the server can.
     Shared,
+    /// On a server process of its own, started and supervised by the control plane in
+    /// its data directory: its load and memory cannot reach other add-ons.
+    Dedicated,
 }
 
 /// PostgreSQL add-ons.
@@ -48,13 +54,15 @@ pub struct PostgresAddons {
     pub default_plan: String,
     /// The plans, by name.
     pub plans: BTreeMap<String, PostgresPlan>,
+    /// Where `initdb` and `postgres` are, for dedicated plans.
+    pub bin_dir: PathBuf,
 }
 
 /// A PostgreSQL plan.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PostgresPlan {
-    /// "shared".
+    /// "shared" or "dedicated".
     pub isolation: Isolation,
     /// Connections the add-on's role may hold at once (`CONNECTION LIMIT`).
     pub connection_limit: u32,
@@ -67,6 +75,9 @@ pub struct PostgresPlan {
     pub idle_in_transaction_session_timeout: Duration,
     /// Memory per sort or hash operation (`work_mem` of the role), e.g. "4MB".
     pub work_mem: String,
+    /// Dedicated plans only: the server's `shared_buffers`, e.g. "32MB" (its
+    /// `max_connections` is `connection_limit` + 3).
+    pub shared_buffers: Option<String>,
 }
 
 /// Redis add-ons.
@@ -81,14 +92,21 @@ pub struct RedisAddons {
     pub default_plan: String,
     /// The plans, by name.
     pub plans: BTreeMap<String, RedisPlan>,
+    /// The `redis-server` program, for dedicated plans.
+    pub server: PathBuf,
 }
 
 /// A Redis plan.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisPlan {
-    /// "shared".
+    /// "shared" or "dedicated".
     pub isolation: Isolation,
+    /// Dedicated plans only (required there): the server's `maxmemory`, in bytes.
+    pub maxmemory: Option<u64>,
+    /// Dedicated plans only: what the server does at `maxmemory` (`maxmemory-policy`):
+    /// "noeviction" (writes are refused) by default, or e.g. "allkeys-lru".
+    pub maxmemory_policy: Option<String>,
 }
 
 impl Default for Addons {
@@ -107,7 +125,19 @@ impl Default for PostgresAddons {
         PostgresAddons {
             servers: Vec::new(),
             default_plan: "shared".to_owned(),
-            plans: BTreeMap::from([("shared".to_owned(), PostgresPlan::default())]),
+            plans: BTreeMap::from([
+                ("shared".to_owned(), PostgresPlan::default()),
+                (
+                    "dedicated".to_owned(),
+                    PostgresPlan {
+                        isolation: Isolation::Dedicated,
+                        connection_limit: 50,
+                        shared_buffers: Some("32MB".to_owned()),
+                        ..PostgresPlan::default()
+                    },
+                ),
+            ]),
+            bin_dir: PathBuf::from("/usr/lib/postgresql/15/bin"),
         }
     }
 }
@@ -120,6 +150,7 @@ impl Default for PostgresPlan {
             statement_timeout: Duration::from_secs(30),
             idle_in_transaction_session_timeout: Duration::from_secs(60),
             work_mem: "4MB".to_owned(),
+            shared_buffers: None,
         }
     }
 }
@@ -129,14 +160,25 @@ impl Default for RedisAddons {
         RedisAddons {
             servers: Vec::new(),
             default_plan: "shared".to_owned(),
-            plans: BTreeMap::from([("shared".to_owned(), RedisPlan::default())]),
+            plans: BTreeMap::from([
+                ("shared".to_owned(), RedisPlan::default()),
+                (
+                    "dedicated".to_owned(),
+                    RedisPlan {
+                        isolation: Isolation::Dedicated,
+                        maxmemory: Some(64 * 1024 * 1024),
+                        maxmemory_policy: Some("noeviction".to_owned()),
+                    },
+                ),
+            ]),
+            server: PathBuf::from("redis-server"),
         }
     }
 }
 
 impl Default for RedisPlan {
     fn default() -> Self {
-        RedisPlan { isolation: Isolation::Shared }
+        RedisPlan { isolation: Isolation::Shared, maxmemory: None, maxmemory_policy: None }
     }
 }
 
@@ -169,6 +211,20 @@ impl Addons {
             if plan.connection_limit == 0 {
                 return Err(ConfigError::invalid(&key("connection_limit"), "must be at least 1"));
             }
+            if let Some(buffers) = &plan.shared_buffers {
+                if plan.isolation == Isolation::Shared {
+                    return Err(ConfigError::invalid(
+                        &key("shared_buffers"),
+                        "only a dedicated plan has a server of its own",
+                    ));
+                }
+                if !is_pg_memory(buffers) {
+                    return Err(ConfigError::invalid(
+                        &key("shared_buffers"),
+                        format!("{buffers:?} is not a PostgreSQL size like \"32MB\" (kB, MB or GB)"),
+                    ));
+                }
+            }
             if !is_pg_memory(&plan.work_mem) {
                 return Err(ConfigError::invalid(
                     &key("work_mem"),
@@ -186,6 +242,32 @@ impl Addons {
             }
         }
         check_plans("redis", &redis.default_plan, redis.plans.keys())?;
+        for (name, plan) in &redis.plans {
+            let key = |field: &str| format!("addons.redis.plans.{name}.{field}");
+            match plan.isolation {
+                Isolation::Shared if plan.maxmemory.is_some() || plan.maxmemory_policy.is_some() => {
+                    return Err(ConfigError::invalid(
+                        &key("maxmemory"),
+                        "only a dedicated plan has memory of its own (a shared server's memory is shared)",
+                    ));
+                }
+                Isolation::Dedicated if plan.maxmemory.is_none_or(|m| m < 1024 * 1024) => {
+                    return Err(ConfigError::invalid(
+                        &key("maxmemory"),
+                        "a dedicated plan needs at least 1048576 bytes",
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(policy) = &plan.maxmemory_policy
+                && !REDIS_POLICIES.contains(&policy.as_str())
+            {
+                return Err(ConfigError::invalid(
+                    &key("maxmemory_policy"),
+                    format!("{policy:?} is not one of {}", REDIS_POLICIES.join(", ")),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -209,6 +291,18 @@ fn check_plans<'a>(
     }
     Ok(())
 }
+
+/// Redis's `maxmemory-policy` values.
+const REDIS_POLICIES: [&str; 8] = [
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
 
 /// A plan name: 1 to 32 of `a-z`, `0-9`, `-`.
 pub fn is_plan_name(name: &str) -> bool {

@@ -30,11 +30,11 @@ impl Platform {
     ) -> Result<model::Addon, PlatformError> {
         let kind = Kind::parse(&new.kind)
             .ok_or_else(|| invalid("kind", format!("{:?} is not a kind of add-on: use postgres or redis", new.kind)))?;
-        let provider = self.provider(kind)?;
-        let plan = new.plan.unwrap_or_else(|| provider.default_plan().to_owned());
-        if !provider.has_plan(&plan) {
+        let plan = new.plan.unwrap_or_else(|| self.providers.default_plan(kind).to_owned());
+        if self.providers.get(kind, &plan).is_none() {
             return Err(invalid("plan", format!("{kind} has no plan {plan:?} (addons.{kind}.plans)")));
         }
+        let provider = self.provider(kind, &plan)?;
         if let Some(name) = &new.name {
             naming::check(name).map_err(|p| invalid("name", p))?;
         }
@@ -76,9 +76,9 @@ impl Platform {
         task.await.map_err(|e| PlatformError::Unavailable(format!("provisioning stopped: {e}")))?
     }
 
-    /// The kind's provider, if it has a server.
-    fn provider(&self, kind: Kind) -> Result<&Arc<dyn Provider>, PlatformError> {
-        match self.providers.get(kind) {
+    /// The provider of the kind's plan, if it has a server.
+    fn provider(&self, kind: Kind, plan: &str) -> Result<&Arc<dyn Provider>, PlatformError> {
+        match self.providers.get(kind, plan) {
             Some(p) if !p.servers().is_empty() => Ok(p),
             _ => Err(PlatformError::Addon(AddonError::NoServer { kind })),
         }
@@ -99,7 +99,7 @@ impl Platform {
     /// record `failed`, with why.
     async fn provision(self: Arc<Self>, row: AddonRow) -> Result<model::Addon, PlatformError> {
         let kind = Kind::parse(&row.kind).unwrap_or(Kind::Postgres);
-        let provider = self.provider(kind)?.clone();
+        let provider = self.provider(kind, &row.plan)?.clone();
         let resource = Resource { name: row.name.clone(), server: row.server.clone() };
         let made = tokio::time::timeout(
             self.config.addons.timeout,
@@ -190,7 +190,7 @@ impl Platform {
     /// One add-on, with facts from its server.
     pub async fn addon(&self, name: &str) -> Result<model::Addon, PlatformError> {
         let row = self.store.addon(name).await?.ok_or_else(|| no_addon(name))?;
-        let info = match (row.state, Kind::parse(&row.kind).and_then(|k| self.providers.get(k))) {
+        let info = match (row.state, Kind::parse(&row.kind).and_then(|k| self.providers.get(k, &row.plan))) {
             (AddonState::Ready, Some(provider)) => {
                 let resource = Resource { name: row.name.clone(), server: row.server.clone() };
                 let asked =
@@ -236,7 +236,7 @@ impl Platform {
     /// record (the next start tries again) and returned.
     pub(super) async fn remove_addon(&self, row: &AddonRow) -> Result<(), PlatformError> {
         let resource = Resource { name: row.name.clone(), server: row.server.clone() };
-        if let Some(provider) = Kind::parse(&row.kind).and_then(|k| self.providers.get(k))
+        if let Some(provider) = Kind::parse(&row.kind).and_then(|k| self.providers.get(k, &row.plan))
             && let Err(e) = self.deprovision(provider.as_ref(), &resource).await
         {
             self.store.set_addon_state(row.id, AddonState::Deprovisioning, Some(&e.to_string())).await?;
@@ -258,14 +258,24 @@ impl Platform {
         Ok(owners)
     }
 
-    /// At start: what a previous run left halfway (add-ons recorded as provisioning or
-    /// deprovisioning) is removed, and what this control plane made on its servers with no
+    /// At start: dedicated plans' servers start again, what a previous run left halfway
+    /// (add-ons recorded as provisioning or deprovisioning) is removed, and what this control plane made on its servers with no
     /// record is reported and removed. Runs in the background: a server that is down
     /// delays only this.
     pub(super) fn reconcile_addons(self: &Arc<Self>, left: Vec<AddonRow>) {
         let platform = self.clone();
         tokio::spawn(async move {
             for row in left {
+                if row.state == AddonState::Ready {
+                    // A dedicated plan's server starts again (shared servers need nothing).
+                    let resource = Resource { name: row.name.clone(), server: row.server.clone() };
+                    if let Some(provider) = Kind::parse(&row.kind).and_then(|k| platform.providers.get(k, &row.plan))
+                        && let Err(e) = provider.resume(Spec { resource: &resource, plan: &row.plan }).await
+                    {
+                        tracing::error!(app = %row.app, addon = %row.name, error = %e, "cannot start the add-on's server");
+                    }
+                    continue;
+                }
                 let what = match row.state {
                     AddonState::Provisioning => "half-made by a previous run",
                     AddonState::Deprovisioning => "half-removed by a previous run",

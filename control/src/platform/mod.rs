@@ -125,7 +125,7 @@ pub struct Platform {
     /// Slugs on disk.
     pub slugs: Slugs,
     builder: Arc<dyn Builder>,
-    /// The add-on providers, one per kind.
+    /// The add-on providers.
     providers: Providers,
     signer: Option<slipway_logd::Signer>,
     locks: AppLocks,
@@ -268,9 +268,12 @@ impl Platform {
             .map_err(|error| PlatformError::ReleaseFailed { error, previous: release.version })
     }
 
-    /// Stops every app's processes (shutdown).
+    /// Stops every app's processes and the dedicated add-on servers (shutdown).
     pub async fn shutdown(&self) {
         self.runtime.shutdown().await;
+        for provider in self.providers.all() {
+            provider.shutdown().await;
+        }
     }
 }
 
