@@ -576,3 +576,30 @@ async fn a_dedicated_postgres_is_a_server_of_its_own_that_starts_again_with_the_
     s.stop().await;
     assert!(tokio::net::TcpStream::connect(format!("127.0.0.1:{}", port(&b))).await.is_err());
 }
+
+#[tokio::test]
+async fn in_managed_mode_the_control_plane_runs_the_shared_servers_itself_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.addons.managed = true;
+    let server = slipway_control::server::Server::start(config.clone()).await.unwrap();
+    let s = TestServer { api: server.api_addr(), server: Some(server), dir: tempfile::tempdir().unwrap(), logd: None };
+    app_with(&s, "shop", "postgres").await;
+    let config_vars = app_with(&s, "shop", "redis").await;
+    let (db, cache) = (var(&config_vars, "DATABASE_URL"), var(&config_vars, "REDIS_URL"));
+    pg(&db).await.unwrap().batch_execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('x')").await.unwrap();
+    let key = format!("{}k", var(&config_vars, "REDIS_KEY_PREFIX"));
+    let () = redis::cmd("SET").arg(&key).arg("v").query_async(&mut redis_connect(&cache).await.unwrap()).await.unwrap();
+    let TestServer { server, dir: other, .. } = s;
+    server.unwrap().stop().await;
+    assert!(pg(&db).await.is_err(), "the managed servers stop with the control plane");
+    let server = slipway_control::server::Server::start(config).await.unwrap();
+    let s = TestServer { api: server.api_addr(), server: Some(server), dir: other, logd: None };
+    let row: String = pg(&db).await.unwrap().query_one("SELECT v FROM kept", &[]).await.unwrap().get(0);
+    assert_eq!(row, "x");
+    let value: String =
+        redis::cmd("GET").arg(&key).query_async(&mut redis_connect(&cache).await.unwrap()).await.unwrap();
+    assert_eq!(value, "v", "the managed Redis keeps its data (append-only file)");
+    s.ok("DELETE", "/v1/apps/shop", None, 204).await;
+    s.stop().await;
+}

@@ -15,6 +15,7 @@
 //! is one more implementation of [`Provider`] and a variant of [`Kind`].
 
 pub mod dedicated;
+pub mod managed;
 pub mod naming;
 pub mod postgres;
 pub mod provider;
@@ -64,6 +65,8 @@ impl std::fmt::Display for Kind {
 /// The providers, two per kind (shared and dedicated plans), built from `[addons]`.
 #[derive(Debug, Clone)]
 pub struct Providers {
+    /// Managed mode's own servers (stopped at shutdown).
+    managed: Vec<Arc<dyn Provider>>,
     shared: BTreeMap<Kind, Arc<dyn Provider>>,
     dedicated: BTreeMap<Kind, Arc<dyn Provider>>,
     default_plans: BTreeMap<Kind, String>,
@@ -73,13 +76,22 @@ impl Providers {
     /// The providers of `config`, naming what they make with `instance` (see [`naming`]);
     /// dedicated servers live under `<data_dir>/addons/<kind>/` and are supervised with
     /// the runtime's `ledger` and restart backoff.
-    pub fn new(config: &Config, instance: &str, ledger: Ledger) -> Providers {
-        let addons = &config.addons;
+    /// In managed mode, its servers are started first (and waited for).
+    pub async fn start(config: &Config, instance: &str, ledger: Ledger) -> Result<Providers, AddonError> {
         let supervisor = Arc::new(dedicated::supervisor::Supervisor::new(
             ledger,
             config.runtime.restart_backoff,
             config.runtime.restart_backoff_max,
         ));
+        let mut addons = config.addons.clone();
+        let mut managed = Vec::new();
+        if addons.managed {
+            let servers = managed::start(config, instance, supervisor.clone()).await?;
+            addons.postgres.servers.push(servers.postgres);
+            addons.redis.servers.push(servers.redis);
+            managed = servers.providers;
+        }
+        let addons = &addons;
         let root = config.data_dir.join("addons");
         let mut shared: BTreeMap<Kind, Arc<dyn Provider>> = BTreeMap::new();
         shared.insert(Kind::Postgres, Arc::new(postgres::Shared::new(&addons.postgres, addons, instance)));
@@ -109,7 +121,7 @@ impl Providers {
             (Kind::Postgres, addons.postgres.default_plan.clone()),
             (Kind::Redis, addons.redis.default_plan.clone()),
         ]);
-        Providers { shared, dedicated, default_plans }
+        Ok(Providers { managed, shared, dedicated, default_plans })
     }
 
     /// The provider of `kind`'s plan `plan`; None if there is no such plan.
@@ -125,5 +137,15 @@ impl Providers {
     /// Every provider.
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.shared.values().chain(self.dedicated.values())
+    }
+
+    /// Stops the servers the providers started (dedicated plans', managed mode's).
+    pub async fn shutdown(&self) {
+        for provider in self.all() {
+            provider.shutdown().await;
+        }
+        for provider in &self.managed {
+            provider.shutdown().await;
+        }
     }
 }

@@ -149,6 +149,7 @@ impl Shared {
             setuser.arg(*rule);
         }
         let () = setuser.query_async(&mut conn).await.map_err(|e| fail(server, "creating the ACL user", &e))?;
+        save_acl(server, &mut conn).await?;
         let url = format!("redis://{user}:{password}@{}:{}", url_host(&server.host), server.port);
         Ok(BTreeMap::from([("url".to_owned(), url), ("key_prefix".to_owned(), prefix)]))
     }
@@ -163,6 +164,7 @@ impl Shared {
             .query_async(&mut conn)
             .await
             .map_err(|e| fail(server, "deleting the ACL user", &e))?;
+        save_acl(server, &mut conn).await?;
         // Deleting the user also closes its connections (Redis does), so nothing writes
         // under the prefix while its keys go.
         tracing::debug!(user = %user, deleted, "ACL user deleted");
@@ -257,6 +259,16 @@ impl Provider for Shared {
                 .collect())
         }
         .boxed()
+    }
+}
+
+/// Writes the users to the server's ACL file, so they survive its restart, when it has
+/// one (managed mode's server); a server without one answers that it has none.
+async fn save_acl(server: &Server, conn: &mut MultiplexedConnection) -> Result<(), AddonError> {
+    match redis::cmd("ACL").arg("SAVE").query_async::<()>(conn).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.to_string().contains("not configured to use an ACL file") => Ok(()),
+        Err(e) => Err(fail(server, "saving the ACL file", &e)),
     }
 }
 

@@ -26,6 +26,10 @@ pub struct Addons {
     /// Longest a connection to an add-on server may take to open.
     #[serde(deserialize_with = "de::duration")]
     pub connect_timeout: Duration,
+    /// Managed mode (what `slipway up` uses): control starts one PostgreSQL and one Redis
+    /// itself in `<data_dir>/addons/managed/` (supervised like dedicated servers) and
+    /// places shared add-ons there, besides any `servers`.
+    pub managed: bool,
     /// PostgreSQL add-ons.
     pub postgres: PostgresAddons,
     /// Redis add-ons.
@@ -114,6 +118,7 @@ impl Default for Addons {
         Addons {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
+            managed: false,
             postgres: PostgresAddons::default(),
             redis: RedisAddons::default(),
         }

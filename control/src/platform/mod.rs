@@ -271,9 +271,7 @@ impl Platform {
     /// Stops every app's processes and the dedicated add-on servers (shutdown).
     pub async fn shutdown(&self) {
         self.runtime.shutdown().await;
-        for provider in self.providers.all() {
-            provider.shutdown().await;
-        }
+        self.providers.shutdown().await;
     }
 }
 

@@ -62,7 +62,7 @@ impl Dedicated {
 
     /// Initialises (once) and starts (supervised) add-on `name`'s server; a provider
     /// for it as a shared server of one.
-    async fn run(&self, name: &str, plan: &PostgresPlan) -> Result<(Shared, String), AddonError> {
+    pub(crate) async fn run(&self, name: &str, plan: &PostgresPlan) -> Result<(Shared, String, String), AddonError> {
         let dir = dir(&self.root, name);
         let data = dir.join("data");
         std::fs::create_dir_all(&dir).map_err(|e| io_error(Kind::Postgres, "creating the data directory", e))?;
@@ -122,7 +122,7 @@ impl Dedicated {
             async move { check.connect(tokio_postgres::NoTls).await.is_ok() }
         })
         .await?;
-        Ok((shared, key))
+        Ok((shared, key, url))
     }
 }
 
@@ -149,7 +149,7 @@ impl Provider for Dedicated {
                 .plans
                 .get(spec.plan)
                 .ok_or_else(|| AddonError::Unsupported(format!("postgres has no dedicated plan {:?}", spec.plan)))?;
-            let (shared, key) = self.run(&spec.resource.name, plan).await?;
+            let (shared, key, _) = self.run(&spec.resource.name, plan).await?;
             let on_it = Resource { name: spec.resource.name.clone(), server: key };
             shared.provision(Spec { resource: &on_it, plan: spec.plan }).await
         }

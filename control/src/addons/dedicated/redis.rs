@@ -58,14 +58,19 @@ impl Dedicated {
 
     /// Starts (supervised) the server of add-on `name` on `plan`; its admin URL and the
     /// app's user and password.
-    async fn run(&self, name: &str, plan: &RedisPlan) -> Result<(u16, String, String, String), AddonError> {
+    pub(crate) async fn run(
+        &self,
+        name: &str,
+        plan: &RedisPlan,
+        app_user: bool,
+    ) -> Result<(u16, String, String, String), AddonError> {
         let dir = dir(&self.root, name);
         std::fs::create_dir_all(&dir).map_err(|e| io_error(Kind::Redis, "creating the data directory", e))?;
         let port = port(Kind::Redis, &dir)?;
         let admin = kept(Kind::Redis, &dir, "admin-password", naming::password)?;
         let app_password = kept(Kind::Redis, &dir, "app-password", naming::password)?;
         let user = naming::ident(&self.instance, name);
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "--port".into(),
             port.to_string(),
             "--bind".into(),
@@ -80,19 +85,25 @@ impl Dedicated {
             plan.maxmemory.unwrap_or(64 * 1024 * 1024).to_string(),
             "--maxmemory-policy".into(),
             plan.maxmemory_policy.clone().unwrap_or_else(|| "noeviction".into()),
-            "--requirepass".into(),
-            admin.clone(),
-            "--user".into(),
-            user.clone(),
-            "on".into(),
-            format!(">{app_password}"),
-            "~*".into(),
-            "&*".into(),
-            "+@all".into(),
-            "-@admin".into(),
             "--logfile".into(),
             dir.join("server.log").display().to_string(),
         ];
+        if app_user {
+            args.extend(["--requirepass".into(), admin.clone()]);
+            let rules = [user.as_str(), "on", &format!(">{app_password}"), "~*", "&*", "+@all", "-@admin"];
+            args.push("--user".into());
+            args.extend(rules.map(str::to_owned));
+        } else {
+            // A shared server (managed mode): the users that add-ons get are kept in an ACL
+            // file (the provider saves it), which also defines the admin; without the
+            // `default` line, loading it would leave `default` open without a password.
+            let acl = dir.join("users.acl");
+            if !acl.exists() {
+                std::fs::write(&acl, format!("user default on >{admin} ~* &* +@all\n"))
+                    .map_err(|e| io_error(Kind::Redis, "writing the ACL file", e))?;
+            }
+            args.extend(["--aclfile".into(), acl.display().to_string()]);
+        }
         let program = self.program.clone();
         self.supervisor.start(
             name,
@@ -141,7 +152,7 @@ impl Provider for Dedicated {
                 .plans
                 .get(spec.plan)
                 .ok_or_else(|| AddonError::Unsupported(format!("redis has no dedicated plan {:?}", spec.plan)))?;
-            let (port, _, user, password) = self.run(&spec.resource.name, plan).await?;
+            let (port, _, user, password) = self.run(&spec.resource.name, plan, true).await?;
             Ok(BTreeMap::from([
                 ("url".to_owned(), format!("redis://{user}:{password}@127.0.0.1:{port}")),
                 ("key_prefix".to_owned(), String::new()),
@@ -181,7 +192,7 @@ impl Provider for Dedicated {
             let plan = self.plans.get(spec.plan).ok_or_else(|| {
                 AddonError::Unsupported(format!("redis has no dedicated plan {:?} any more", spec.plan))
             })?;
-            self.run(&spec.resource.name, plan).await.map(drop)
+            self.run(&spec.resource.name, plan, true).await.map(drop)
         }
         .boxed()
     }
