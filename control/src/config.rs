@@ -16,6 +16,9 @@ pub use slipway_config::LogFormat;
 use slipway_config::{ConfigError, de, load_layered};
 use slipway_logd::token::MIN_KEY_BYTES;
 
+pub mod addons;
+pub use addons::Addons;
+
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_CONTROL__";
 
@@ -50,6 +53,8 @@ pub struct Config {
     pub sleep: Sleep,
     /// logd: where dynos' output goes, and the log tokens clients read it with.
     pub logd: Logd,
+    /// Add-ons (PostgreSQL, Redis): their servers and plans.
+    pub addons: Addons,
 }
 
 /// Listening addresses.
@@ -216,6 +221,7 @@ impl Default for Config {
             routes: Routes::default(),
             sleep: Sleep::default(),
             logd: Logd::default(),
+            addons: Addons::default(),
         }
     }
 }
@@ -413,7 +419,7 @@ impl Config {
         if l.queue == 0 {
             return bad("logd.queue", "must be at least 1".into());
         }
-        Ok(())
+        self.addons.validate()
     }
 
     /// The SQLite database URL.

@@ -6,10 +6,12 @@
 //!
 //! - [`config`], [`clock`], [`model`] (the API's JSON bodies, shared with the CLI);
 //! - [`store`] (the state, in SQLite), [`slug`] (runnable code on disk), [`deploy`]
-//!   (fetching a source), [`build`], [`addons`];
+//!   (fetching a source), [`build`];
 //! - [`routes`] (the published route table and its stream), [`logs`] (records to logd),
 //!   [`runtime`] (where apps run: `runtime/local/` supervises processes and holds the
 //!   zero-downtime release switch);
+//! - [`addons`] (PostgreSQL and Redis per app; dedicated plans' servers are recorded in
+//!   the runtime's process ledger);
 //! - [`platform`] (the operations, one file per resource), [`sleep`] (the loop that puts
 //!   idle apps to sleep);
 //! - [`api`] (the HTTP API, one file per resource), [`server`] (assembles and runs it all);

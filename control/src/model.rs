@@ -235,6 +235,48 @@ pub struct LogToken {
     pub viewer_url: String,
 }
 
+/// An add-on: a PostgreSQL database or a Redis of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addon {
+    /// The name, unique on the control plane (`postgres-brave-4821`).
+    pub name: String,
+    /// The app it belongs to.
+    pub app: String,
+    /// `postgres` or `redis`.
+    pub kind: String,
+    /// The plan (`shared`).
+    pub plan: String,
+    /// `provisioning`, `ready`, `failed` or `deprovisioning`.
+    pub state: String,
+    /// The server it is on, as `host:port`.
+    pub server: String,
+    /// The config vars it injects into the app's releases (names only; their values are
+    /// in `config`).
+    pub config_vars: Vec<String>,
+    /// Why it failed (state `failed`), or why its last removal failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Facts from its server (`GET /v1/addons/{name}` only): size, connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /v1/apps/{app}/addons`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAddon {
+    /// `postgres` or `redis`.
+    pub kind: String,
+    /// The plan; default: the kind's `default_plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// The name; default: `<kind>-<adjective>-<number>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 // The API's error answer, `{"error": {"code", "message", "field"?}}`, is
 // `slipway_config::ErrorBody`, shared by every Slipway API.
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::addons::{Providers, naming};
 use crate::api::{self, Api};
 use crate::build::SourceIsSlug;
 use crate::config::Config;
@@ -36,6 +37,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// Managed mode's add-on servers did not start.
+    #[error("managed add-on servers (addons.managed): {0}")]
+    Addons(crate::addons::AddonError),
     /// The platform could not be assembled or restored.
     #[error("{0}")]
     Platform(#[from] PlatformError),
@@ -71,8 +75,13 @@ impl Server {
         if leftovers > 0 {
             tracing::warn!(groups = leftovers, "stopped processes left running by a previous run that did not stop");
         }
+        let instance =
+            store.instance_id(|| naming::instance().unwrap_or_else(|_| format!("{:08x}", std::process::id()))).await?;
+        // Dedicated add-on servers are recorded in the same ledger as the dynos.
+        let providers = Providers::start(&config, &instance, ledger.clone()).await.map_err(StartError::Addons)?;
         let runtime = Arc::new(LocalRuntime::new(config.runtime.clone(), logs.clone(), routes.clone(), ledger));
-        let platform = Arc::new(Platform::new(config, store, routes, runtime, logs, Arc::new(SourceIsSlug))?);
+        let platform =
+            Arc::new(Platform::new(config, store, routes, runtime, logs, Arc::new(SourceIsSlug), providers)?);
         platform.restore().await?;
 
         let shutdown = CancellationToken::new();

@@ -375,3 +375,31 @@ async fn completions_are_printed_for_each_shell() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("Run control, router and logd in one process"));
 }
+
+#[tokio::test]
+async fn addons_are_created_listed_shown_and_destroyed_with_confirmation() {
+    let redis = slipway_tests::servers::Redis::start().await;
+    let url = redis.admin_url();
+    let s = common::start_with(|c| c.addons.redis.servers.push(url)).await;
+    prints(&slipway(&s, &["apps", "create", "shop"]).await, "Created app shop: http://shop.test.localhost:8080\n");
+    let created = slipway(&s, &["addons", "create", "redis", "--as", "cache", "--app", "shop"]).await;
+    prints(&created, "Created cache (redis, plan shared) for shop: REDIS_KEY_PREFIX, REDIS_URL set\n");
+    let listed = slipway(&s, &["addons", "--app", "shop"]).await;
+    prints(
+        &listed,
+        "NAME   KIND   PLAN    STATE  CONFIG VARS\ncache  redis  shared  ready  REDIS_KEY_PREFIX, REDIS_URL\n",
+    );
+    let info = slipway(&s, &["addons", "info", "cache", "--json"]).await;
+    assert_eq!(info.code, 0, "{}", info.stderr);
+    let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!((info["app"].as_str(), info["state"].as_str()), (Some("shop"), Some("ready")));
+    assert_eq!(info["server"], format!("127.0.0.1:{}", redis.port));
+    fails(
+        &slipway(&s, &["addons", "destroy", "cache"]).await,
+        2,
+        "error: destroying cache deletes its data for good (hint: confirm with `--confirm shop` (the app's name))",
+    );
+    prints(&slipway(&s, &["addons", "destroy", "cache", "--confirm", "shop"]).await, "Destroyed cache of shop\n");
+    fails(&slipway(&s, &["addons", "info", "cache"]).await, 1, "error: add-on \"cache\" not found");
+    s.stop().await;
+}

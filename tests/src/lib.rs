@@ -13,6 +13,7 @@ pub mod platform;
 pub mod process;
 pub mod raw;
 pub mod relay;
+pub mod servers;
 pub mod stream;
 
 pub use backend::Backend;

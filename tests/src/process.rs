@@ -99,6 +99,23 @@ impl Process {
         }
     }
 
+    /// Waits for an output line containing `needle`; None after `limit` or if the output
+    /// ends first (the lines seen are in `output`).
+    pub async fn try_wait_for_line(&mut self, needle: &str, limit: Duration) -> Option<String> {
+        tokio::time::timeout(limit, async {
+            while let Some(line) = self.lines.recv().await {
+                self.output.push(line.clone());
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// Sends a signal by number (15 = SIGTERM, 9 = SIGKILL, 2 = SIGINT) to the process.
     pub fn signal(&self, signal: i32) {
         let pid = self.child.id().expect("process is running");

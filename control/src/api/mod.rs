@@ -9,6 +9,7 @@
 //! in `X-Request-Id`; an internal error (the database, the disk) is logged in full with
 //! it and answered with only that id, never the details.
 
+mod addons;
 mod apps;
 mod config_vars;
 mod domains;
@@ -29,6 +30,7 @@ pub use slipway_config::ApiError;
 use slipway_config::api_error::{ApiJson, ApiPath};
 use tokio_util::sync::CancellationToken;
 
+use crate::addons::AddonError;
 use crate::deploy::FetchError;
 use crate::platform::{Platform, PlatformError};
 use crate::slug::SlugError;
@@ -68,6 +70,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/domains", get(domains::list).post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", axum::routing::delete(domains::remove))
         .route("/v1/apps/{app}/log-token", post(tokens::create))
+        .route("/v1/apps/{app}/addons", get(addons::list).post(addons::create))
+        .route("/v1/addons/{name}", get(addons::info).delete(addons::destroy))
         .route(slipway_router::spec::WAKE_PATH, post(routes::wake))
         .route(slipway_router::spec::ACTIVITY_PATH, post(routes::activity))
         .route(slipway_router::spec::ROUTES_PATH, get(routes::routes))
@@ -154,6 +158,13 @@ impl From<PlatformError> for ApiError {
             }
             PlatformError::ScaleFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scale_failed", &message),
             PlatformError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message),
+            PlatformError::Addon(AddonError::Unsupported(_)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", &message)
+            }
+            PlatformError::Addon(AddonError::NoServer { .. }) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message)
+            }
+            PlatformError::Addon(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "addon_unavailable", &message),
             PlatformError::Store(_) => internal(&message),
         }
     }

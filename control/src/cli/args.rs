@@ -77,6 +77,12 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<DomainsCommand>,
     },
+    /// List, create, show and destroy add-ons (PostgreSQL databases, Redis).
+    Addons {
+        /// What to do (default: list the app's add-ons).
+        #[command(subcommand)]
+        command: Option<AddonsCommand>,
+    },
     /// Show an app's logs, live with --tail.
     Logs(LogsArgs),
     /// Open the app (or its log viewer) in a browser, or print its URL.
@@ -214,6 +220,40 @@ pub enum DomainsCommand {
     Remove {
         /// The host name.
         hostname: String,
+    },
+}
+
+/// `slipway addons ...`
+#[derive(Debug, Subcommand)]
+pub enum AddonsCommand {
+    /// List the app's add-ons.
+    List,
+    /// Create an add-on for the app; its URL becomes a config var (a new release).
+    Create {
+        /// The kind: postgres or redis.
+        kind: String,
+        /// The plan (default: the kind's default plan, `shared`).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Its name (default: <kind>-<adjective>-<number>).
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+        /// Return at once instead of waiting until it is ready.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Show an add-on (no --app needed: names are unique).
+    Info {
+        /// The add-on's name.
+        name: String,
+    },
+    /// Destroy an add-on and its data.
+    Destroy {
+        /// The add-on's name.
+        name: String,
+        /// The app's name, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
     },
 }
 

@@ -161,7 +161,11 @@ pub(super) fn api_error(status: StatusCode, body: &[u8]) -> CliError {
         (_, "release_failed") => Some("see why with `slipway logs --app <app> --source slipway`"),
         (_, "bad_source") => Some("check the Procfile and the archive or repository"),
         (_, "not_configured") => Some("set it in the control plane's config (config/control.toml)"),
+        (_, "conflict") if message.contains("provisioning") => Some("wait for it: `slipway addons info NAME`"),
         (_, "conflict") => Some("pick another name"),
+        (_, "addon_unavailable") => {
+            Some("check the add-on server named above; `slipway addons` shows the add-ons' states")
+        }
         _ => None,
     };
     let error = CliError::new(message);

@@ -1,6 +1,6 @@
 //! The `slipway` command line: `slipway server` and `slipway up` (the programs), and the
 //! client commands in the spirit of the Heroku CLI (`apps`, `config`, `deploy`,
-//! `releases`, `ps`, `domains`, `logs`, `open`), which talk to the API at
+//! `releases`, `ps`, `domains`, `addons`, `logs`, `open`), which talk to the API at
 //! `SLIPWAY_API_URL` with `SLIPWAY_TOKEN`, or to what `slipway login` saved.
 //!
 //! Output is for people by default (tables, `key: value` blocks) and JSON with `--json`.
@@ -9,10 +9,11 @@
 //!
 //! `args` is the command line as clap parses it, `run` dispatches a parsed command, one
 //! file per client command carries it out (`apps`, `config_vars`, `deploy`, `releases`,
-//! `ps`, `domains`, `logs`) through [`ctx::Ctx`] (the API client, the flags, the output);
+//! `ps`, `domains`, `addons`, `logs`) through [`ctx::Ctx`] (the API client, the flags, the output);
 //! `up` is `slipway up`, the whole platform in one process. Failures are
 //! [`error::CliError`]s.
 
+mod addons;
 mod apps;
 pub mod args;
 mod client;

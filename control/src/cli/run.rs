@@ -78,6 +78,7 @@ async fn dispatch(command: Command, json: bool, app: Option<String>) -> Result<(
         Command::Releases { command } => super::releases::run(&ctx, command).await,
         Command::Ps { command } => super::ps::run(&ctx, command).await,
         Command::Domains { command } => super::domains::run(&ctx, command).await,
+        Command::Addons { command } => super::addons::run(&ctx, command).await,
         Command::Logs(args) => super::logs::run(&ctx, args).await,
         Command::Open { logs, print } => super::apps::open(&ctx, logs, print).await,
         Command::Up(_)

@@ -199,6 +199,8 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
     config.logd.url = Some(format!("http://{}", logd.http_addr()));
     config.logd.signing_key = Some(secrets.log_signing_key.clone());
     config.logd.token_ttl = Duration::from_secs(12 * 3600);
+    // Add-ons on a PostgreSQL and a Redis of its own, when Debian's packages are there.
+    config.addons.managed = addon_servers_installed(&config);
     if let Err(e) = config.validate() {
         logd.stop().await;
         return Err(UpError::new(e.to_string()).hint("check --zone"));
@@ -340,8 +342,33 @@ async fn banner(up: &Up, args: &UpArgs) {
         lines.push(format!("         slipway logs --app {DEMO_APP} --tail"));
         lines.push(String::new());
     }
+    if platform.config.addons.managed {
+        lines.push(format!(
+            "  Add-ons: PostgreSQL and Redis run in {} (`slipway addons create postgres --app {DEMO_APP}`)",
+            up.data_dir.join("addons/managed").display()
+        ));
+    } else {
+        lines.push(
+            "  Add-ons: none (install PostgreSQL and Redis for them: `sudo apt-get install postgresql redis-server`, then start again)"
+                .into(),
+        );
+    }
+    lines.push(String::new());
     lines.push("Ctrl-C stops everything.".into());
     Out.text(&(lines.join("\n") + "\n"));
+}
+
+/// Whether `initdb`/`postgres` and `redis-server` are installed where the config says.
+fn addon_servers_installed(config: &Config) -> bool {
+    let pg = config.addons.postgres.bin_dir.join("postgres").is_file()
+        && config.addons.postgres.bin_dir.join("initdb").is_file();
+    let redis = &config.addons.redis.server;
+    let redis_found = if redis.components().count() > 1 {
+        redis.is_file()
+    } else {
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(redis).is_file()))
+    };
+    pg && redis_found
 }
 
 /// Saves the CLI's login unless another control plane's is saved; says what it did.

@@ -59,3 +59,24 @@ fn app_urls_and_database_urls() {
     assert_eq!(config.app_url("shop"), "http://shop.reviewapp.localhost:8080");
     assert_eq!(config.database_url(), "sqlite:///srv/slipway/control.db");
 }
+
+#[test]
+fn bad_addon_servers_and_plans_name_the_key() {
+    let auth = "[auth]\ntoken = \"0123456789abcdef\"\n";
+    let cases = [
+        ("[addons.postgres]\nservers = [\"mysql://x\"]\n", "addons.postgres.servers[0]"),
+        ("[addons.redis]\nservers = [\"http://x\"]\n", "addons.redis.servers[0]"),
+        ("[addons.postgres]\ndefault_plan = \"big\"\n", "addons.postgres.default_plan"),
+        ("[addons.postgres.plans.shared]\nwork_mem = \"lots\"\n", "addons.postgres.plans.shared.work_mem"),
+        ("[addons.postgres.plans.shared]\nconnection_limit = 0\n", "addons.postgres.plans.shared.connection_limit"),
+        ("[addons]\ntimeout = \"0s\"\n", "addons.timeout"),
+    ];
+    for (toml, key) in cases {
+        let e = load(&format!("{auth}{toml}")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some(key), "{toml}: {e}");
+    }
+    let ok = load(&format!(
+        "{auth}[addons.postgres]\nservers = [\"postgres://postgres:pw@127.0.0.1:5432/postgres\"]\n[addons.redis]\nservers = [\"redis://:pw@127.0.0.1:6379\"]\n"
+    ));
+    assert!(ok.is_ok(), "{ok:?}");
+}

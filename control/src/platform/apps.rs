@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Platform, PlatformError, conflict, invalid};
 use crate::clock;
 use crate::model;
-use crate::store::AppRow;
+use crate::store::{AddonState, AppRow};
 
 impl Platform {
     /// Creates an app.
@@ -79,10 +79,17 @@ impl Platform {
         self.app_model(&app).await
     }
 
-    /// Destroys an app: stops its processes, removes its routes, state and slugs.
+    /// Destroys an app: removes its add-ons from their servers (a failure stops here,
+    /// so nothing is left behind unrecorded), stops its processes, removes its routes,
+    /// state and slugs.
     pub async fn destroy_app(&self, name: &str) -> Result<(), PlatformError> {
         let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
+        for addon in self.store.addons_of(app.id).await? {
+            self.store.set_addon_state(addon.id, AddonState::Deprovisioning, None).await?;
+            self.remove_addon(&addon).await?;
+            self.logs.event(name, "", format!("Add-on {} destroyed", addon.name));
+        }
         self.runtime.stop(name).await;
         self.routes.remove_app(name);
         self.store.delete_app(app.id).await?;

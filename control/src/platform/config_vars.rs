@@ -33,6 +33,10 @@ impl Platform {
         }
         let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
+        let owned = self.addon_vars(app.id).await?;
+        if let Some((key, addon)) = patch.keys().find_map(|k| owned.get_key_value(k)) {
+            return Err(invalid(key, format!("{key} is set by add-on {addon}; it goes when the add-on is destroyed")));
+        }
         let current = self.current_release(&app).await?;
         let mut config = current.config.clone();
         let (mut set, mut unset) = (Vec::new(), Vec::new());

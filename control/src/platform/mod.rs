@@ -10,10 +10,11 @@
 //! This file holds the [`Platform`] itself (its parts, the per-app lock, start-up
 //! [`restore`](Platform::restore) and [`shutdown`](Platform::shutdown)) and what every
 //! resource shares; each resource's operations are an `impl Platform` block in its own
-//! file, as in `api/` and `store/`: [`apps`], [`releases`] (deploys and rollbacks
+//! file, as in `api/` and `store/`: [`apps`], [`addons`], [`releases`] (deploys and rollbacks
 //! included), [`config_vars`], [`formation`] (scaling and restarts), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
+pub mod addons;
 pub mod apps;
 pub mod config_vars;
 pub mod domains;
@@ -27,6 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::addons::{AddonError, Providers};
 use crate::build::Builder;
 use crate::config::Config;
 use crate::deploy::FetchError;
@@ -75,6 +77,9 @@ pub enum PlatformError {
     /// A feature needs configuration it does not have.
     #[error("{0}")]
     Unavailable(String),
+    /// An add-on server failed or refused, or the kind cannot do what was asked.
+    #[error(transparent)]
+    Addon(#[from] AddonError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -120,6 +125,8 @@ pub struct Platform {
     /// Slugs on disk.
     pub slugs: Slugs,
     builder: Arc<dyn Builder>,
+    /// The add-on providers.
+    providers: Providers,
     signer: Option<slipway_logd::Signer>,
     locks: AppLocks,
     /// Last time each app served a request (or started).
@@ -135,6 +142,7 @@ impl Platform {
         runtime: Arc<dyn Runtime>,
         logs: LogSink,
         builder: Arc<dyn Builder>,
+        providers: Providers,
     ) -> Result<Platform, PlatformError> {
         let signer = match &config.logd.signing_key {
             Some(key) => Some(
@@ -151,6 +159,7 @@ impl Platform {
             logs,
             slugs,
             builder,
+            providers,
             signer,
             locks: AppLocks::default(),
             activity: Mutex::default(),
@@ -196,13 +205,16 @@ impl Platform {
         }
     }
 
-    /// At start: settles releases a previous run left pending, publishes every app's
-    /// routes, and starts the apps that are awake (in the background).
+    /// At start: settles releases a previous run left pending, puts right add-ons it left
+    /// halfway, publishes every app's routes, and starts the apps that are awake (in the
+    /// background).
     pub async fn restore(self: &Arc<Self>) -> Result<(), PlatformError> {
         let failed = self.store.fail_pending_releases().await?;
         if failed > 0 {
             tracing::warn!(releases = failed, "releases left pending by the previous run are marked failed");
         }
+        // Read before the API serves: add-ons created from now on are not leftovers.
+        self.reconcile_addons(self.store.all_addons().await?);
         let apps = self.store.apps().await?;
         for app in &apps {
             // Every app is published as asleep until its processes are up: routers hold
@@ -256,9 +268,10 @@ impl Platform {
             .map_err(|error| PlatformError::ReleaseFailed { error, previous: release.version })
     }
 
-    /// Stops every app's processes (shutdown).
+    /// Stops every app's processes and the dedicated add-on servers (shutdown).
     pub async fn shutdown(&self) {
         self.runtime.shutdown().await;
+        self.providers.shutdown().await;
     }
 }
 

@@ -128,7 +128,12 @@ impl Platform {
         };
         let release = self.store.release(app.id, target).await?.ok_or_else(|| no_release(name, target))?;
         let description = format!("Rollback to v{target}");
-        let made = self.release(&app, release.slug.as_ref(), &release.config, &description).await?;
+        // Add-ons are not rolled back: their vars stay as they are now.
+        let mut config = release.config.clone();
+        for addon in self.store.addons_of(app.id).await? {
+            config.extend(addon.config);
+        }
+        let made = self.release(&app, release.slug.as_ref(), &config, &description).await?;
         Ok(release_model(&made, Some(made.version), false))
     }
 }

@@ -6,6 +6,7 @@
 //! take SQLite's write lock up front (`BEGIN IMMEDIATE`) so two concurrent transactions
 //! never deadlock upgrading a read lock; WAL lets readers go on meanwhile.
 
+mod addons;
 mod apps;
 mod domains;
 mod formation;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::model::SourceRef;
 
+pub use addons::{AddonRow, AddonState, NewAddon};
 pub use releases::NewRelease;
 
 /// A failed store operation.
