@@ -134,6 +134,10 @@ pub struct RuntimeConfig {
     /// `drain_delay`.
     #[serde(deserialize_with = "de::duration")]
     pub drain_timeout: Duration,
+    /// Longest a release phase (the Procfile's `release` command) may run; then it is
+    /// stopped and the release fails.
+    #[serde(deserialize_with = "de::duration")]
+    pub release_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a process.
     #[serde(deserialize_with = "de::duration")]
     pub stop_grace: Duration,
@@ -256,6 +260,7 @@ impl Default for RuntimeConfig {
             boot_timeout: Duration::from_secs(60),
             drain_delay: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(30),
+            release_timeout: Duration::from_secs(30 * 60),
             stop_grace: Duration::from_secs(10),
             restart_backoff: Duration::from_secs(1),
             restart_backoff_max: Duration::from_secs(300),
@@ -364,6 +369,7 @@ impl Config {
         for (key, value) in [
             ("runtime.boot_timeout", r.boot_timeout),
             ("runtime.stop_grace", r.stop_grace),
+            ("runtime.release_timeout", r.release_timeout),
             ("runtime.restart_backoff", r.restart_backoff),
             ("runtime.restart_backoff_max", r.restart_backoff_max),
         ] {

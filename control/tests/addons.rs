@@ -603,3 +603,46 @@ async fn in_managed_mode_the_control_plane_runs_the_shared_servers_itself_across
     s.ok("DELETE", "/v1/apps/shop", None, 204).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_release_phase_migrates_before_the_web_process_serves_and_a_failing_one_keeps_the_old_release() {
+    let pg_server = Postgres::start().await;
+    let url = pg_server.admin_url();
+    let s = common::start_with_logd(|c| c.addons.postgres.servers.push(url)).await;
+    app_with(&s, "shop", "postgres").await;
+    let app_py = std::fs::read_to_string(common::echo_app().join("app.py")).unwrap();
+    let procfile = concat!(
+        "release: psql \"$DATABASE_URL\" -v ON_ERROR_STOP=1 -qc \"CREATE TABLE greetings (v text); INSERT INTO greetings VALUES ('migrated')\" && echo migrated v=$SLIPWAY_RELEASE\n",
+        "web: test \"$(psql \"$DATABASE_URL\" -Atc 'SELECT v FROM greetings')\" = migrated && exec python3 app.py\n",
+    );
+    let deployed = s.deploy_files("shop", &[("Procfile", procfile), ("app.py", &app_py)]).await;
+    assert_eq!(deployed.status, 201, "{}", deployed.text());
+    let version = deployed.json()["version"].as_u64().unwrap();
+    let port = s.up_port("shop", "web.1").await;
+    assert_eq!(common::get_port(port, "/").await.json()["release"], format!("v{version}"));
+    // The release command is no process of the app, and its output is in the log.
+    assert!(s.dynos("shop").await.iter().all(|d| d["type"] == "web"));
+    let mut logs = s.logs("shop", "").await;
+    let line =
+        logs.wait_log("the release phase's output", |l| l["source"] == "release" && l["stream"] == "stdout").await;
+    assert_eq!(line["message"], format!("migrated v=v{version}"));
+
+    let failing = "release: echo 'migration failed' >&2; exit 3\nweb: exec python3 app.py\n";
+    let refused = s.deploy_files("shop", &[("Procfile", failing), ("app.py", &app_py)]).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "release_failed");
+    assert_eq!(
+        refused.json()["error"]["message"],
+        format!(
+            "release v{} failed in its release phase: the release command exited with status 3; v{version} keeps running",
+            version + 1
+        )
+    );
+    assert_eq!(s.ok("GET", "/v1/apps/shop", None, 200).await["release"], version);
+    assert_eq!(common::get_port(port, "/").await.json()["release"], format!("v{version}"));
+    logs.wait_log("the failing release phase's stderr", |l| {
+        l["source"] == "release" && l["message"] == "migration failed"
+    })
+    .await;
+    s.stop().await;
+}

@@ -45,6 +45,8 @@ pub struct Record {
 pub const SOURCE_SLIPWAY: &str = "slipway";
 /// The source of the apps' own output.
 pub const SOURCE_APP: &str = "app";
+/// The source of a release phase's output (the Procfile's `release` command).
+pub const SOURCE_RELEASE: &str = "release";
 
 /// A handle on the log pipeline; cheap to clone.
 #[derive(Debug, Clone)]
@@ -77,10 +79,15 @@ impl LogSink {
 
     /// A line of a dyno's output.
     pub fn output(&self, app: &str, dyno: &str, stream: &'static str, message: String) {
+        self.line(app, dyno, SOURCE_APP, stream, message);
+    }
+
+    /// A line of a process's output, from `source` (`app`, `release`).
+    pub fn line(&self, app: &str, dyno: &str, source: &'static str, stream: &'static str, message: String) {
         self.send(Record {
             app: app.to_owned(),
             dyno: dyno.to_owned(),
-            source: SOURCE_APP,
+            source,
             stream,
             message,
             time: SystemTime::now(),

@@ -195,7 +195,12 @@ impl Platform {
 
     fn plan(&self, app: &AppRow, release: &ReleaseRow, formation: BTreeMap<String, u32>) -> AppPlan {
         let (slug_dir, process_types) = match &release.slug {
-            Some(slug) => (self.slugs.dir(&app.name, &slug.id), slug.process_types.clone()),
+            Some(slug) => {
+                let mut types = slug.process_types.clone();
+                // The release phase runs once per release, never as a dyno.
+                types.remove(releases::RELEASE_TYPE);
+                (self.slugs.dir(&app.name, &slug.id), types)
+            }
             None => (self.config.data_dir.clone(), BTreeMap::new()),
         };
         AppPlan {

@@ -10,6 +10,9 @@ use crate::model;
 use crate::slug;
 use crate::store::{AppRow, NewRelease, ReleaseRow, ReleaseStatus, SlugRow};
 
+/// The Procfile's process type run once per release, before its processes start.
+pub const RELEASE_TYPE: &str = "release";
+
 impl Platform {
     /// Creates a release of `app` and makes it live (the caller holds the app's lock).
     pub(super) async fn release(
@@ -23,6 +26,21 @@ impl Platform {
         let release = self.store.create_release(app.id, new, clock::now_ms()).await?;
         let version = release.version;
         self.logs.event(&app.name, "", format!("Release v{version} created: {description}"));
+        // The release phase runs first, also for an app that is asleep: migrations must
+        // have run before any of the release's processes serve.
+        if let Some(command) = slug.and_then(|s| s.process_types.get(RELEASE_TYPE)) {
+            let plan = self.plan(app, &release, BTreeMap::new());
+            if let Err(error) = self.runtime.release_phase(&app.name, &plan.release, command).await {
+                self.store.finish_release(app.id, version, ReleaseStatus::Failed).await?;
+                let previous = app.current_release.unwrap_or(1);
+                self.logs.event(
+                    &app.name,
+                    "",
+                    format!("Release v{version} failed: {error}; v{previous} keeps running"),
+                );
+                return Err(PlatformError::ReleaseFailed { error, previous });
+            }
+        }
         if app.sleeping {
             // It runs when the app wakes.
             self.store.finish_release(app.id, version, ReleaseStatus::Succeeded).await?;
@@ -100,7 +118,9 @@ impl Platform {
             process_types: built.process_types,
         };
         self.store.insert_slug(app.id, &slug).await?;
-        self.store.add_process_types(app.id, slug.process_types.keys()).await?;
+        // The release phase is no process type of the formation.
+        let types: Vec<String> = slug.process_types.keys().filter(|t| t.as_str() != RELEASE_TYPE).cloned().collect();
+        self.store.add_process_types(app.id, types.iter()).await?;
         let current = self.current_release(&app).await?;
         let description = format!("Deploy {}", slug.source.short());
         let release = self.release(&app, Some(&slug), &current.config, &description).await?;

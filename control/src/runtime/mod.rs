@@ -68,6 +68,15 @@ pub enum RuntimeError {
         /// Why, e.g. `web.2 exited with status 1 before accepting connections on $PORT`.
         reason: String,
     },
+    /// The release phase (the Procfile's `release` command) failed; nothing of the
+    /// release started.
+    #[error("release v{version} failed in its release phase: {reason}")]
+    ReleasePhaseFailed {
+        /// The release.
+        version: u64,
+        /// Why, e.g. `the release command exited with status 3`.
+        reason: String,
+    },
     /// A restart named nothing that runs.
     #[error("no process matches {0:?}")]
     NothingToRestart(String),
@@ -83,6 +92,15 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// accept connections, [`RuntimeError::ScaleFailed`] if they do not) and then stops
     /// the extra ones.
     fn apply(&self, plan: AppPlan) -> BoxFuture<'_, Result<(), RuntimeError>>;
+
+    /// Runs a new release's release phase, `command`, once to completion (before
+    /// [`Runtime::apply`] starts any of its processes); an error if it does not succeed.
+    fn release_phase<'a>(
+        &'a self,
+        app: &'a str,
+        release: &'a ReleasePlan,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
 
     /// Restarts processes: replacements first, then the old ones go (as in a release switch).
     fn restart<'a>(&'a self, app: &'a str, target: RestartTarget) -> BoxFuture<'a, Result<(), RuntimeError>>;

@@ -20,6 +20,7 @@
 pub mod ledger;
 mod ports;
 mod process;
+mod release_phase;
 mod supervisor;
 mod switch;
 
@@ -129,6 +130,15 @@ fn wanted(release: &ReleasePlan, formation: &BTreeMap<String, u32>) -> Vec<(Stri
 }
 
 impl Runtime for LocalRuntime {
+    fn release_phase<'a>(
+        &'a self,
+        app: &'a str,
+        release: &'a ReleasePlan,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.inner.release_phase(app, release, command))
+    }
+
     fn apply(&self, plan: AppPlan) -> BoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move {
             let inner = &self.inner;

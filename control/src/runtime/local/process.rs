@@ -19,15 +19,14 @@ use crate::logs::LogSink;
 /// Longest line sent as one record; longer lines are split.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Starts `command` and the pumps of its output.
+/// Starts `command` and the pumps of its output, logged as (app, dyno, source).
 pub(crate) fn spawn(
     shell: &Path,
     command: &str,
     cwd: &Path,
     env: &BTreeMap<String, String>,
     logs: &LogSink,
-    app: &str,
-    dyno: &str,
+    (app, dyno, source): (&str, &str, &'static str),
 ) -> std::io::Result<Child> {
     let mut child = Command::new(shell)
         .arg("-c")
@@ -43,10 +42,10 @@ pub(crate) fn spawn(
         .kill_on_drop(true)
         .spawn()?;
     if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(pump(stdout, logs.clone(), app.to_owned(), dyno.to_owned(), "stdout"));
+        tokio::spawn(pump(stdout, logs.clone(), (app.to_owned(), dyno.to_owned(), source), "stdout"));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(pump(stderr, logs.clone(), app.to_owned(), dyno.to_owned(), "stderr"));
+        tokio::spawn(pump(stderr, logs.clone(), (app.to_owned(), dyno.to_owned(), source), "stderr"));
     }
     Ok(child)
 }
@@ -126,7 +125,13 @@ fn signal_name(signal: i32) -> String {
 }
 
 /// Reads `reader` to the end, sending each line (split at `MAX_LINE`) to the logs.
-async fn pump(mut reader: impl AsyncRead + Unpin, logs: LogSink, app: String, dyno: String, stream: &'static str) {
+/// `tag` is the records' (app, dyno, source).
+async fn pump(
+    mut reader: impl AsyncRead + Unpin,
+    logs: LogSink,
+    tag: (String, String, &'static str),
+    stream: &'static str,
+) {
     let mut pending: Vec<u8> = Vec::with_capacity(1024);
     let mut buf = vec![0u8; 8192];
     loop {
@@ -136,24 +141,29 @@ async fn pump(mut reader: impl AsyncRead + Unpin, logs: LogSink, app: String, dy
         };
         for &byte in &buf[..n] {
             if byte == b'\n' {
-                emit(&logs, &app, &dyno, stream, &mut pending);
+                emit(&logs, &tag, stream, &mut pending);
             } else {
                 pending.push(byte);
                 if pending.len() >= MAX_LINE {
-                    emit(&logs, &app, &dyno, stream, &mut pending);
+                    emit(&logs, &tag, stream, &mut pending);
                 }
             }
         }
     }
     if !pending.is_empty() {
-        emit(&logs, &app, &dyno, stream, &mut pending);
+        emit(&logs, &tag, stream, &mut pending);
     }
 }
 
-fn emit(logs: &LogSink, app: &str, dyno: &str, stream: &'static str, line: &mut Vec<u8>) {
+fn emit(
+    logs: &LogSink,
+    (app, dyno, source): &(String, String, &'static str),
+    stream: &'static str,
+    line: &mut Vec<u8>,
+) {
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    logs.output(app, dyno, stream, String::from_utf8_lossy(line).into_owned());
+    logs.line(app, dyno, source, stream, String::from_utf8_lossy(line).into_owned());
     line.clear();
 }

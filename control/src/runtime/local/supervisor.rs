@@ -184,8 +184,7 @@ async fn supervise(inner: Arc<Inner>, dyno: Arc<Dyno>) {
             &dyno.release.slug_dir,
             &env,
             &inner.logs,
-            &dyno.app,
-            &dyno.name,
+            (&dyno.app, &dyno.name, crate::logs::SOURCE_APP),
         ) {
             Ok(mut child) => {
                 let group = child.id();
