@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Platform, PlatformError, Source, invalid};
 use crate::clock;
+use crate::runtime::RuntimeError;
 use crate::deploy;
 use crate::model;
 use crate::slug;
@@ -31,14 +32,7 @@ impl Platform {
         if let Some(command) = slug.and_then(|s| s.process_types.get(RELEASE_TYPE)) {
             let plan = self.plan(app, &release, BTreeMap::new());
             if let Err(error) = self.runtime.release_phase(&app.name, &plan.release, command).await {
-                self.store.finish_release(app.id, version, ReleaseStatus::Failed).await?;
-                let previous = app.current_release.unwrap_or(1);
-                self.logs.event(
-                    &app.name,
-                    "",
-                    format!("Release v{version} failed: {error}; v{previous} keeps running"),
-                );
-                return Err(PlatformError::ReleaseFailed { error, previous });
+                return Err(self.release_failed(app, version, error).await);
             }
         }
         if app.sleeping {
@@ -56,22 +50,24 @@ impl Platform {
                     self.store.finish_release(app.id, version, ReleaseStatus::Succeeded).await?;
                     self.logs.event(&app.name, "", format!("Release v{version} is live"));
                 }
-                Err(error) => {
-                    self.store.finish_release(app.id, version, ReleaseStatus::Failed).await?;
-                    let previous = app.current_release.unwrap_or(1);
-                    self.logs.event(
-                        &app.name,
-                        "",
-                        format!("Release v{version} failed: {error}; v{previous} keeps running"),
-                    );
-                    return Err(PlatformError::ReleaseFailed { error, previous });
-                }
+                Err(error) => return Err(self.release_failed(app, version, error).await),
             }
         }
         self.touch(&app.name);
         // Settled as succeeded just above: it was pending (made under the app's lock, and
         // only the start-up sweep fails pending releases), so it is live now.
         Ok(ReleaseRow { status: ReleaseStatus::Succeeded, ..release })
+    }
+
+    /// Marks release `version` failed and logs it: the previous release keeps running.
+    /// The error to return (the store's, if marking it failed did not work).
+    async fn release_failed(&self, app: &AppRow, version: u64, error: RuntimeError) -> PlatformError {
+        if let Err(e) = self.store.finish_release(app.id, version, ReleaseStatus::Failed).await {
+            return e.into();
+        }
+        let previous = app.current_release.unwrap_or(1);
+        self.logs.event(&app.name, "", format!("Release v{version} failed: {error}; v{previous} keeps running"));
+        PlatformError::ReleaseFailed { error, previous }
     }
 
     /// Every release, newest first.

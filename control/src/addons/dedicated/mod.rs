@@ -10,11 +10,13 @@ pub mod postgres;
 pub mod redis;
 pub(crate) mod supervisor;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Kind;
-use super::provider::AddonError;
+use super::provider::{AddonError, Resource};
+use supervisor::Supervisor;
 
 /// The `server` of dedicated add-ons' records.
 pub const LOCAL: &str = "local";
@@ -95,12 +97,28 @@ fn remove_dir(kind: Kind, root: &Path, name: &str) -> Result<(), AddonError> {
     }
 }
 
-/// The add-on names that have a directory under `root`.
-fn made(root: &Path) -> Vec<String> {
+/// The add-ons that have a directory under `root`.
+fn made(root: &Path) -> Vec<Resource> {
     let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
         .filter(|n| super::naming::check(n).is_ok())
+        .map(|name| Resource { name, server: LOCAL.to_owned() })
         .collect()
+}
+
+/// Stops add-on `name`'s server and removes its directory (both providers' deprovision).
+async fn stop_and_remove(kind: Kind, supervisor: &Supervisor, root: &Path, name: &str) -> Result<(), AddonError> {
+    supervisor.stop(name).await;
+    remove_dir(kind, root, name)
+}
+
+/// What `info` says of a dedicated server: its port and whether it runs.
+fn info(supervisor: &Supervisor, root: &Path, name: &str) -> BTreeMap<String, String> {
+    let port = std::fs::read_to_string(dir(root, name).join("port")).unwrap_or_default();
+    BTreeMap::from([
+        ("port".to_owned(), port.trim().to_owned()),
+        ("running".to_owned(), supervisor.is_running(name).to_string()),
+    ])
 }

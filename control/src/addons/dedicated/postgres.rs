@@ -19,7 +19,7 @@ use super::super::naming;
 use super::super::postgres::Shared;
 use super::super::provider::{AddonError, Provider, Resource, Spec};
 use super::supervisor::Supervisor;
-use super::{LOCAL, dir, io_error, kept, port, remove_dir, wait_ready};
+use super::{LOCAL, dir, io_error, kept, port, wait_ready};
 use crate::config::addons::{Isolation, PostgresAddons, PostgresPlan};
 
 /// The provider of dedicated PostgreSQL add-ons.
@@ -157,29 +157,15 @@ impl Provider for Dedicated {
     }
 
     fn deprovision<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<(), AddonError>> {
-        async move {
-            self.supervisor.stop(&resource.name).await;
-            remove_dir(Kind::Postgres, &self.root, &resource.name)
-        }
-        .boxed()
+        super::stop_and_remove(Kind::Postgres, &self.supervisor, &self.root, &resource.name).boxed()
     }
 
     fn info<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<BTreeMap<String, String>, AddonError>> {
-        async move {
-            let port = std::fs::read_to_string(dir(&self.root, &resource.name).join("port")).unwrap_or_default();
-            Ok(BTreeMap::from([
-                ("port".to_owned(), port.trim().to_owned()),
-                ("running".to_owned(), self.supervisor.is_running(&resource.name).to_string()),
-            ]))
-        }
-        .boxed()
+        async move { Ok(super::info(&self.supervisor, &self.root, &resource.name)) }.boxed()
     }
 
     fn made<'a>(&'a self, _server: &'a str) -> BoxFuture<'a, Result<Vec<Resource>, AddonError>> {
-        async move {
-            Ok(super::made(&self.root).into_iter().map(|name| Resource { name, server: LOCAL.to_owned() }).collect())
-        }
-        .boxed()
+        async move { Ok(super::made(&self.root)) }.boxed()
     }
 
     fn resume<'a>(&'a self, spec: Spec<'a>) -> BoxFuture<'a, Result<(), AddonError>> {

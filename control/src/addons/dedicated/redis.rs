@@ -17,7 +17,7 @@ use super::super::Kind;
 use super::super::naming;
 use super::super::provider::{AddonError, Provider, Resource, Spec};
 use super::supervisor::Supervisor;
-use super::{LOCAL, dir, io_error, kept, port, remove_dir, wait_ready};
+use super::{LOCAL, dir, io_error, kept, port, wait_ready};
 use crate::config::addons::{Isolation, RedisAddons, RedisPlan};
 
 /// The provider of dedicated Redis add-ons.
@@ -162,29 +162,15 @@ impl Provider for Dedicated {
     }
 
     fn deprovision<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<(), AddonError>> {
-        async move {
-            self.supervisor.stop(&resource.name).await;
-            remove_dir(Kind::Redis, &self.root, &resource.name)
-        }
-        .boxed()
+        super::stop_and_remove(Kind::Redis, &self.supervisor, &self.root, &resource.name).boxed()
     }
 
     fn info<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<BTreeMap<String, String>, AddonError>> {
-        async move {
-            let port = std::fs::read_to_string(dir(&self.root, &resource.name).join("port")).unwrap_or_default();
-            Ok(BTreeMap::from([
-                ("port".to_owned(), port.trim().to_owned()),
-                ("running".to_owned(), self.supervisor.is_running(&resource.name).to_string()),
-            ]))
-        }
-        .boxed()
+        async move { Ok(super::info(&self.supervisor, &self.root, &resource.name)) }.boxed()
     }
 
     fn made<'a>(&'a self, _server: &'a str) -> BoxFuture<'a, Result<Vec<Resource>, AddonError>> {
-        async move {
-            Ok(super::made(&self.root).into_iter().map(|name| Resource { name, server: LOCAL.to_owned() }).collect())
-        }
-        .boxed()
+        async move { Ok(super::made(&self.root)) }.boxed()
     }
 
     fn resume<'a>(&'a self, spec: Spec<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
