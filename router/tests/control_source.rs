@@ -198,15 +198,23 @@ async fn request_counts_are_reported_to_the_control_plane() {
     router.stop().await;
 }
 
-#[tokio::test]
-async fn a_sleeping_app_is_woken_by_a_request_that_then_succeeds() {
+/// A router following a control plane whose routes hold one app, `nap`, asleep.
+async fn with_sleeping_app(wake_timeout: Duration) -> (Arc<FakeControl>, common::TestRouter) {
     let control = FakeControl::start().await;
-    let router = start(config(&control)).await;
+    let mut config = config(&control);
+    config.control.wake_timeout = wake_timeout;
+    let router = start(config).await;
     control.wait_connections(1).await;
     let mut sleeping = app("nap", &[]);
     sleeping.options.sleeping = true;
-    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping.clone()] });
+    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping] });
     eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+    (control, router)
+}
+
+#[tokio::test]
+async fn a_sleeping_app_is_woken_by_a_request_that_then_succeeds() {
+    let (control, router) = with_sleeping_app(Duration::from_secs(10)).await;
 
     // The first request is held while the app wakes; then it is served.
     let http = router.http;
@@ -223,15 +231,7 @@ async fn a_sleeping_app_is_woken_by_a_request_that_then_succeeds() {
 
 #[tokio::test]
 async fn a_sleeping_app_that_does_not_wake_in_time_gets_the_starting_page() {
-    let control = FakeControl::start().await;
-    let mut config = config(&control);
-    config.control.wake_timeout = Duration::from_millis(300);
-    let router = start(config).await;
-    control.wait_connections(1).await;
-    let mut sleeping = app("nap", &[]);
-    sleeping.options.sleeping = true;
-    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping] });
-    eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+    let (control, router) = with_sleeping_app(Duration::from_millis(300)).await;
     let started = Instant::now();
     let reply = router.get("nap", "/").await;
     assert_eq!(reply.status, 503);
@@ -244,16 +244,8 @@ async fn a_sleeping_app_that_does_not_wake_in_time_gets_the_starting_page() {
 
 #[tokio::test]
 async fn a_request_held_for_a_sleeping_app_that_is_removed_gets_the_404_page_at_once() {
-    let control = FakeControl::start().await;
-    let mut config = config(&control);
     // Far beyond the test's own limit: the request cannot be answered by timing out.
-    config.control.wake_timeout = Duration::from_secs(3600);
-    let router = start(config).await;
-    control.wait_connections(1).await;
-    let mut sleeping = app("nap", &[]);
-    sleeping.options.sleeping = true;
-    control.send(&RouteEvent::Snapshot { version: 1, apps: vec![sleeping] });
-    eventually("nap is known", async || router.admin("GET", "/v1/routes/nap", None).await.status == 200).await;
+    let (control, router) = with_sleeping_app(Duration::from_secs(3600)).await;
 
     let http = router.http;
     let held = tokio::spawn(async move { slipway_tests::get(http, &common::host("nap"), "/").await });

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::{Platform, PlatformError, Source, invalid};
 use crate::clock;
-use crate::runtime::RuntimeError;
 use crate::deploy;
 use crate::model;
+use crate::runtime::RuntimeError;
 use crate::slug;
 use crate::store::{AppRow, NewRelease, ReleaseRow, ReleaseStatus, SlugRow};
 
