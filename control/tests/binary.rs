@@ -66,8 +66,9 @@ async fn a_bad_config_stops_the_start_with_one_line_naming_the_key() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_stops_the_apps_processes_then_the_server() {
+/// `slipway server` as a process on a fresh data directory (`<dir>/data`), its token from
+/// the environment as the docs recommend, and a client for its API.
+async fn server_process() -> (Process, common::TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("control.toml");
     std::fs::write(
@@ -78,7 +79,6 @@ async fn sigterm_stops_the_apps_processes_then_the_server() {
         ),
     )
     .unwrap();
-    // The token comes from the environment, as the docs recommend.
     let mut server = Process::spawn(
         slipway(),
         &["server", "--config", path.to_str().unwrap()],
@@ -87,7 +87,12 @@ async fn sigterm_stops_the_apps_processes_then_the_server() {
     let line = server.wait_for_line("control plane started", LIMIT).await;
     let api: std::net::SocketAddr =
         serde_json::from_str::<serde_json::Value>(&line).unwrap()["api"].as_str().unwrap().parse().unwrap();
-    let s = common::TestServer { server: None, api, dir, logd: None };
+    (server, common::TestServer { server: None, api, dir, logd: None })
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_apps_processes_then_the_server() {
+    let (mut server, s) = server_process().await;
     s.ok("POST", "/v1/apps", Some(serde_json::json!({ "name": "shop" })), 201).await;
     assert_eq!(s.deploy_dir("shop", &echo_app()).await.status, 201);
     let port = s.up_port("shop", "web.1").await;
@@ -103,23 +108,8 @@ async fn sigterm_stops_the_apps_processes_then_the_server() {
 /// in full under the request's id; the client gets the id and none of the details.
 #[tokio::test]
 async fn an_internal_error_answers_only_a_request_id_and_logs_the_details_under_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let path = dir.path().join("control.toml");
-    std::fs::write(
-        &path,
-        format!("data_dir = \"{}\"\nlog_format = \"json\"\n[listen]\napi = \"127.0.0.1:0\"\n", data.display()),
-    )
-    .unwrap();
-    let mut server = Process::spawn(
-        slipway(),
-        &["server", "--config", path.to_str().unwrap()],
-        &[("SLIPWAY_CONTROL__AUTH__TOKEN", TOKEN)],
-    );
-    let line = server.wait_for_line("control plane started", LIMIT).await;
-    let api: std::net::SocketAddr =
-        serde_json::from_str::<serde_json::Value>(&line).unwrap()["api"].as_str().unwrap().parse().unwrap();
-    let s = common::TestServer { server: None, api, dir, logd: None };
+    let (mut server, s) = server_process().await;
+    let data = s.dir.path().join("data");
     s.ok("POST", "/v1/apps", Some(serde_json::json!({ "name": "shop" })), 201).await;
     // Where the app's slugs go is taken by a file: installing the slug fails (EEXIST).
     std::fs::write(data.join("slugs").join("shop"), "in the way").unwrap();
@@ -132,7 +122,7 @@ async fn an_internal_error_answers_only_a_request_id_and_logs_the_details_under_
         if let Some(id) = request_id {
             req = req.header("x-request-id", id);
         }
-        slipway_tests::send(api, req.body(http_body_util::Full::new(bytes::Bytes::from(tarball))).unwrap())
+        slipway_tests::send(s.api, req.body(http_body_util::Full::new(bytes::Bytes::from(tarball))).unwrap())
     };
 
     // A sane id from the client (a router's, say) is kept.
