@@ -207,15 +207,21 @@ async fn idle_streams_get_heartbeats() {
     logd.stop().await;
 }
 
-/// A subscriber that stops reading gets a `dropped N` marker once it reads again, while a
-/// subscriber reading along gets every line and ingest never waits.
-#[tokio::test]
-async fn slow_subscriber_gets_dropped_marker_and_others_get_every_line() {
+/// A small subscriber queue, and history large enough to keep every line of the
+/// slow-reader tests.
+fn slow_reader_config() -> slipway_logd::Config {
     let mut c = config();
     c.http.subscriber_queue = 16;
     c.history.max_bytes_per_app = 256 << 20;
     c.history.max_bytes_total = 512 << 20;
-    let logd = start(c).await;
+    c
+}
+
+/// A subscriber that stops reading gets a `dropped N` marker once it reads again, while a
+/// subscriber reading along gets every line and ingest never waits.
+#[tokio::test]
+async fn slow_subscriber_gets_dropped_marker_and_others_get_every_line() {
+    let logd = start(slow_reader_config()).await;
     let mut fwd = Fwd::connect(logd.forward_addr()).await;
     // The slow reader's receive buffer is fixed at 64 KiB (no autotuning).
     let path = "/v1/apps/busy/logs?tail=0";
@@ -270,11 +276,7 @@ async fn slow_subscriber_gets_dropped_marker_and_others_get_every_line() {
 /// exactly, while a WebSocket subscriber reading along gets every line.
 #[tokio::test]
 async fn slow_websocket_subscriber_gets_dropped_marker_and_others_get_every_line() {
-    let mut c = config();
-    c.http.subscriber_queue = 16;
-    c.history.max_bytes_per_app = 256 << 20;
-    c.history.max_bytes_total = 512 << 20;
-    let logd = start(c).await;
+    let logd = start(slow_reader_config()).await;
     let mut fwd = Fwd::connect(logd.forward_addr()).await;
     let url = format!("ws://{}/v1/apps/busy/logs?tail=0", logd.http_addr());
     // The slow reader's receive buffer is fixed at 64 KiB (no autotuning), and it reads

@@ -81,6 +81,20 @@ pub(crate) struct Defaults {
     pub(crate) response_timeout: std::time::Duration,
 }
 
+#[cfg(test)]
+impl Defaults {
+    /// What the unit tests of the table's writers use: one worker, least outstanding.
+    pub(crate) fn for_tests() -> Defaults {
+        Defaults {
+            workers: 1,
+            max_idle: 4,
+            balance: Balance::LeastOutstanding,
+            max_concurrent: 10,
+            response_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
 type Reply = oneshot::Sender<Result<u64, UpdateError>>;
 
 /// Sends changes to the writer task.

@@ -1,7 +1,6 @@
 use std::time::Duration;
 
 use super::*;
-use crate::spec::Balance;
 use crate::table::Routes;
 use crate::table::update::{Defaults, spawn_writer};
 
@@ -14,13 +13,7 @@ fn web_endpoint(routes: &Routes) -> Option<String> {
 }
 
 fn writer(routes: &Arc<Routes>, metrics: &Arc<Metrics>) -> RouteWriter {
-    let defaults = Defaults {
-        workers: 1,
-        max_idle: 4,
-        balance: Balance::LeastOutstanding,
-        max_concurrent: 10,
-        response_timeout: Duration::from_secs(5),
-    };
+    let defaults = Defaults::for_tests();
     spawn_writer(routes.clone(), metrics.clone(), defaults)
 }
 

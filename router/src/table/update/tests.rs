@@ -5,13 +5,7 @@ use crate::spec::AppOptions;
 
 fn writer() -> (Arc<Routes>, RouteWriter) {
     let routes = Arc::new(Routes::new(&["zone.test".to_owned()]));
-    let defaults = Defaults {
-        workers: 1,
-        max_idle: 4,
-        balance: Balance::LeastOutstanding,
-        max_concurrent: 10,
-        response_timeout: Duration::from_secs(5),
-    };
+    let defaults = Defaults::for_tests();
     let writer = spawn_writer(routes.clone(), Arc::new(Metrics::new()), defaults);
     (routes, writer)
 }
