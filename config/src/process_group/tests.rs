@@ -12,6 +12,11 @@ fn a_group_is_ours_while_its_members_run_and_not_once_its_id_means_another_proce
         .spawn()
         .unwrap();
     let group = leader.id();
+    // The shell prints its child's pid once it has forked it: before that line, killing
+    // the shell could leave no member behind (the race this test once lost).
+    let mut child_pid = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(leader.stdout.take().unwrap()), &mut child_pid).unwrap();
+    assert!(child_pid.trim().parse::<u32>().is_ok(), "the shell printed {child_pid:?}");
     let started = proc_stat(group).unwrap().started;
     assert!(group_is_ours(group, started, &processes()));
     assert!(!group_is_ours(group, started + 1, &processes()), "another start time is another process");
