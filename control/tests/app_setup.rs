@@ -9,6 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -31,17 +32,21 @@ fn source(s: &TestServer, name: &str, files: &[(&str, &str)]) -> PathBuf {
 
 /// Sets app `name` up from `dir`, uploaded as a tarball, with `env` overrides.
 async fn setup(s: &TestServer, name: &str, dir: &Path, env: serde_json::Value) -> Reply {
+    slipway_tests::client::send(s.api, setup_request(name, dir, env)).await.unwrap()
+}
+
+/// The request of [`setup`].
+fn setup_request(name: &str, dir: &Path, env: serde_json::Value) -> http::Request<http_body_util::Full<Bytes>> {
     let tarball = slipway_control::slug::pack_dir(dir).unwrap();
     let header = json!({ "name": name, "overrides": { "env": env } }).to_string();
     let header = slipway_control::model::setup_header_engine().encode(header);
-    let req = http::Request::post("/v1/app-setups")
+    http::Request::post("/v1/app-setups")
         .header("host", "control")
         .header("authorization", format!("Bearer {TOKEN}"))
         .header("content-type", "application/gzip")
         .header(slipway_control::model::SETUP_HEADER, header)
         .body(http_body_util::Full::new(Bytes::from(tarball)))
-        .unwrap();
-    slipway_tests::client::send(s.api, req).await.unwrap()
+        .unwrap()
 }
 
 /// A control plane placing add-ons on these servers (with logd when `logs`).
@@ -256,4 +261,53 @@ async fn a_malformed_app_json_is_refused_naming_the_key_and_creates_nothing() {
     }
     app_is_gone(&s, "shop").await;
     s.stop().await;
+}
+
+#[tokio::test]
+async fn a_control_plane_killed_mid_setup_removes_the_half_made_app_and_its_addons_at_its_next_start() {
+    let (pg, redis) = (Postgres::start().await, Redis::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let (mut first, api) = common::server_process(&root, Some(&pg), Some(&redis)).await;
+    let s = TestServer { server: None, api, dir, logd: None };
+    // The postdeploy script says it runs (its pid), then hangs: the kill comes then, with
+    // the add-ons made and the web process up.
+    let mark = root.join("postdeploy.pid");
+    let app_json =
+        r#"{"addons": ["postgres", "redis"], "scripts": {"postdeploy": "echo $$ > \"$MARK\" && exec sleep 600"}}"#;
+    let src = source(&s, "shop", &[("app.json", app_json), ("Procfile", PROCFILE)]);
+    let pending = tokio::spawn(slipway_tests::client::send(
+        api,
+        setup_request("shop", &src, json!({ "MARK": mark.to_str().unwrap() })),
+    ));
+    let pid: u32 = slipway_tests::eventually("the postdeploy script runs", Duration::from_secs(60), async || {
+        std::fs::read_to_string(&mark).ok()?.trim().parse().ok()
+    })
+    .await;
+    let (roles, _) = pg.roles_and_databases("slipway\\_%").await;
+    assert_eq!((roles.len(), redis.users().await.len()), (1, 2), "both add-ons are made");
+    first.signal(9);
+    first.wait_exit(Duration::from_secs(30)).await;
+    assert!(pending.await.unwrap().is_err(), "the setup never answered");
+
+    let (mut second, api) = common::server_process(&root, Some(&pg), Some(&redis)).await;
+    let s = TestServer { api, ..s };
+    // The app is removed before the API serves; its add-ons then as leftovers.
+    app_is_gone(&s, "shop").await;
+    second.wait_for_line("leftover add-on with no record", Duration::from_secs(30)).await;
+    slipway_tests::eventually("nothing is left on the servers", Duration::from_secs(30), async || {
+        let (roles, dbs) = pg.roles_and_databases("slipway\\_%").await;
+        (roles.is_empty() && dbs.is_empty() && redis.users().await == ["default"]).then_some(())
+    })
+    .await;
+    // Stopped by the new control plane (from the ledger), then reaped by whoever adopted
+    // it when the old one died.
+    slipway_tests::eventually("the postdeploy script is stopped", Duration::from_secs(30), async || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        (stat.is_empty() || stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+            .then_some(())
+    })
+    .await;
+    second.signal(15);
+    second.wait_exit(Duration::from_secs(30)).await;
 }

@@ -228,10 +228,21 @@ impl Platform {
         }
     }
 
-    /// At start: settles releases a previous run left pending, puts right add-ons it left
+    /// At start: removes apps whose setup a previous run left halfway, settles releases it
+    /// left pending, puts right add-ons it left
     /// halfway, publishes every app's routes, and starts the apps that are awake (in the
     /// background).
     pub async fn restore(self: &Arc<Self>) -> Result<(), PlatformError> {
+        // Setups a previous run left halfway go first: their add-ons, no longer recorded,
+        // are then leftovers that the add-ons' reconcile removes from their servers.
+        for app in self.store.unfinished_setups().await? {
+            self.store.delete_app(app.id).await?;
+            let slugs = self.slugs.clone();
+            let name = app.name.clone();
+            let _ = tokio::task::spawn_blocking(move || slugs.remove_app(&name)).await;
+            tracing::warn!(app = %app.name, "app setup left halfway by a previous run: removed");
+            self.logs.event(&app.name, "", "App setup left halfway by a previous run: removed".into());
+        }
         let failed = self.store.fail_pending_releases().await?;
         if failed > 0 {
             tracing::warn!(releases = failed, "releases left pending by the previous run are marked failed");

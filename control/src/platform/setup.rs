@@ -17,7 +17,9 @@
 //! A failure in step 2 removes everything made so far — processes, routes, add-ons on
 //! their servers, the app's records and slugs — as destroying the app does, and the error
 //! names the step. The setup runs in a task of its own, so a client that goes away does
-//! not stop it halfway.
+//! not stop it halfway. A control plane killed during a setup finishes the undoing at its
+//! next start: the app is marked as being set up until the end ([`Platform::restore`]
+//! removes apps still marked, and then their add-ons as leftovers on their servers).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,7 +94,7 @@ impl Platform {
         let built = self.builder.build(&name, &fetched.root).await?;
         let plan = self.plan_setup(manifest.as_ref(), &built, &overrides)?;
         let _lock = self.lock(&name).await;
-        let app = self.store.create_app(&name, None, clock::now_ms()).await.map_err(conflict)?;
+        let app = self.store.create_app_setting_up(&name, clock::now_ms()).await.map_err(conflict)?;
         self.routes.set_app(&app.name, Vec::new(), false);
         self.touch(&app.name);
         let described = manifest.as_ref().and_then(|m| m.name.clone().or(m.description.clone()));
@@ -215,6 +217,7 @@ impl Platform {
             })?;
         }
         let step = |e: PlatformError| ("reading back what was made".to_owned(), e);
+        self.store.finish_setup(app.id).await.map_err(|e| step(e.into()))?;
         let mut addons = Vec::new();
         for name in rows {
             let row = self.store.addon(&name).await.map_err(|e| step(e.into()))?;
