@@ -135,7 +135,7 @@ pub struct RuntimeConfig {
     #[serde(deserialize_with = "de::duration")]
     pub drain_timeout: Duration,
     /// Longest a release phase (the Procfile's `release` command) may run; then it is
-    /// stopped and the release fails.
+    /// stopped and the release fails. An app setup's postdeploy script has the same limit.
     #[serde(deserialize_with = "de::duration")]
     pub release_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a process.

@@ -11,7 +11,8 @@
 //!   [`runtime`] (where apps run: `runtime/local/` supervises processes and holds the
 //!   zero-downtime release switch);
 //! - [`addons`] (PostgreSQL and Redis per app; dedicated plans' servers are recorded in
-//!   the runtime's process ledger);
+//!   the runtime's process ledger); [`app_json`] (Heroku's app manifest, read by an app
+//!   setup);
 //! - [`platform`] (the operations, one file per resource), [`sleep`] (the loop that puts
 //!   idle apps to sleep);
 //! - [`api`] (the HTTP API, one file per resource), [`server`] (assembles and runs it all);
@@ -20,6 +21,7 @@
 
 pub mod addons;
 pub mod api;
+pub mod app_json;
 pub mod build;
 pub mod cli;
 pub mod clock;

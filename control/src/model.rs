@@ -277,6 +277,63 @@ pub struct NewAddon {
     pub name: Option<String>,
 }
 
+/// `POST /v1/app-setups`: creates an app from a source, as the `app.json` at its root
+/// asks (add-ons, config vars, formation, postdeploy script). The source is `source` (a
+/// git repository) in the JSON form, or the request's body (a gzipped tarball, this
+/// struct then base64url-encoded in the `Slipway-App-Setup` header, without `source`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppSetup {
+    /// The app's name: a DNS label of at most 63 characters.
+    pub name: String,
+    /// The git repository and ref (JSON form only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<GitDeploy>,
+    /// What overrides `app.json`.
+    #[serde(default)]
+    pub overrides: SetupOverrides,
+}
+
+/// The header carrying an app setup sent with a tarball: its JSON, base64url-encoded.
+pub const SETUP_HEADER: &str = "slipway-app-setup";
+
+/// The encoding of [`SETUP_HEADER`]: base64url, padded or not.
+pub fn setup_header_engine() -> base64::engine::GeneralPurpose {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_encode_padding(false).with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::URL_SAFE, config)
+}
+
+/// `overrides` of an app setup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupOverrides {
+    /// Config vars: they win over `app.json`'s values and generators, and give required
+    /// vars their values.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What an app setup made (it answers once the app is up, or with the error once
+/// everything it made is removed again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSetup {
+    /// The app.
+    pub app: App,
+    /// Its live release.
+    pub release: Release,
+    /// Its add-ons, ready.
+    pub addons: Vec<Addon>,
+    /// The config vars made by `generator: secret` (names only).
+    pub generated: Vec<String>,
+    /// Whether `scripts.postdeploy` ran (and succeeded).
+    pub postdeploy: bool,
+    /// Where the setup did not do exactly what `app.json` says (a Heroku plan it has not).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
 // The API's error answer, `{"error": {"code", "message", "field"?}}`, is
 // `slipway_config::ErrorBody`, shared by every Slipway API.
 

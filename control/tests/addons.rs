@@ -371,36 +371,11 @@ async fn a_server_that_is_down_or_refuses_gives_one_clear_error_and_leaves_nothi
     s.stop().await;
 }
 
-/// `slipway server` as a process on `data` with `pg` as its postgres server; its API.
-async fn server_process(
-    dir: &std::path::Path,
-    pg: &Postgres,
-) -> (slipway_tests::process::Process, std::net::SocketAddr) {
-    let path = dir.join("control.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "data_dir = \"{}\"\nlog_format = \"json\"\n[listen]\napi = \"127.0.0.1:0\"\n[addons.postgres]\nservers = [\"{}\"]\n",
-            dir.join("data").display(),
-            pg.admin_url()
-        ),
-    )
-    .unwrap();
-    let mut server = slipway_tests::process::Process::spawn(
-        std::path::Path::new(env!("CARGO_BIN_EXE_slipway")),
-        &["server", "--config", path.to_str().unwrap()],
-        &[("SLIPWAY_CONTROL__AUTH__TOKEN", common::TOKEN)],
-    );
-    let line = server.wait_for_line("control plane started", Duration::from_secs(30)).await;
-    let api = serde_json::from_str::<serde_json::Value>(&line).unwrap()["api"].as_str().unwrap().parse().unwrap();
-    (server, api)
-}
-
 #[tokio::test]
 async fn a_control_plane_killed_mid_provisioning_removes_the_half_made_addon_and_leftovers_on_restart() {
     let pg_server = Postgres::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (mut first, api) = server_process(dir.path(), &pg_server).await;
+    let (mut first, api) = common::server_process(dir.path(), Some(&pg_server), None).await;
     let s = TestServer { server: None, api, dir: tempfile::tempdir().unwrap(), logd: None };
     s.ok("POST", "/v1/apps", Some(json!({ "name": "shop" })), 201).await;
     // Hold the catalog the role's settings go to against writes (EXCLUSIVE: logins,
@@ -433,7 +408,7 @@ async fn a_control_plane_killed_mid_provisioning_removes_the_half_made_addon_and
     admin.batch_execute(&format!("CREATE ROLE \"{orphan}\"")).await.unwrap();
     admin.batch_execute(&format!("CREATE DATABASE \"{orphan}\" OWNER \"{orphan}\"")).await.unwrap();
 
-    let (mut second, api) = server_process(dir.path(), &pg_server).await;
+    let (mut second, api) = common::server_process(dir.path(), Some(&pg_server), None).await;
     let s = TestServer { api, ..s };
     second.wait_for_line("half-made by a previous run: removed", Duration::from_secs(30)).await;
     second.wait_for_line("leftover add-on with no record", Duration::from_secs(30)).await;

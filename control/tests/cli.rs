@@ -403,3 +403,42 @@ async fn addons_are_created_listed_shown_and_destroyed_with_confirmation() {
     fails(&slipway(&s, &["addons", "info", "cache"]).await, 1, "error: add-on \"cache\" not found");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn apps_create_with_a_source_sets_the_app_up_from_its_app_json_or_says_what_is_wrong() {
+    let s = start().await;
+    let dir = s.dir.path().join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(echo_app().join("app.py"), dir.join("app.py")).unwrap();
+    std::fs::write(dir.join("Procfile"), "web: exec python3 app.py\n").unwrap();
+    let app_json = dir.join("app.json");
+    std::fs::write(&app_json, r#"{"env": {"SECRET_KEY": {"generator": "uuid"}}}"#).unwrap();
+    let source = dir.to_str().unwrap();
+    fails(
+        &slipway(&s, &["apps", "create", "shop", "--source-dir", source]).await,
+        1,
+        "error: app.json: env.SECRET_KEY.generator: unknown variant `uuid`, expected `secret` at line 1 column 43",
+    );
+    std::fs::write(
+        &app_json,
+        r#"{"env": {"SECRET_KEY": {"generator": "secret"}, "GREETING": {"required": true}}, "scripts": {"postdeploy": "echo seeded"}}"#,
+    )
+    .unwrap();
+    fails(
+        &slipway(&s, &["apps", "create", "shop", "--source-dir", source]).await,
+        1,
+        "error: env: app.json requires a value for GREETING: give them as overrides (`--set KEY=VALUE`)",
+    );
+    fails(
+        &slipway(&s, &["apps", "create", "shop", "--set", "GREETING=hi"]).await,
+        2,
+        "error: --set needs a source to set the app up from (hint: add --source URL or --source-dir DIR, or use `slipway config set` after creating it)",
+    );
+    prints(
+        &slipway(&s, &["apps", "create", "shop", "--source-dir", source, "--set", "GREETING=Bonjour"]).await,
+        "Set up app shop (Set up from tarball HASHHASH): release v2 is live\nGenerated secrets: SECRET_KEY\nPostdeploy script: succeeded\nhttp://shop.test.localhost:8080\n",
+    );
+    let port = s.up_port("shop", "web.1").await;
+    assert_eq!(get_port(port, "/").await.json()["greeting"], "Bonjour");
+    s.stop().await;
+}

@@ -17,6 +17,7 @@ mod formation;
 mod releases;
 mod request_id;
 mod routes;
+mod setups;
 mod tokens;
 
 use std::sync::Arc;
@@ -63,6 +64,11 @@ pub fn router(api: Api) -> Router {
             "/v1/apps/{app}/deploys",
             // The tarball is streamed to disk with its own limit (deploy.max_upload_bytes).
             post(releases::deploy).layer(DefaultBodyLimit::max(max_upload)),
+        )
+        .route(
+            "/v1/app-setups",
+            // A tarball is streamed to disk with its own limit, as for a deploy.
+            post(setups::create).layer(DefaultBodyLimit::max(max_upload)),
         )
         .route("/v1/apps/{app}/formation", get(formation::list).patch(formation::scale))
         .route("/v1/apps/{app}/dynos", get(formation::dynos))
@@ -155,6 +161,10 @@ impl From<PlatformError> for ApiError {
             PlatformError::Source(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_source", &message),
             PlatformError::ReleaseFailed { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "release_failed", &message)
+            }
+            PlatformError::MissingEnv(keys) => ApiError::invalid("env", message).with("missing", keys),
+            PlatformError::SetupFailed { step, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "setup_failed", &message).with("step", step)
             }
             PlatformError::ScaleFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scale_failed", &message),
             PlatformError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message),

@@ -56,10 +56,8 @@ pub(super) async fn deploy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Release>), ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let platform = &api.platform;
-    match media.as_str() {
+    match media_type(&headers).as_str() {
         "application/json" => {
             let bytes = axum::body::to_bytes(body, MAX_GIT_BODY)
                 .await
@@ -68,7 +66,7 @@ pub(super) async fn deploy(
                 .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("git deploy: {e}")))?;
             Ok((StatusCode::CREATED, Json(platform.deploy(&app, Source::Git(git)).await?)))
         }
-        "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" | "application/octet-stream" => {
+        media if is_tarball(media) => {
             // Refuse unknown apps before reading a large upload.
             platform.require_app(&app).await?;
             let work = platform.slugs.temp_dir().map_err(crate::platform::PlatformError::from)?;
@@ -87,8 +85,19 @@ pub(super) async fn deploy(
     }
 }
 
+/// The request's media type, lower-cased, without parameters.
+pub(super) fn media_type(headers: &HeaderMap) -> String {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// Whether `media` is one a gzipped tarball is sent as.
+pub(super) fn is_tarball(media: &str) -> bool {
+    matches!(media, "application/gzip" | "application/x-gzip" | "application/x-tar+gzip" | "application/octet-stream")
+}
+
 /// Streams `body` into `file`, refusing more than `max` bytes; returns its SHA-256 (hex).
-async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, ApiError> {
+pub(super) async fn save(body: Body, file: &std::path::Path, max: u64) -> Result<String, ApiError> {
     let io = |e: std::io::Error| super::internal(&format!("saving the upload to {}: {e}", file.display()));
     let mut out = tokio::fs::File::create(file).await.map_err(io)?;
     let mut hasher = Sha256::new();

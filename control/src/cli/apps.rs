@@ -22,7 +22,16 @@ pub(super) async fn run(ctx: &Ctx, command: Option<AppsCommand>) -> Result<(), C
                 ctx.out.table(&["NAME", "RELEASE", "STATE", "URL"], &rows);
             }
         }
-        AppsCommand::Create { name, sleep_after } => {
+        AppsCommand::Create { name, source, reference, source_dir, set, .. }
+            if source.is_some() || source_dir.is_some() =>
+        {
+            super::setup::run(ctx, name, source.map(|url| (url, reference)), source_dir, &set).await?;
+        }
+        AppsCommand::Create { name, sleep_after, set, .. } => {
+            if !set.is_empty() {
+                return Err(CliError::usage("--set needs a source to set the app up from")
+                    .hint("add --source URL or --source-dir DIR, or use `slipway config set` after creating it"));
+            }
             let app: App = ctx.client.call(Method::POST, "/v1/apps", Some(&NewApp { name, sleep_after })).await?;
             if ctx.json {
                 ctx.out.json(&app);

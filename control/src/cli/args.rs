@@ -106,13 +106,26 @@ pub enum Command {
 pub enum AppsCommand {
     /// List apps.
     List,
-    /// Create an app.
+    /// Create an app; with --source or --source-dir, set it up from that source as its
+    /// app.json asks (add-ons, config vars, formation, postdeploy script), all or nothing.
     Create {
         /// Its name: a DNS label (a-z, 0-9, '-'), at most 63 characters.
         name: String,
         /// Scale it to zero after this long without requests, e.g. "30m".
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["source", "source_dir"])]
         sleep_after: Option<String>,
+        /// Set it up from this git repository (URL, or a path on the control plane's machine).
+        #[arg(long, value_name = "URL", conflicts_with = "source_dir")]
+        source: Option<String>,
+        /// With --source: the branch, tag or commit (default: the default branch).
+        #[arg(long = "ref", value_name = "REF", requires = "source")]
+        reference: Option<String>,
+        /// Set it up from this directory (uploaded as a tarball).
+        #[arg(long, value_name = "DIR")]
+        source_dir: Option<PathBuf>,
+        /// With --source or --source-dir: a config var overriding app.json's (KEY=VALUE; repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Show an app.
     Info,

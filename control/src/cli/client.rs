@@ -62,6 +62,21 @@ impl Client {
         accept: &str,
         body: Bytes,
     ) -> Result<http::Response<Incoming>, CliError> {
+        self.raw_with(method, url, token, content_type, accept, &[], body).await
+    }
+
+    /// [`Client::raw`] with extra request headers.
+    #[allow(clippy::too_many_arguments)]
+    async fn raw_with(
+        &self,
+        method: Method,
+        url: &str,
+        token: &str,
+        content_type: Option<&str>,
+        accept: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<http::Response<Incoming>, CliError> {
         let mut req = Request::builder()
             .method(method)
             .uri(url)
@@ -70,6 +85,9 @@ impl Client {
             .header(header::USER_AGENT, concat!("slipway-cli/", env!("CARGO_PKG_VERSION")));
         if let Some(content_type) = content_type {
             req = req.header(header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req.body(Full::new(body)).map_err(|e| CliError::new(format!("bad request to {url}: {e}")))?;
         self.http.request(req).await.map_err(|e| unreachable(url, &e))
@@ -102,8 +120,21 @@ impl Client {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<T, CliError> {
+        self.call_with(method, path, content_type, &[], body).await
+    }
+
+    /// [`Client::call_raw`] with extra request headers.
+    pub async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<T, CliError> {
         let url = format!("{}{path}", self.base);
-        let response = self.raw(method, &url, &self.token, content_type, "application/json", body).await?;
+        let response =
+            self.raw_with(method, &url, &self.token, content_type, "application/json", headers, body).await?;
         let status = response.status();
         let bytes = response
             .into_body()
@@ -159,6 +190,7 @@ pub(super) fn api_error(status: StatusCode, body: &[u8]) -> CliError {
         (StatusCode::FORBIDDEN, _) => Some("this token is not allowed to do that: use the admin token"),
         (_, "not_found") if message.starts_with("app ") => Some("list apps with `slipway apps`"),
         (_, "release_failed") => Some("see why with `slipway logs --app <app> --source slipway`"),
+        (_, "setup_failed") => Some("fix what the step above names and run the setup again"),
         (_, "bad_source") => Some("check the Procfile and the archive or repository"),
         (_, "not_configured") => Some("set it in the control plane's config (config/control.toml)"),
         (_, "conflict") if message.contains("provisioning") => Some("wait for it: `slipway addons info NAME`"),

@@ -8,7 +8,8 @@
 //! and a non-zero exit: 1 for a failed command, 2 for a usage or config error.
 //!
 //! `args` is the command line as clap parses it, `run` dispatches a parsed command, one
-//! file per client command carries it out (`apps`, `config_vars`, `deploy`, `releases`,
+//! file per client command carries it out (`apps`, `setup` for `apps create --source`,
+//! `config_vars`, `deploy`, `releases`,
 //! `ps`, `domains`, `addons`, `logs`) through [`ctx::Ctx`] (the API client, the flags, the output);
 //! `up` is `slipway up`, the whole platform in one process. Failures are
 //! [`error::CliError`]s.
@@ -28,6 +29,7 @@ mod output;
 mod ps;
 mod releases;
 mod run;
+mod setup;
 pub mod up;
 
 use std::process::ExitCode;

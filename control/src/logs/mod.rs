@@ -47,6 +47,8 @@ pub const SOURCE_SLIPWAY: &str = "slipway";
 pub const SOURCE_APP: &str = "app";
 /// The source of a release phase's output (the Procfile's `release` command).
 pub const SOURCE_RELEASE: &str = "release";
+/// The source of an app setup's postdeploy script's output (`app.json`).
+pub const SOURCE_POSTDEPLOY: &str = "postdeploy";
 
 /// A handle on the log pipeline; cheap to clone.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use crate::addons::provider::Spec;
 use crate::addons::{AddonError, Kind, Provider, Resource, naming};
 use crate::clock;
 use crate::model;
-use crate::store::{AddonRow, AddonState, NewAddon, StoreError};
+use crate::store::{AddonRow, AddonState, AppRow, NewAddon, StoreError};
 
 impl Platform {
     /// Creates an add-on of `app`: recorded as `provisioning` at once, made in the
@@ -34,38 +34,14 @@ impl Platform {
         if self.providers.get(kind, &plan).is_none() {
             return Err(invalid("plan", format!("{kind} has no plan {plan:?} (addons.{kind}.plans)")));
         }
-        let provider = self.provider(kind, &plan)?;
+        // No server for the kind: refused before anything else.
+        self.provider(kind, &plan)?;
         if let Some(name) = &new.name {
             naming::check(name).map_err(|p| invalid("name", p))?;
         }
         let app = self.app_row(app_name).await?;
-        let server = self.place(kind, provider.as_ref()).await?;
-        // The first add-on of a kind is DATABASE_URL / REDIS_URL, unless the app set that
-        // var itself: then it is named after the add-on, like further ones.
         let config = self.current_release(&app).await?.config;
-        let first = naming::default_attachment(kind);
-        let mut attempt = 0;
-        let row = loop {
-            let name = new.name.clone().unwrap_or_else(|| naming::generate(kind.as_str()));
-            let other = naming::named_attachment(&name);
-            let first = if config.contains_key(&naming::var(first, "url")) { other.as_str() } else { first };
-            let record = NewAddon {
-                app_id: app.id,
-                name: &name,
-                kind: kind.as_str(),
-                plan: &plan,
-                server: &server,
-                first_attachment: first,
-                other_attachment: &other,
-            };
-            match self.store.create_addon(record, clock::now_ms()).await {
-                Ok(row) => break row,
-                // A generated name that is taken: draw another.
-                Err(StoreError::Conflict(_)) if new.name.is_none() && attempt < 5 => attempt += 1,
-                Err(e) => return Err(conflict(e)),
-            }
-        };
-        self.logs.event(&app.name, "", format!("Add-on {} ({kind}, plan {plan}) provisioning on {server}", row.name));
+        let row = self.record_addon(&app, kind, &plan, new.name.as_deref(), None, &config).await?;
         let provisioning = addon_model(&row, None);
         let platform = self.clone();
         // Spawned: provisioning goes on even if the client that asked goes away.
@@ -76,8 +52,53 @@ impl Platform {
         task.await.map_err(|e| PlatformError::Unavailable(format!("provisioning stopped: {e}")))?
     }
 
+    /// Places an add-on of `app` on a server and records it as provisioning (before
+    /// anything is made). Its vars are `attachment`'s, else `DATABASE_URL` / `REDIS_URL`
+    /// for the first of a kind (unless `config`, the app's, already sets that var: then,
+    /// as for further ones, they are named after the add-on).
+    pub(super) async fn record_addon(
+        &self,
+        app: &AppRow,
+        kind: Kind,
+        plan: &str,
+        name: Option<&str>,
+        attachment: Option<&str>,
+        config: &BTreeMap<String, String>,
+    ) -> Result<AddonRow, PlatformError> {
+        let provider = self.provider(kind, plan)?;
+        let server = self.place(kind, provider.as_ref()).await?;
+        let first = naming::default_attachment(kind);
+        let mut attempt = 0;
+        let row = loop {
+            let addon_name = name.map_or_else(|| naming::generate(kind.as_str()), str::to_owned);
+            let other = attachment.map_or_else(|| naming::named_attachment(&addon_name), str::to_owned);
+            let first = match attachment {
+                Some(given) => given,
+                None if config.contains_key(&naming::var(first, "url")) => other.as_str(),
+                None => first,
+            };
+            let record = NewAddon {
+                app_id: app.id,
+                name: &addon_name,
+                kind: kind.as_str(),
+                plan,
+                server: &server,
+                first_attachment: first,
+                other_attachment: &other,
+            };
+            match self.store.create_addon(record, clock::now_ms()).await {
+                Ok(row) => break row,
+                // A generated name that is taken: draw another.
+                Err(StoreError::Conflict(_)) if name.is_none() && attempt < 5 => attempt += 1,
+                Err(e) => return Err(conflict(e)),
+            }
+        };
+        self.logs.event(&app.name, "", format!("Add-on {} ({kind}, plan {plan}) provisioning on {server}", row.name));
+        Ok(row)
+    }
+
     /// The provider of the kind's plan, if it has a server.
-    fn provider(&self, kind: Kind, plan: &str) -> Result<&Arc<dyn Provider>, PlatformError> {
+    pub(super) fn provider(&self, kind: Kind, plan: &str) -> Result<&Arc<dyn Provider>, PlatformError> {
         match self.providers.get(kind, plan) {
             Some(p) if !p.servers().is_empty() => Ok(p),
             _ => Err(PlatformError::Addon(AddonError::NoServer { kind })),
@@ -101,30 +122,10 @@ impl Platform {
         let kind = Kind::parse(&row.kind).unwrap_or(Kind::Postgres);
         let provider = self.provider(kind, &row.plan)?.clone();
         let resource = Resource { name: row.name.clone(), server: row.server.clone() };
-        let made = tokio::time::timeout(
-            self.config.addons.timeout,
-            provider.provision(Spec { resource: &resource, plan: &row.plan }),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(AddonError::Server {
-                kind,
-                server: row.server.clone(),
-                what: "provisioning".into(),
-                problem: format!("not done within {} (addons.timeout)", clock::human(self.config.addons.timeout)),
-            })
-        });
-        let vars = match made {
-            Ok(vars) => vars,
-            Err(e) => {
-                // Nothing half-made: remove what the steps before the failure (or the
-                // timeout) made.
-                self.remove_quietly(provider.as_ref(), &resource).await;
-                return Err(self.addon_failed(&row, e.into()).await);
-            }
+        let config = match self.make_addon(&row).await {
+            Ok(config) => config,
+            Err(e) => return Err(self.addon_failed(&row, e).await),
         };
-        let config: BTreeMap<String, String> =
-            vars.iter().map(|(what, value)| (naming::var(&row.attachment, what), value.clone())).collect();
         let _lock = self.lock(&row.app).await;
         // The app (and so the record) may have been destroyed meanwhile.
         let app = match self.store.addon(&row.name).await? {
@@ -148,6 +149,38 @@ impl Platform {
         tracing::info!(app = %app.name, addon = %row.name, kind = %kind, server = %row.server, "add-on ready");
         let row = self.store.addon(&row.name).await?.ok_or_else(|| no_addon(&row.name))?;
         Ok(addon_model(&row, None))
+    }
+
+    /// Makes a recorded add-on on its server, within `addons.timeout`; its config vars.
+    /// A failure (or the timeout) leaves nothing on the server.
+    pub(super) async fn make_addon(&self, row: &AddonRow) -> Result<BTreeMap<String, String>, PlatformError> {
+        let kind = Kind::parse(&row.kind).unwrap_or(Kind::Postgres);
+        let provider = self.provider(kind, &row.plan)?;
+        let resource = Resource { name: row.name.clone(), server: row.server.clone() };
+        let made = tokio::time::timeout(
+            self.config.addons.timeout,
+            provider.provision(Spec { resource: &resource, plan: &row.plan }),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(AddonError::Server {
+                kind,
+                server: row.server.clone(),
+                what: "provisioning".into(),
+                problem: format!("not done within {} (addons.timeout)", clock::human(self.config.addons.timeout)),
+            })
+        });
+        match made {
+            Ok(vars) => {
+                Ok(vars.iter().map(|(what, value)| (naming::var(&row.attachment, what), value.clone())).collect())
+            }
+            Err(e) => {
+                // Nothing half-made: remove what the steps before the failure (or the
+                // timeout) made.
+                self.remove_quietly(provider.as_ref(), &resource).await;
+                Err(e.into())
+            }
+        }
     }
 
     /// Records the failure; the error to answer with.

@@ -41,7 +41,7 @@ impl Platform {
         self.app_model(&app).await
     }
 
-    async fn app_model(&self, app: &AppRow) -> Result<model::App, PlatformError> {
+    pub(super) async fn app_model(&self, app: &AppRow) -> Result<model::App, PlatformError> {
         let release = self.current_release(app).await?;
         let types = release.slug.as_ref().map(|s| s.process_types.clone()).unwrap_or_default();
         let formation =
@@ -85,6 +85,15 @@ impl Platform {
     pub async fn destroy_app(&self, name: &str) -> Result<(), PlatformError> {
         let _lock = self.lock(name).await;
         let app = self.app_row(name).await?;
+        self.remove_app(&app).await?;
+        self.logs.event(name, "", "App destroyed".into());
+        Ok(())
+    }
+
+    /// Everything of `app` goes: its add-ons (a failure stops here), processes, routes,
+    /// state and slugs (the caller holds the app's lock).
+    pub(super) async fn remove_app(&self, app: &AppRow) -> Result<(), PlatformError> {
+        let name = app.name.as_str();
         for addon in self.store.addons_of(app.id).await? {
             self.store.set_addon_state(addon.id, AddonState::Deprovisioning, None).await?;
             self.remove_addon(&addon).await?;
@@ -97,7 +106,6 @@ impl Platform {
         let owned = name.to_owned();
         let _ = tokio::task::spawn_blocking(move || slugs.remove_app(&owned)).await;
         self.activity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
-        self.logs.event(name, "", "App destroyed".into());
         Ok(())
     }
 }

@@ -11,7 +11,8 @@
 //! [`restore`](Platform::restore) and [`shutdown`](Platform::shutdown)) and what every
 //! resource shares; each resource's operations are an `impl Platform` block in its own
 //! file, as in `api/` and `store/`: [`apps`], [`addons`], [`releases`] (deploys and rollbacks
-//! included), [`config_vars`], [`formation`] (scaling and restarts), [`domains`],
+//! included), [`setup`] (an app made from a source and its `app.json`, all or nothing),
+//! [`config_vars`], [`formation`] (scaling and restarts), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
 pub mod addons;
@@ -21,6 +22,7 @@ pub mod domains;
 pub mod formation;
 mod locks;
 pub mod releases;
+pub mod setup;
 pub mod sleep;
 pub mod tokens;
 
@@ -74,6 +76,22 @@ pub enum PlatformError {
     /// A scale did not take effect; the stored formation and what runs are unchanged.
     #[error("{0}; the formation is unchanged")]
     ScaleFailed(RuntimeError),
+    /// Required config vars of an app setup's `app.json` have no value.
+    #[error("app.json requires a value for {}: give them as overrides (`--set KEY=VALUE`)", .0.join(", "))]
+    MissingEnv(Vec<String>),
+    /// An app setup failed at `step`; what it had made is removed again.
+    #[error("app setup failed at {step}: {problem}; {}", match cleanup {
+        None => "nothing of the app is kept".to_owned(),
+        Some(e) => format!("removing what it made failed too ({e}): destroy the app to finish"),
+    })]
+    SetupFailed {
+        /// `add-on heroku-redis (app.json addons[1])`, `deploy`, `postdeploy`.
+        step: String,
+        /// What went wrong.
+        problem: String,
+        /// Why removing what the setup had made failed, if it did.
+        cleanup: Option<String>,
+    },
     /// A feature needs configuration it does not have.
     #[error("{0}")]
     Unavailable(String),
@@ -210,10 +228,21 @@ impl Platform {
         }
     }
 
-    /// At start: settles releases a previous run left pending, puts right add-ons it left
+    /// At start: removes apps whose setup a previous run left halfway, settles releases it
+    /// left pending, puts right add-ons it left
     /// halfway, publishes every app's routes, and starts the apps that are awake (in the
     /// background).
     pub async fn restore(self: &Arc<Self>) -> Result<(), PlatformError> {
+        // Setups a previous run left halfway go first: their add-ons, no longer recorded,
+        // are then leftovers that the add-ons' reconcile removes from their servers.
+        for app in self.store.unfinished_setups().await? {
+            self.store.delete_app(app.id).await?;
+            let slugs = self.slugs.clone();
+            let name = app.name.clone();
+            let _ = tokio::task::spawn_blocking(move || slugs.remove_app(&name)).await;
+            tracing::warn!(app = %app.name, "app setup left halfway by a previous run: removed");
+            self.logs.event(&app.name, "", "App setup left halfway by a previous run: removed".into());
+        }
         let failed = self.store.fail_pending_releases().await?;
         if failed > 0 {
             tracing::warn!(releases = failed, "releases left pending by the previous run are marked failed");

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Platform, PlatformError, Source, invalid};
+use crate::build::BuildOutput;
 use crate::clock;
 use crate::deploy;
 use crate::model;
@@ -88,19 +89,39 @@ impl Platform {
     pub async fn deploy(&self, name: &str, source: Source) -> Result<model::Release, PlatformError> {
         // Fail before any work if the app does not exist.
         self.app_row(name).await?;
-        let fetched = match source {
-            Source::Tarball { file, sha256 } => {
-                deploy::from_tarball(&self.slugs, file, sha256, self.config.deploy.max_source_bytes).await?
-            }
-            Source::Git(git) => {
-                let d = &self.config.deploy;
-                deploy::from_git(&self.slugs, &d.git, &git.url, git.reference.as_deref(), d.git_timeout).await?
-            }
-        };
+        let fetched = self.fetch(source).await?;
         let built = self.builder.build(name, &fetched.root).await?;
         let _lock = self.lock(name).await;
         // Re-read under the lock: the app may have been destroyed or released meanwhile.
         let app = self.app_row(name).await?;
+        let slug = self.install_slug(&app, fetched, built).await?;
+        let current = self.current_release(&app).await?;
+        let description = format!("Deploy {}", slug.source.short());
+        let release = self.release(&app, Some(&slug), &current.config, &description).await?;
+        Ok(release_model(&release, Some(release.version), false))
+    }
+
+    /// Fetches a deploy's source into a temporary directory.
+    pub(super) async fn fetch(&self, source: Source) -> Result<deploy::Fetched, PlatformError> {
+        let d = &self.config.deploy;
+        Ok(match source {
+            Source::Tarball { file, sha256 } => {
+                deploy::from_tarball(&self.slugs, file, sha256, d.max_source_bytes).await?
+            }
+            Source::Git(git) => {
+                deploy::from_git(&self.slugs, &d.git, &git.url, git.reference.as_deref(), d.git_timeout).await?
+            }
+        })
+    }
+
+    /// Installs a built source as a slug of `app` and records it, with its process types
+    /// (the caller holds the app's lock).
+    pub(super) async fn install_slug(
+        &self,
+        app: &AppRow,
+        fetched: deploy::Fetched,
+        built: BuildOutput,
+    ) -> Result<SlugRow, PlatformError> {
         let slugs = self.slugs.clone();
         let (app_name, slug_id, root) = (app.name.clone(), fetched.slug_id.clone(), fetched.root.clone());
         tokio::task::spawn_blocking(move || slugs.install(&app_name, &slug_id, &root))
@@ -117,10 +138,7 @@ impl Platform {
         // The release phase is no process type of the formation.
         let types: Vec<String> = slug.process_types.keys().filter(|t| t.as_str() != RELEASE_TYPE).cloned().collect();
         self.store.add_process_types(app.id, types.iter()).await?;
-        let current = self.current_release(&app).await?;
-        let description = format!("Deploy {}", slug.source.short());
-        let release = self.release(&app, Some(&slug), &current.config, &description).await?;
-        Ok(release_model(&release, Some(release.version), false))
+        Ok(slug)
     }
 
     /// Makes a new release equal to release `version` (default: the one before the live

@@ -77,6 +77,14 @@ pub enum RuntimeError {
         /// Why, e.g. `the release command exited with status 3`.
         reason: String,
     },
+    /// An app setup's postdeploy script (`app.json`'s `scripts.postdeploy`) failed.
+    #[error("the postdeploy script of release v{version} failed: {reason}")]
+    PostdeployFailed {
+        /// The release.
+        version: u64,
+        /// Why, e.g. `the postdeploy script exited with status 3`.
+        reason: String,
+    },
     /// A restart named nothing that runs.
     #[error("no process matches {0:?}")]
     NothingToRestart(String),
@@ -96,6 +104,16 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Runs a new release's release phase, `command`, once to completion (before
     /// [`Runtime::apply`] starts any of its processes); an error if it does not succeed.
     fn release_phase<'a>(
+        &'a self,
+        app: &'a str,
+        release: &'a ReleasePlan,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Runs an app setup's postdeploy script, `command`, once to completion with the
+    /// release's code and config (after [`Runtime::apply`] started it); an error if it
+    /// does not succeed.
+    fn postdeploy<'a>(
         &'a self,
         app: &'a str,
         release: &'a ReleasePlan,

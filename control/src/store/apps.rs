@@ -25,6 +25,35 @@ fn app_row(row: &SqliteRow) -> Result<AppRow, StoreError> {
 impl Store {
     /// Creates an app with its first release (v1, no code, no config), live at once.
     pub async fn create_app(&self, name: &str, sleep_after: Option<Duration>, now: i64) -> Result<AppRow, StoreError> {
+        self.insert_app(name, sleep_after, now, false).await
+    }
+
+    /// Creates an app as [`Store::create_app`] does, marked as being set up until
+    /// [`Store::finish_setup`].
+    pub async fn create_app_setting_up(&self, name: &str, now: i64) -> Result<AppRow, StoreError> {
+        self.insert_app(name, None, now, true).await
+    }
+
+    /// The app's setup is done: it is an app like any other.
+    pub async fn finish_setup(&self, app_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE apps SET setting_up = 0 WHERE id = ?").bind(app_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The apps still marked as being set up (at start: setups a previous run left halfway).
+    pub async fn unfinished_setups(&self) -> Result<Vec<AppRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM apps WHERE setting_up = 1 ORDER BY name"));
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(app_row).collect()
+    }
+
+    async fn insert_app(
+        &self,
+        name: &str,
+        sleep_after: Option<Duration>,
+        now: i64,
+        setting_up: bool,
+    ) -> Result<AppRow, StoreError> {
         let mut tx = self.write().await?;
         let taken: Option<i64> =
             sqlx::query_scalar("SELECT id FROM apps WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
@@ -33,11 +62,12 @@ impl Store {
         }
         let sleep_after = sleep_after.map(|d| to_i64(d.as_secs()));
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO apps (name, created_at, sleep_after, sleeping, current_release) VALUES (?, ?, ?, 0, 1) RETURNING id",
+            "INSERT INTO apps (name, created_at, sleep_after, sleeping, current_release, setting_up) VALUES (?, ?, ?, 0, 1, ?) RETURNING id",
         )
         .bind(name)
         .bind(now)
         .bind(sleep_after)
+        .bind(i64::from(setting_up))
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(

@@ -169,6 +169,35 @@ impl TestServer {
     }
 }
 
+/// `slipway server` as a process with its data in `dir`, placing add-ons on `pg` and
+/// `redis`; the process and its API.
+pub async fn server_process(
+    dir: &Path,
+    pg: Option<&slipway_tests::servers::Postgres>,
+    redis: Option<&slipway_tests::servers::Redis>,
+) -> (slipway_tests::process::Process, SocketAddr) {
+    let path = dir.join("control.toml");
+    let mut toml = format!(
+        "data_dir = \"{}\"\nlog_format = \"json\"\n[listen]\napi = \"127.0.0.1:0\"\n",
+        dir.join("data").display()
+    );
+    if let Some(pg) = pg {
+        toml.push_str(&format!("[addons.postgres]\nservers = [\"{}\"]\n", pg.admin_url()));
+    }
+    if let Some(redis) = redis {
+        toml.push_str(&format!("[addons.redis]\nservers = [\"{}\"]\n", redis.admin_url()));
+    }
+    std::fs::write(&path, toml).unwrap();
+    let mut server = slipway_tests::process::Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_slipway")),
+        &["server", "--config", path.to_str().unwrap()],
+        &[("SLIPWAY_CONTROL__AUTH__TOKEN", TOKEN)],
+    );
+    let line = server.wait_for_line("control plane started", Duration::from_secs(30)).await;
+    let api = serde_json::from_str::<serde_json::Value>(&line).unwrap()["api"].as_str().unwrap().parse().unwrap();
+    (server, api)
+}
+
 /// The echo app of `tests/fixtures/echo-app`.
 pub fn echo_app() -> std::path::PathBuf {
     slipway_tests::platform::echo_app_dir()

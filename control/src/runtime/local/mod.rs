@@ -12,6 +12,8 @@
 //!   process;
 //! - `switch.rs`: the zero-downtime release switch, replacements up before the old dynos go;
 //! - `ports.rs`: the loopback ports handed to dynos;
+//! - `release_phase.rs`: a release's one-shot commands (the release phase, an app
+//!   setup's postdeploy script);
 //! - `process.rs`: one OS process (its process group, environment, output pumped to the
 //!   logs);
 //! - [`ledger`]: the process groups started, on disk, so that a killed control plane stops
@@ -32,6 +34,7 @@ use tokio_util::task::TaskTracker;
 
 use ledger::Ledger;
 use ports::Ports;
+use release_phase::OneShot;
 use supervisor::{Dyno, Phase};
 
 use super::{AppPlan, ReleasePlan, RestartTarget, Runtime, RuntimeError};
@@ -136,7 +139,16 @@ impl Runtime for LocalRuntime {
         release: &'a ReleasePlan,
         command: &'a str,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(self.inner.release_phase(app, release, command))
+        Box::pin(self.inner.release_phase(app, release, command, &OneShot::RELEASE))
+    }
+
+    fn postdeploy<'a>(
+        &'a self,
+        app: &'a str,
+        release: &'a ReleasePlan,
+        command: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.inner.release_phase(app, release, command, &OneShot::POSTDEPLOY))
     }
 
     fn apply(&self, plan: AppPlan) -> BoxFuture<'_, Result<(), RuntimeError>> {
