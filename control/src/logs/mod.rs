@@ -1,4 +1,5 @@
-//! Where log records go: the dynos' stdout and stderr (source `app`) and control's own
+//! Where log records go: the dynos' stdout and stderr (source `app`; `release` for the
+//! release phase, `run` for one-off dynos) and control's own
 //! events about an app (source `slipway`: releases, crashes, restarts, scaling), all sent
 //! to logd over the Fluent forward protocol with logd's forward client
 //! (`slipway_logd::forward::client`: encoding, acks, the shared-key handshake).
@@ -47,6 +48,8 @@ pub const SOURCE_SLIPWAY: &str = "slipway";
 pub const SOURCE_APP: &str = "app";
 /// The source of a release phase's output (the Procfile's `release` command).
 pub const SOURCE_RELEASE: &str = "release";
+/// The source of a one-off dyno's output (`slipway run`, dyno `run.N`).
+pub const SOURCE_RUN: &str = "run";
 
 /// A handle on the log pipeline; cheap to clone.
 #[derive(Debug, Clone)]

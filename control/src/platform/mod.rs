@@ -11,7 +11,8 @@
 //! [`restore`](Platform::restore) and [`shutdown`](Platform::shutdown)) and what every
 //! resource shares; each resource's operations are an `impl Platform` block in its own
 //! file, as in `api/` and `store/`: [`apps`], [`addons`], [`releases`] (deploys and rollbacks
-//! included), [`config_vars`], [`formation`] (scaling and restarts), [`domains`],
+//! included), [`config_vars`], [`formation`] (scaling and restarts), [`one_off`] (one-off
+//! dynos, `slipway run`), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
 pub mod addons;
@@ -20,6 +21,7 @@ pub mod config_vars;
 pub mod domains;
 pub mod formation;
 mod locks;
+pub mod one_off;
 pub mod releases;
 pub mod sleep;
 pub mod tokens;
@@ -74,6 +76,15 @@ pub enum PlatformError {
     /// A scale did not take effect; the stored formation and what runs are unchanged.
     #[error("{0}; the formation is unchanged")]
     ScaleFailed(RuntimeError),
+    /// A limit is reached (one-off dynos running at once).
+    #[error("{0}")]
+    Limit(String),
+    /// The app has no code to run yet.
+    #[error("{0}")]
+    NothingToRun(String),
+    /// A command could not be started.
+    #[error("{0}")]
+    StartFailed(String),
     /// A feature needs configuration it does not have.
     #[error("{0}")]
     Unavailable(String),
