@@ -100,14 +100,18 @@ async fn run_exits_with_the_commands_exit_status_and_128_plus_the_signal() {
 #[tokio::test]
 async fn output_arrives_complete_and_in_order_with_stdout_on_stdout_and_stderr_on_stderr() {
     let s = deployed(|_| {}).await;
-    let script = "import sys\n\
-                  for i in range(20000):\n\
-                  \x20   print(f'line {i}')\n\
-                  \x20   if i % 1000 == 0:\n\
-                  \x20       print(f'err {i}', file=sys.stderr, flush=True)\n";
+    // 20 MB in writes of 1 MB (1000 lines each), a stderr line before each: more than
+    // the pipes, queues and socket buffers between the command and the terminal hold, and
+    // the command exits at once after its last write.
+    let script = "import os, sys\n\
+                  for k in range(20):\n\
+                  \x20   print(f'err {k * 1000}', file=sys.stderr, flush=True)\n\
+                  \x20   sys.stdout.write(''.join(f'line {i} ' + 'x' * 1000 + '\\n' for i in range(k * 1000, k * 1000 + 1000)))\n\
+                  \x20   sys.stdout.flush()\n\
+                  os._exit(0)\n";
     let run = slipway(&s, &["run", "-a", "shop", "--", "python3", "-c", script], b"").await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let expected: Vec<String> = (0..20000).map(|i| format!("line {i}")).collect();
+    let expected: Vec<String> = (0..20000).map(|i| format!("line {i} {}", "x".repeat(1000))).collect();
     let got: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(got.len(), expected.len(), "stdout lines");
     assert!(got.iter().zip(&expected).all(|(g, e)| g == e), "stdout out of order");
@@ -211,8 +215,18 @@ async fn attach_raw(
 async fn first_pid(
     ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 ) -> u32 {
-    let message = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.unwrap().unwrap().unwrap();
-    let Message::Binary(bytes) = message else { panic!("not binary: {message:?}") };
+    let bytes = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match ws.next().await.unwrap().unwrap() {
+                Message::Binary(bytes) => return bytes,
+                // The server's Pings, when the command is slow to start.
+                Message::Ping(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
     assert_eq!(bytes[0], 1, "stdout");
     String::from_utf8_lossy(&bytes[1..]).trim().strip_prefix("pid=").unwrap().parse().unwrap()
 }
@@ -231,6 +245,17 @@ async fn a_silent_client_and_an_oversized_stdin_frame_get_the_command_stopped() 
     let mut frame = vec![0u8];
     frame.resize(1 + 64 * 1024, b'x');
     let _ = ws.send(Message::Binary(frame.into())).await;
+    // Read on (answering the Pings, so the client is not silent) until the server ends
+    // the connection.
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection is still open after an oversized frame");
     wait_group_gone(pid, "the oversized frame's command is stopped").await;
     s.stop().await;
 }
