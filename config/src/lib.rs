@@ -13,7 +13,8 @@
 //! - [`process_group`]: Linux process groups seen from `/proc`, and signalling them;
 //! - [`request_id`]: the rule for keeping a client's `X-Request-Id`;
 //! - [`secret`]: constant-time comparison of tokens;
-//! - [`app_name`]: the one rule for what an app name may be.
+//! - [`app_name`]: the one rule for what an app name may be;
+//! - [`websocket`]: the server side of a WebSocket upgrade.
 //!
 //! The crate lives in `config/`, next to the sample config files that [`load`] reads. It
 //! depends on no other Slipway crate.
@@ -30,6 +31,7 @@ pub mod process_group;
 pub mod request_id;
 pub mod secret;
 pub mod signals;
+pub mod websocket;
 
 pub use api_error::{ApiError, ErrorBody, ErrorDetail};
 pub use load::{ConfigError, load_layered};

@@ -24,6 +24,9 @@ pub const ENV_PREFIX: &str = "SLIPWAY_CONTROL__";
 
 /// Shortest accepted API token.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// The smallest `runtime.attach_max_frame_bytes`: the CLI's stdin frames (8 KiB) and
+/// their one-byte header fit.
+const MIN_STDIN_FRAME: usize = 16 * 1024;
 
 /// The whole control-plane configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +157,24 @@ pub struct RuntimeConfig {
     /// Environment variables of the control plane passed to every process (config vars
     /// win). Everything else is left out.
     pub inherit_env: Vec<String>,
+    /// Most one-off dynos (`slipway run`, attached or detached) running at once per app;
+    /// one more is refused (429 `limit_reached`).
+    pub one_off_limit: usize,
+    /// Longest a one-off dyno may run, attached or detached; then it is stopped (SIGTERM
+    /// to its process group, SIGKILL after `stop_grace`).
+    #[serde(deserialize_with = "de::duration")]
+    pub one_off_timeout: Duration,
+    /// An attached one-off dyno whose client has not connected its WebSocket within this
+    /// time is stopped.
+    #[serde(deserialize_with = "de::duration")]
+    pub attach_timeout: Duration,
+    /// An attached one-off dyno whose client sends nothing (not even the Pong to the Ping
+    /// sent every third of this) for this long is stopped: the client is gone.
+    #[serde(deserialize_with = "de::duration")]
+    pub attach_idle_timeout: Duration,
+    /// Largest WebSocket message an attached client may send (its stdin comes in frames
+    /// of at most 8 KiB); a larger one closes the connection and stops the command.
+    pub attach_max_frame_bytes: usize,
 }
 
 /// The route stream.
@@ -268,6 +289,11 @@ impl Default for RuntimeConfig {
             inherit_env: ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME"]
                 .map(str::to_owned)
                 .to_vec(),
+            one_off_limit: 5,
+            one_off_timeout: Duration::from_secs(3600),
+            attach_timeout: Duration::from_secs(30),
+            attach_idle_timeout: Duration::from_secs(60),
+            attach_max_frame_bytes: 64 * 1024,
         }
     }
 }
@@ -372,6 +398,8 @@ impl Config {
             ("runtime.release_timeout", r.release_timeout),
             ("runtime.restart_backoff", r.restart_backoff),
             ("runtime.restart_backoff_max", r.restart_backoff_max),
+            ("runtime.one_off_timeout", r.one_off_timeout),
+            ("runtime.attach_timeout", r.attach_timeout),
         ] {
             if value.is_zero() {
                 return bad(key, "must be greater than zero".into());
@@ -379,6 +407,21 @@ impl Config {
         }
         if r.drain_timeout < r.drain_delay {
             return bad("runtime.drain_timeout", "must not be below runtime.drain_delay".into());
+        }
+        if r.one_off_limit == 0 {
+            return bad("runtime.one_off_limit", "must be at least 1".into());
+        }
+        if r.attach_idle_timeout < Duration::from_secs(3) {
+            return bad(
+                "runtime.attach_idle_timeout",
+                "must be at least 3s (clients are pinged every third of it)".into(),
+            );
+        }
+        if r.attach_max_frame_bytes < MIN_STDIN_FRAME {
+            return bad(
+                "runtime.attach_max_frame_bytes",
+                format!("must be at least {MIN_STDIN_FRAME} (the CLI sends stdin in frames of up to 8 KiB)"),
+            );
         }
         if r.restart_backoff_max < r.restart_backoff {
             return bad("runtime.restart_backoff_max", "must not be below runtime.restart_backoff".into());

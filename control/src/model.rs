@@ -196,6 +196,33 @@ pub struct Dyno {
     pub restarts: u32,
 }
 
+/// `POST /v1/apps/{app}/dynos`: a one-off dyno (`slipway run`), in Heroku's shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDyno {
+    /// The command, run by the runtime's shell in the release's slug.
+    pub command: String,
+    /// Attach a client: the answer has an `attach_url` for its WebSocket (stdin, stdout,
+    /// stderr, exit); otherwise the output only goes to the log.
+    #[serde(default)]
+    pub attach: bool,
+    /// Variables set for this run on top of the config vars.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// The answer to `POST /v1/apps/{app}/dynos`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedDyno {
+    /// The one-off dyno (`run.N`).
+    #[serde(flatten)]
+    pub dyno: Dyno,
+    /// For an attached one: the path of its WebSocket (`/v1/apps/{app}/dynos/{name}/attach`),
+    /// to connect within `runtime.attach_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_url: Option<String>,
+}
+
 /// `POST /v1/apps/{app}/dynos/restart`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

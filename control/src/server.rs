@@ -85,7 +85,7 @@ impl Server {
         platform.restore().await?;
 
         let shutdown = CancellationToken::new();
-        let app = api::router(Api { platform: platform.clone(), shutdown: shutdown.clone() });
+        let app = api::router(Api { platform: platform.clone(), shutdown: shutdown.clone(), waiting: Arc::default() });
         let stop = shutdown.clone();
         let serve = tokio::spawn(async move {
             let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });

@@ -14,6 +14,7 @@ mod apps;
 mod config_vars;
 mod domains;
 mod formation;
+pub mod one_off;
 mod releases;
 mod request_id;
 mod routes;
@@ -46,6 +47,8 @@ pub struct Api {
     pub platform: Arc<Platform>,
     /// Ends route streams at shutdown.
     pub shutdown: CancellationToken,
+    /// Attached one-off dynos waiting for their client.
+    pub waiting: Arc<one_off::Waiting>,
 }
 
 /// The API's routes.
@@ -71,7 +74,8 @@ pub fn router(api: Api) -> Router {
             post(setups::create).layer(DefaultBodyLimit::max(max_upload)),
         )
         .route("/v1/apps/{app}/formation", get(formation::list).patch(formation::scale))
-        .route("/v1/apps/{app}/dynos", get(formation::dynos))
+        .route("/v1/apps/{app}/dynos", get(formation::dynos).post(one_off::create))
+        .route("/v1/apps/{app}/dynos/{name}/attach", get(one_off::attach))
         .route("/v1/apps/{app}/dynos/restart", post(formation::restart))
         .route("/v1/apps/{app}/domains", get(domains::list).post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", axum::routing::delete(domains::remove))
@@ -168,6 +172,9 @@ impl From<PlatformError> for ApiError {
             }
             PlatformError::ScaleFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scale_failed", &message),
             PlatformError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_configured", &message),
+            PlatformError::Limit(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_reached", &message),
+            PlatformError::NothingToRun(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_release", &message),
+            PlatformError::StartFailed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "start_failed", &message),
             PlatformError::Addon(AddonError::Unsupported(_)) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", &message)
             }

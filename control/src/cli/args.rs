@@ -85,6 +85,8 @@ pub enum Command {
     },
     /// Show an app's logs, live with --tail.
     Logs(LogsArgs),
+    /// Run a one-off command with the app's release: `slipway run --app A -- CMD...`.
+    Run(RunArgs),
     /// Open the app (or its log viewer) in a browser, or print its URL.
     Open {
         /// The live log viewer instead of the app.
@@ -282,9 +284,25 @@ pub struct LogsArgs {
     /// Only this process type or process (web, web.1).
     #[arg(long, short = 'd')]
     pub dyno: Option<String>,
-    /// Only this source (app for the app's output, slipway for platform events).
+    /// Only this source (app for the app's output, release and run for the release phase and
+    /// one-off dynos, slipway for platform events).
     #[arg(long, short = 's')]
     pub source: Option<String>,
+}
+
+/// `slipway run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run it in the background: its output only goes to the log (`slipway logs --dyno run.N`).
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Set a variable for this run only, on top of the config vars (repeatable).
+    #[arg(long, short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The command: one argument is a shell command line (`'rake db:migrate && echo ok'`);
+    /// several are run as they are, each one quoted (`-- sh -c 'exit 3'`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Parses `KEY=VALUE` pairs (the value may contain '=').

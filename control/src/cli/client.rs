@@ -11,11 +11,19 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use slipway_config::ErrorBody;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::error::CliError;
+
+/// A WebSocket opened by [`Client::websocket`].
+pub(super) type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// A client of the control plane's API (and of logd's streams).
 #[derive(Debug, Clone)]
@@ -91,6 +99,39 @@ impl Client {
         }
         let req = req.body(Full::new(body)).map_err(|e| CliError::new(format!("bad request to {url}: {e}")))?;
         self.http.request(req).await.map_err(|e| unreachable(url, &e))
+    }
+
+    /// Opens a WebSocket to `path` under the base URL (with the token): an error answer
+    /// becomes the usual one-line error.
+    pub(super) async fn websocket(&self, path: &str, config: WebSocketConfig) -> Result<WebSocket, CliError> {
+        let url = format!("{}{path}", self.base);
+        let key = generate_key();
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(&url)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONNECTION, "upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::SEC_WEBSOCKET_KEY, &key)
+            .header(header::USER_AGENT, concat!("slipway-cli/", env!("CARGO_PKG_VERSION")))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| CliError::new(format!("bad request to {url}: {e}")))?;
+        let response = self.http.request(req).await.map_err(|e| unreachable(&url, &e))?;
+        let status = response.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            return Err(api_error(status, &bytes));
+        }
+        let accepted = response.headers().get(header::SEC_WEBSOCKET_ACCEPT).map(http::HeaderValue::as_bytes);
+        if accepted != Some(derive_accept_key(key.as_bytes()).as_bytes()) {
+            return Err(CliError::new(format!("{url} did not accept the WebSocket correctly"))
+                .hint("is a proxy in between that does not pass WebSockets through?"));
+        }
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .map_err(|e| CliError::new(format!("the WebSocket to {url} did not open: {e}")))?;
+        Ok(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, Some(config)).await)
     }
 
     /// An API call: `path` under the base URL, a JSON body (or none), a JSON answer.
@@ -193,6 +234,10 @@ pub(super) fn api_error(status: StatusCode, body: &[u8]) -> CliError {
         (_, "setup_failed") => Some("fix what the step above names and run the setup again"),
         (_, "bad_source") => Some("check the Procfile and the archive or repository"),
         (_, "not_configured") => Some("set it in the control plane's config (config/control.toml)"),
+        (_, "no_release") => Some("deploy code first: `slipway deploy DIR --app APP`"),
+        (_, "limit_reached") => Some(
+            "wait for one to end (`slipway ps` lists them) or raise runtime.one_off_limit in the control plane's config",
+        ),
         (_, "conflict") if message.contains("provisioning") => Some("wait for it: `slipway addons info NAME`"),
         (_, "conflict") => Some("pick another name"),
         (_, "addon_unavailable") => {

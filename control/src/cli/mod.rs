@@ -1,6 +1,6 @@
 //! The `slipway` command line: `slipway server` and `slipway up` (the programs), and the
 //! client commands in the spirit of the Heroku CLI (`apps`, `config`, `deploy`,
-//! `releases`, `ps`, `domains`, `addons`, `logs`, `open`), which talk to the API at
+//! `releases`, `ps`, `run`, `domains`, `addons`, `logs`, `open`), which talk to the API at
 //! `SLIPWAY_API_URL` with `SLIPWAY_TOKEN`, or to what `slipway login` saved.
 //!
 //! Output is for people by default (tables, `key: value` blocks) and JSON with `--json`.
@@ -9,8 +9,8 @@
 //!
 //! `args` is the command line as clap parses it, `run` dispatches a parsed command, one
 //! file per client command carries it out (`apps`, `setup` for `apps create --source`,
-//! `config_vars`, `deploy`, `releases`,
-//! `ps`, `domains`, `addons`, `logs`) through [`ctx::Ctx`] (the API client, the flags, the output);
+//! `config_vars`, `deploy`, `releases`, `ps`, `domains`, `addons`, `logs`, `one_off` for
+//! `run`) through [`ctx::Ctx`] (the API client, the flags, the output);
 //! `up` is `slipway up`, the whole platform in one process. Failures are
 //! [`error::CliError`]s.
 
@@ -25,6 +25,7 @@ mod deploy;
 mod domains;
 pub mod error;
 mod logs;
+mod one_off;
 mod output;
 mod ps;
 mod releases;

@@ -49,15 +49,15 @@ pub(super) fn client(command: Command, json: bool, app: Option<String>) -> ExitC
         Err(e) => return report(&CliError::new(format!("cannot start the runtime: {e}"))),
     };
     match runtime.block_on(dispatch(command, json, app)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => report(&e),
     }
 }
 
-async fn dispatch(command: Command, json: bool, app: Option<String>) -> Result<(), CliError> {
+async fn dispatch(command: Command, json: bool, app: Option<String>) -> Result<ExitCode, CliError> {
     let out = Out;
     match command {
-        Command::Login { api_url, token } => return login(&api_url, token, json).await,
+        Command::Login { api_url, token } => return login(&api_url, token, json).await.map(|()| ExitCode::SUCCESS),
         Command::Logout => {
             let removed = credentials::remove()?;
             if json {
@@ -65,12 +65,16 @@ async fn dispatch(command: Command, json: bool, app: Option<String>) -> Result<(
             } else {
                 out.line(if removed { "Logged out" } else { "Not logged in" });
             }
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
         _ => {}
     }
     let credentials = credentials::resolve()?;
     let ctx = Ctx { client: Client::new(&credentials.api_url, &credentials.token)?, json, app, out };
+    if let Command::Run(args) = command {
+        // The one command whose exit code is another's: the command it ran.
+        return super::one_off::run(&ctx, args).await;
+    }
     match command {
         Command::Apps { command } => super::apps::run(&ctx, command).await,
         Command::Config { command } => super::config_vars::run(&ctx, command).await,
@@ -81,12 +85,14 @@ async fn dispatch(command: Command, json: bool, app: Option<String>) -> Result<(
         Command::Addons { command } => super::addons::run(&ctx, command).await,
         Command::Logs(args) => super::logs::run(&ctx, args).await,
         Command::Open { logs, print } => super::apps::open(&ctx, logs, print).await,
-        Command::Up(_)
+        Command::Run(_)
+        | Command::Up(_)
         | Command::Server { .. }
         | Command::Completions { .. }
         | Command::Login { .. }
         | Command::Logout => Ok(()),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// `slipway login`: checks the token against the API, then saves it.

@@ -46,6 +46,11 @@ fn bad_values_name_the_key() {
         ("[database]\nurl = \"postgres://x\"\n", "database.url"),
         ("[nope]\nx = 1\n", "nope"),
         ("[runtime]\nshel = \"/bin/sh\"\n", "runtime.shel"),
+        ("[runtime]\none_off_limit = 0\n", "runtime.one_off_limit"),
+        ("[runtime]\none_off_timeout = \"0s\"\n", "runtime.one_off_timeout"),
+        ("[runtime]\nattach_timeout = \"0s\"\n", "runtime.attach_timeout"),
+        ("[runtime]\nattach_idle_timeout = \"1s\"\n", "runtime.attach_idle_timeout"),
+        ("[runtime]\nattach_max_frame_bytes = 100\n", "runtime.attach_max_frame_bytes"),
     ];
     for (toml, key) in cases {
         let e = load(&format!("{toml}\n[auth]\ntoken = \"0123456789abcdef\"\n")).unwrap_err();

@@ -1,4 +1,5 @@
-//! Where log records go: the dynos' stdout and stderr (source `app`) and control's own
+//! Where log records go: the dynos' stdout and stderr (source `app`; `release` for the
+//! release phase, `run` for one-off dynos) and control's own
 //! events about an app (source `slipway`: releases, crashes, restarts, scaling), all sent
 //! to logd over the Fluent forward protocol with logd's forward client
 //! (`slipway_logd::forward::client`: encoding, acks, the shared-key handshake).
@@ -49,6 +50,8 @@ pub const SOURCE_APP: &str = "app";
 pub const SOURCE_RELEASE: &str = "release";
 /// The source of an app setup's postdeploy script's output (`app.json`).
 pub const SOURCE_POSTDEPLOY: &str = "postdeploy";
+/// The source of a one-off dyno's output (`slipway run`, dyno `run.N`).
+pub const SOURCE_RUN: &str = "run";
 
 /// A handle on the log pipeline; cheap to clone.
 #[derive(Debug, Clone)]

@@ -12,7 +12,8 @@
 //! resource shares; each resource's operations are an `impl Platform` block in its own
 //! file, as in `api/` and `store/`: [`apps`], [`addons`], [`releases`] (deploys and rollbacks
 //! included), [`setup`] (an app made from a source and its `app.json`, all or nothing),
-//! [`config_vars`], [`formation`] (scaling and restarts), [`domains`],
+//! [`config_vars`], [`formation`] (scaling and restarts), [`one_off`] (one-off dynos,
+//! `slipway run`), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
 pub mod addons;
@@ -21,6 +22,7 @@ pub mod config_vars;
 pub mod domains;
 pub mod formation;
 mod locks;
+pub mod one_off;
 pub mod releases;
 pub mod setup;
 pub mod sleep;
@@ -92,6 +94,15 @@ pub enum PlatformError {
         /// Why removing what the setup had made failed, if it did.
         cleanup: Option<String>,
     },
+    /// A limit is reached (one-off dynos running at once).
+    #[error("{0}")]
+    Limit(String),
+    /// The app has no code to run yet.
+    #[error("{0}")]
+    NothingToRun(String),
+    /// A command could not be started.
+    #[error("{0}")]
+    StartFailed(String),
     /// A feature needs configuration it does not have.
     #[error("{0}")]
     Unavailable(String),

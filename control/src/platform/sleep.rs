@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Platform, PlatformError};
 use crate::clock;
+use crate::runtime::ONE_OFF_TYPE;
 use crate::store::AppRow;
 
 impl Platform {
@@ -38,8 +39,14 @@ impl Platform {
     pub async fn sleep_idle_apps(&self) -> Result<(), PlatformError> {
         for app in self.store.apps().await? {
             let Some(after) = app.sleep_after else { continue };
-            // Only apps with processes to stop (not before their first deploy).
-            if app.sleeping || self.idle_for(&app.name) < after || self.runtime.dynos(&app.name).is_empty() {
+            // Only apps with processes to stop (not before their first deploy), and not
+            // while a one-off dyno runs (a migration must not be stopped by idleness).
+            let dynos = self.runtime.dynos(&app.name);
+            if app.sleeping
+                || self.idle_for(&app.name) < after
+                || dynos.is_empty()
+                || dynos.iter().any(|d| d.process_type == ONE_OFF_TYPE)
+            {
                 continue;
             }
             let _lock = self.lock(&app.name).await;

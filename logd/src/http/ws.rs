@@ -4,16 +4,14 @@
 //! Close are read. Buffers are kept small: an idle subscriber must stay cheap.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes, handshake::derive_accept_key};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
+use super::Guard;
 use super::stream::write_marker;
-use super::{ApiError, Guard};
 use crate::hub::{Item, Subscription};
 
 /// Messages queued before a flush.
@@ -33,34 +31,7 @@ fn config() -> WebSocketConfig {
 
 /// Answers the upgrade and streams `sub` on the WebSocket once it is established.
 pub(crate) fn upgrade(req: &mut Request, sub: Subscription, guard: Guard) -> Response {
-    let version_ok = req.headers().get("sec-websocket-version").is_some_and(|v| v == "13");
-    let Some(key) = req.headers().get("sec-websocket-key").filter(|_| version_ok) else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_websocket",
-            "a WebSocket upgrade needs Sec-WebSocket-Key and version 13",
-        )
-        .into_response();
-    };
-    let accept = derive_accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(req);
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config())).await;
-                run(ws, sub, guard).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
-        }
-    });
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-    }
-    response
+    slipway_config::websocket::accept(req, config(), move |ws| run(ws, sub, guard))
 }
 
 /// Adds the items ready now, up to a batch (stopping after an `End`).

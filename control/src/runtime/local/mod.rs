@@ -12,14 +12,17 @@
 //!   process;
 //! - `switch.rs`: the zero-downtime release switch, replacements up before the old dynos go;
 //! - `ports.rs`: the loopback ports handed to dynos;
-//! - `release_phase.rs`: a release's one-shot commands (the release phase, an app
-//!   setup's postdeploy script);
+//! - `command.rs`: a command run once with a release's code and config, which
+//!   `release_phase.rs` (a release's one-shot commands: the release phase, an app setup's
+//!   postdeploy script) and `one_off.rs` (one-off dynos, `slipway run`) both use;
 //! - `process.rs`: one OS process (its process group, environment, output pumped to the
 //!   logs);
 //! - [`ledger`]: the process groups started, on disk, so that a killed control plane stops
 //!   them on its next start.
 
+mod command;
 pub mod ledger;
+mod one_off;
 mod ports;
 mod process;
 mod release_phase;
@@ -37,7 +40,7 @@ use ports::Ports;
 use release_phase::OneShot;
 use supervisor::{Dyno, Phase};
 
-use super::{AppPlan, ReleasePlan, RestartTarget, Runtime, RuntimeError};
+use super::{AppPlan, OneOff, ReleasePlan, RestartTarget, Runtime, RuntimeError, StartedOneOff};
 use crate::config::RuntimeConfig;
 use crate::logs::LogSink;
 use crate::model;
@@ -57,6 +60,8 @@ struct Inner {
     /// The variables of control's own environment passed on (`runtime.inherit_env`).
     inherited: BTreeMap<String, String>,
     apps: Mutex<HashMap<String, AppState>>,
+    /// Each app's one-off dynos (never among its active dynos, so never routed).
+    one_offs: Mutex<HashMap<String, one_off::AppOneOffs>>,
     /// Ports handed to dynos that have not exited yet.
     ports: Ports,
     /// Old dynos being drained and stopped in the background.
@@ -88,6 +93,7 @@ impl LocalRuntime {
                 routes,
                 inherited,
                 apps: Mutex::default(),
+                one_offs: Mutex::default(),
                 ports: Ports::default(),
                 retiring: TaskTracker::new(),
                 ledger,
@@ -192,6 +198,15 @@ impl Runtime for LocalRuntime {
         })
     }
 
+    fn run_one_off<'a>(
+        &'a self,
+        app: &'a str,
+        release: &'a ReleasePlan,
+        one_off: OneOff,
+    ) -> BoxFuture<'a, Result<StartedOneOff, RuntimeError>> {
+        Box::pin(async move { self.inner.run_one_off(app, release, one_off) })
+    }
+
     fn restart<'a>(&'a self, app: &'a str, target: RestartTarget) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
             let inner = &self.inner;
@@ -225,19 +240,28 @@ impl Runtime for LocalRuntime {
         Box::pin(async move {
             let state = self.inner.apps().remove(app);
             self.inner.routes.set_endpoints(app, Vec::new());
-            if let Some(state) = state {
-                join_all(state.dynos.iter().map(|d| d.stop_and_wait())).await;
-            }
+            let formation = async {
+                if let Some(state) = state {
+                    join_all(state.dynos.iter().map(|d| d.stop_and_wait())).await;
+                }
+            };
+            tokio::join!(formation, self.inner.stop_one_offs(app));
         })
     }
 
     fn dynos(&self, app: &str) -> Vec<model::Dyno> {
-        self.inner.apps().get(app).map(|s| s.dynos.iter().map(|d| d.model()).collect()).unwrap_or_default()
+        let mut dynos: Vec<model::Dyno> =
+            self.inner.apps().get(app).map(|s| s.dynos.iter().map(|d| d.model()).collect()).unwrap_or_default();
+        dynos.extend(self.inner.one_off_dynos(app));
+        dynos
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let names: Vec<String> = self.inner.apps().keys().cloned().collect();
+            let mut names: Vec<String> = self.inner.apps().keys().cloned().collect();
+            let more: Vec<String> =
+                self.inner.apps_with_one_offs().into_iter().filter(|a| !names.contains(a)).collect();
+            names.extend(more);
             join_all(names.iter().map(|app| self.stop(app))).await;
             self.inner.retiring.close();
             self.inner.retiring.wait().await;

@@ -28,19 +28,7 @@ pub(crate) fn spawn(
     logs: &LogSink,
     (app, dyno, source): (&str, &str, &'static str),
 ) -> std::io::Result<Child> {
-    let mut child = Command::new(shell)
-        .arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .env_clear()
-        .envs(env)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // If control dies without stopping it, the leader at least goes with the handle.
-        .kill_on_drop(true)
-        .spawn()?;
+    let mut child = start(shell, command, cwd, env, false)?;
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(pump(stdout, logs.clone(), (app.to_owned(), dyno.to_owned(), source), "stdout"));
     }
@@ -48,6 +36,31 @@ pub(crate) fn spawn(
         tokio::spawn(pump(stderr, logs.clone(), (app.to_owned(), dyno.to_owned(), source), "stderr"));
     }
     Ok(child)
+}
+
+/// Starts `command` with its stdout and stderr piped (and its stdin when `stdin`), for the
+/// caller to read: [`spawn`] pumps them to the logs, an attached one-off dyno also to its
+/// client.
+pub(crate) fn start(
+    shell: &Path,
+    command: &str,
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    stdin: bool,
+) -> std::io::Result<Child> {
+    Command::new(shell)
+        .arg("-c")
+        .arg(command)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env)
+        .process_group(0)
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // If control dies without stopping it, the leader at least goes with the handle.
+        .kill_on_drop(true)
+        .spawn()
 }
 
 /// Sends `signal` to the child's process group; false if it is already gone.
@@ -132,38 +145,63 @@ async fn pump(
     tag: (String, String, &'static str),
     stream: &'static str,
 ) {
-    let mut pending: Vec<u8> = Vec::with_capacity(1024);
+    let mut lines = Lines::new(logs, tag, stream);
     let mut buf = vec![0u8; 8192];
     loop {
         let n = match reader.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for &byte in &buf[..n] {
+        lines.feed(&buf[..n]);
+    }
+}
+
+/// Cuts a stream of output into log records: one per line (without its `\n` or `\r\n`),
+/// lines longer than `MAX_LINE` split; what is left without a newline at the end is sent
+/// when it is dropped.
+pub(crate) struct Lines {
+    logs: LogSink,
+    /// The records' (app, dyno, source).
+    tag: (String, String, &'static str),
+    stream: &'static str,
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// Lines of `stream` (`stdout`, `stderr`) logged as `tag`, (app, dyno, source).
+    pub(crate) fn new(logs: LogSink, tag: (String, String, &'static str), stream: &'static str) -> Lines {
+        Lines { logs, tag, stream, pending: Vec::with_capacity(1024) }
+    }
+
+    /// Sends the lines `bytes` completes. O(bytes).
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
             if byte == b'\n' {
-                emit(&logs, &tag, stream, &mut pending);
+                self.emit();
             } else {
-                pending.push(byte);
-                if pending.len() >= MAX_LINE {
-                    emit(&logs, &tag, stream, &mut pending);
+                self.pending.push(byte);
+                if self.pending.len() >= MAX_LINE {
+                    self.emit();
                 }
             }
         }
     }
-    if !pending.is_empty() {
-        emit(&logs, &tag, stream, &mut pending);
+
+    fn emit(&mut self) {
+        let line = &mut self.pending;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let (app, dyno, source) = &self.tag;
+        self.logs.line(app, dyno, source, self.stream, String::from_utf8_lossy(line).into_owned());
+        line.clear();
     }
 }
 
-fn emit(
-    logs: &LogSink,
-    (app, dyno, source): &(String, String, &'static str),
-    stream: &'static str,
-    line: &mut Vec<u8>,
-) {
-    if line.last() == Some(&b'\r') {
-        line.pop();
+impl Drop for Lines {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            self.emit();
+        }
     }
-    logs.line(app, dyno, source, stream, String::from_utf8_lossy(line).into_owned());
-    line.clear();
 }

@@ -7,7 +7,12 @@
 //! An app setup's `scripts.postdeploy` (from `app.json`) runs the same way, labelled
 //! `postdeploy` ([`OneShot::POSTDEPLOY`]).
 
+use std::collections::BTreeMap;
+
+use tokio_util::sync::CancellationToken;
+
 use super::Inner;
+use super::command::{Ended, Io};
 use super::process;
 use crate::logs::{SOURCE_POSTDEPLOY, SOURCE_RELEASE};
 use crate::runtime::{ReleasePlan, RuntimeError};
@@ -54,36 +59,22 @@ impl Inner {
     ) -> Result<(), RuntimeError> {
         let OneShot { dyno, source, what, failed } = *job;
         let failed = |reason: String| failed(release.version, reason);
-        let mut env = self.inherited.clone();
-        env.extend(release.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        env.insert("DYNO".into(), dyno.into());
-        env.insert("SLIPWAY_APP".into(), app.to_owned());
-        env.insert("SLIPWAY_RELEASE".into(), format!("v{}", release.version));
         self.logs.event(app, dyno, format!("Running {what} `{command}` for v{}", release.version));
-        let mut child =
-            process::spawn(&self.config.shell, command, &release.slug_dir, &env, &self.logs, (app, dyno, source))
-                .map_err(|e| failed(format!("the {what} did not start: {e}")))?;
-        let group = child.id();
-        if let Some(group) = group {
-            self.ledger.record(group);
-        }
-        let outcome = match tokio::time::timeout(self.config.release_timeout, child.wait()).await {
-            Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(failed(format!("the {what} {}", process::describe(status)))),
-            Ok(Err(e)) => Err(failed(format!("waiting for the {what}: {e}"))),
-            Err(_) => {
-                let _ = process::terminate(&mut child, self.config.stop_grace).await;
-                Err(failed(format!(
-                    "the {what} ran longer than {} (runtime.release_timeout)",
-                    crate::clock::human(self.config.release_timeout)
-                )))
-            }
+        let mut once = self
+            .start_once(app, release, dyno, command, &BTreeMap::new(), Io::Logged(source))
+            .map_err(|e| failed(format!("the {what} did not start: {e}")))?;
+        let never = CancellationToken::new();
+        let outcome = match once.wait(self.config.release_timeout, &never, self.config.stop_grace).await {
+            Ended::Exited(status) if status.success() => Ok(()),
+            Ended::Exited(status) => Err(failed(format!("the {what} {}", process::describe(status)))),
+            Ended::Failed(e) => Err(failed(format!("waiting for the {what}: {e}"))),
+            Ended::TimedOut(_) | Ended::Stopped(_) => Err(failed(format!(
+                "the {what} ran longer than {} (runtime.release_timeout)",
+                crate::clock::human(self.config.release_timeout)
+            ))),
         };
-        if let Some(group) = group {
-            // Whatever it left running in its group goes with it.
-            process::kill_group(group);
-            self.ledger.forget(group);
-        }
+        // Whatever it left running in its group went with it; the group is forgotten.
+        drop(once);
         match &outcome {
             Ok(()) => self.logs.event(app, dyno, format!("The {what} for v{} succeeded", release.version)),
             Err(e) => self.logs.event(app, dyno, e.to_string()),
