@@ -13,13 +13,15 @@
 //! - [`addons`] (PostgreSQL and Redis per app; dedicated plans' servers are recorded in
 //!   the runtime's process ledger);
 //! - [`platform`] (the operations, one file per resource), [`sleep`] (the loop that puts
-//!   idle apps to sleep);
+//!   idle apps to sleep), [`backup_schedule`] (the loop that makes the plans' scheduled
+//!   backups);
 //! - [`api`] (the HTTP API, one file per resource), [`server`] (assembles and runs it all);
 //! - [`cli`] (the `slipway` command line, with `slipway up` in `cli/up.rs`).
 #![forbid(unsafe_code)]
 
 pub mod addons;
 pub mod api;
+pub mod backup_schedule;
 pub mod build;
 pub mod cli;
 pub mod clock;

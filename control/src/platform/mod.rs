@@ -10,12 +10,13 @@
 //! This file holds the [`Platform`] itself (its parts, the per-app lock, start-up
 //! [`restore`](Platform::restore) and [`shutdown`](Platform::shutdown)) and what every
 //! resource shares; each resource's operations are an `impl Platform` block in its own
-//! file, as in `api/` and `store/`: [`apps`], [`addons`], [`releases`] (deploys and rollbacks
+//! file, as in `api/` and `store/`: [`apps`], [`addons`] (and their [`backups`]), [`releases`] (deploys and rollbacks
 //! included), [`config_vars`], [`formation`] (scaling and restarts), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
 pub mod addons;
 pub mod apps;
+pub mod backups;
 pub mod config_vars;
 pub mod domains;
 pub mod formation;
@@ -131,6 +132,8 @@ pub struct Platform {
     locks: AppLocks,
     /// Last time each app served a request (or started).
     activity: Mutex<HashMap<String, Instant>>,
+    /// Add-ons being backed up, restored or destroyed.
+    backup_jobs: backups::Jobs,
 }
 
 impl Platform {
@@ -163,6 +166,7 @@ impl Platform {
             signer,
             locks: AppLocks::default(),
             activity: Mutex::default(),
+            backup_jobs: backups::Jobs::default(),
         })
     }
 
@@ -218,6 +222,7 @@ impl Platform {
         if failed > 0 {
             tracing::warn!(releases = failed, "releases left pending by the previous run are marked failed");
         }
+        self.recover_backups().await?;
         // Read before the API serves: add-ons created from now on are not leftovers.
         self.reconcile_addons(self.store.all_addons().await?);
         let apps = self.store.apps().await?;
