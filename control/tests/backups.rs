@@ -249,13 +249,13 @@ async fn destroying_an_addon_or_its_app_removes_its_backups_files_and_records() 
     s.stop().await;
 }
 
-/// A `pg_dump` that records its arguments and whether it got PGPASSWORD, then waits
-/// for the file `go` before running the real one.
+/// A `pg_dump` that records its arguments and whether it got PGPASSWORD, starts its
+/// file (the last argument), then waits for the file `go` before running the real one.
 fn slow_pg_dump(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = format!(
-        "#!/bin/sh\necho \"$@\" > {d}/args\n[ -n \"$PGPASSWORD\" ] && echo yes > {d}/env\ntouch {d}/started\nwhile [ ! -e {d}/go ]; do sleep 0.02; done\nexec /usr/lib/postgresql/15/bin/pg_dump \"$@\"\n",
+        "#!/bin/sh\necho \"$@\" > {d}/args\n[ -n \"$PGPASSWORD\" ] && echo yes > {d}/env\nfor a; do file=$a; done\necho half > \"$file\"\ntouch {d}/started\nwhile [ ! -e {d}/go ]; do sleep 0.02; done\nexec /usr/lib/postgresql/15/bin/pg_dump \"$@\"\n",
         d = dir.display()
     );
     std::fs::write(bin.join("pg_dump"), script).unwrap();
@@ -298,7 +298,10 @@ async fn backups_run_one_at_a_time_with_the_password_out_of_sight_and_errors_nam
     assert_eq!(destroy.status, 409, "{}", destroy.text());
     let list = s.ok("GET", &format!("/v1/addons/{pg_addon}/backups"), None, 200).await;
     assert_eq!(list[0]["state"], "running");
-    assert_eq!(files(&backups_dir(&s, &pg_addon)), Vec::<String>::new(), "a partial file is not listed");
+    // The half-written file is not the backup: not under its name, not restorable.
+    assert_eq!(files(&backups_dir(&s, &pg_addon)), vec!["b001.dump.partial"]);
+    let early = s.api("POST", &format!("/v1/addons/{pg_addon}/backups/b001/restore"), None).await;
+    assert_eq!(early.status, 409, "{}", early.text());
 
     std::fs::write(tools.path().join("go"), "").unwrap();
     let first = first.await.unwrap();
