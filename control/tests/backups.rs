@@ -333,7 +333,7 @@ async fn backups_run_one_at_a_time_with_the_password_out_of_sight_and_errors_nam
     let failed = s.api("POST", &format!("/v1/addons/{pg_addon}/backups"), None).await;
     assert_eq!(failed.status, 503, "{}", failed.text());
     assert!(
-        failed.text().contains("backup b002 failed") && failed.text().contains("is not permitted to log in"),
+        failed.text().contains("pg_dump: exit status: 1") && failed.text().contains("is not permitted to log in"),
         "{}",
         failed.text()
     );

@@ -149,11 +149,12 @@ impl Platform {
             Ok::<i64, AddonError>(i64::try_from(size).unwrap_or(i64::MAX))
         }
         .await;
-        match written {
+        let failure = match written {
             Ok(size) => {
                 self.store.finish_backup(row.id, Some(size), None, clock::now_ms()).await?;
                 tracing::info!(app = %addon.app, addon = %addon.name, backup = %label, size, scheduled, "backup completed");
                 self.logs.event(&addon.app, "", format!("Backup {label} of {} completed ({size} bytes)", addon.name));
+                None
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&partial);
@@ -161,16 +162,15 @@ impl Platform {
                 self.store.finish_backup(row.id, None, Some(&message), clock::now_ms()).await?;
                 tracing::warn!(app = %addon.app, addon = %addon.name, backup = %label, error = %message, "backup failed");
                 self.logs.event(&addon.app, "", format!("Backup {label} of {} failed: {message}", addon.name));
+                Some(e)
             }
-        }
+        };
         self.prune_backups(addon).await?;
-        let row = self.store.backup(addon.id, row.number).await?.ok_or_else(|| no_backup(&addon.name, &label))?;
-        match (&row.state, &row.error) {
-            (BackupState::Failed, Some(error)) => {
-                Err(PlatformError::Unavailable(format!("backup {label} failed: {error}")))
-            }
-            _ => Ok(backup_model(&addon.name, &row)),
+        if let Some(e) = failure {
+            return Err(e.into());
         }
+        let row = self.store.backup(addon.id, row.number).await?.ok_or_else(|| no_backup(&addon.name, &label))?;
+        Ok(backup_model(&addon.name, &row))
     }
 
     /// Deletes the oldest completed backups past the plan's `backup_keep` (files, then
