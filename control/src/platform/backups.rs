@@ -138,13 +138,15 @@ impl Platform {
         let resource = Resource { name: addon.name.clone(), server: addon.server.clone() };
         let written = async {
             let dir = self.backups_dir(&addon.name);
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| {
-                AddonError::Unsupported(format!("cannot create the backup directory {}: {e}", dir.display()))
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| local_failure(&format!("creating {}", dir.display()), &e))?;
             provider.backup(BackupFile { resource: &resource, url: &url, file: &partial }).await?;
             // Renamed once complete: a half-written file is never taken for a backup.
             std::fs::rename(&partial, &file)
-                .map_err(|e| AddonError::Unsupported(format!("cannot keep the backup as {}: {e}", file.display())))?;
+                .map_err(|e| local_failure(&format!("keeping the backup as {}", file.display()), &e))?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             Ok::<i64, AddonError>(i64::try_from(size).unwrap_or(i64::MAX))
         }
@@ -203,9 +205,7 @@ impl Platform {
         match std::fs::remove_dir_all(self.backups_dir(name)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => {
-                Err(PlatformError::Addon(AddonError::Unsupported(format!("cannot remove the backups of {name}: {e}"))))
-            }
+            Err(e) => Err(local_failure(&format!("removing the backups of {name}"), &e).into()),
         }
     }
 
@@ -297,6 +297,16 @@ fn own_url(addon: &AddonRow) -> Result<String, PlatformError> {
         .get(&naming::var(&addon.attachment, "url"))
         .cloned()
         .ok_or_else(|| PlatformError::Conflict(format!("add-on {:?} has no URL recorded (is it ready?)", addon.name)))
+}
+
+/// A failure of the control plane's own disk, named as the dedicated plans name theirs.
+fn local_failure(what: &str, e: &std::io::Error) -> AddonError {
+    AddonError::Server {
+        kind: Kind::Postgres,
+        server: crate::addons::dedicated::LOCAL.to_owned(),
+        what: what.to_owned(),
+        problem: e.to_string(),
+    }
 }
 
 fn conflict_or(e: StoreError) -> PlatformError {
