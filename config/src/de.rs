@@ -33,5 +33,16 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         .map_err(|e| D::Error::custom(format!("{s:?} is not a duration like \"500ms\", \"10s\" or \"2m\" ({e})")))
 }
 
+/// A duration such as `24h`, or `"off"` for none.
+pub fn duration_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim() == "off" {
+        return Ok(None);
+    }
+    humantime::parse_duration(s.trim())
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("{s:?} is not \"off\" or a duration like \"24h\" or \"30m\" ({e})")))
+}
+
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,8 @@
 //!   the runtime's process ledger); [`app_json`] (Heroku's app manifest, read by an app
 //!   setup);
 //! - [`platform`] (the operations, one file per resource), [`sleep`] (the loop that puts
-//!   idle apps to sleep);
+//!   idle apps to sleep), [`backup_schedule`] (the loop that makes the plans' scheduled
+//!   backups);
 //! - [`api`] (the HTTP API, one file per resource), [`server`] (assembles and runs it all);
 //! - [`cli`] (the `slipway` command line, with `slipway up` in `cli/up.rs`).
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@
 pub mod addons;
 pub mod api;
 pub mod app_json;
+pub mod backup_schedule;
 pub mod build;
 pub mod cli;
 pub mod clock;

@@ -290,6 +290,30 @@ pub struct Addon {
     pub info: Option<BTreeMap<String, String>>,
 }
 
+/// A backup of a PostgreSQL add-on (`GET /v1/addons/{name}/backups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    /// Its name, per add-on: `b001`, `b002`...
+    pub id: String,
+    /// The add-on.
+    pub addon: String,
+    /// `running`, `completed` or `failed`.
+    pub state: String,
+    /// Made by the plan's schedule (`backup_every`), else asked for.
+    pub scheduled: bool,
+    /// When it started.
+    pub created_at: String,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The file's size in bytes (completed backups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `POST /v1/apps/{app}/addons`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -53,6 +53,7 @@ pub struct Server {
     shutdown: CancellationToken,
     serve: JoinHandle<()>,
     sleeper: JoinHandle<()>,
+    backups: JoinHandle<()>,
 }
 
 impl Server {
@@ -94,8 +95,9 @@ impl Server {
             }
         });
         let sleeper = tokio::spawn(crate::sleep::run(platform.clone(), shutdown.clone()));
+        let backups = tokio::spawn(crate::backup_schedule::run(platform.clone(), shutdown.clone()));
         tracing::info!(api = %api_addr, data_dir = %data_dir.display(), "control plane started");
-        Ok(Server { api_addr, platform, shutdown, serve, sleeper })
+        Ok(Server { api_addr, platform, shutdown, serve, sleeper, backups })
     }
 
     /// Where the API listens.
@@ -115,6 +117,7 @@ impl Server {
             tracing::warn!("API connections still open after 10s; stopping anyway");
         }
         let _ = self.sleeper.await;
+        let _ = self.backups.await;
         self.platform.shutdown().await;
         self.platform.store.close().await;
     }

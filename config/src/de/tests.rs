@@ -38,3 +38,18 @@ fn bad_values_are_shown_with_an_example() {
     let e = parse("addr = \"0.0.0.0:1\"\nwait = \"soon\"").unwrap_err();
     assert!(e.starts_with("\"soon\" is not a duration like \"500ms\", \"10s\" or \"2m\""), "{e}");
 }
+
+#[derive(Debug, Deserialize)]
+struct Every {
+    #[serde(deserialize_with = "super::duration_or_off")]
+    every: Option<Duration>,
+}
+
+#[test]
+fn a_duration_or_off_is_none_for_off_and_names_a_bad_value() {
+    let every = |text: &str| toml::from_str::<Every>(text).map(|v| v.every).map_err(|e| e.message().to_owned());
+    assert_eq!(every("every = \"off\"").unwrap(), None);
+    assert_eq!(every("every = \"24h\"").unwrap(), Some(Duration::from_secs(86400)));
+    let bad = every("every = \"daily\"").unwrap_err();
+    assert!(bad.starts_with("\"daily\" is not \"off\" or a duration like \"24h\""), "{bad}");
+}

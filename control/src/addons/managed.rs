@@ -37,6 +37,7 @@ pub(crate) async fn start(config: &Config, instance: &str, supervisor: Arc<Super
         instance,
         supervisor.clone(),
         (addons.timeout, addons.connect_timeout),
+        super::backup::Tools::new(&addons.postgres, addons),
     );
     let pg_plan = PostgresPlan {
         isolation: Isolation::Dedicated,

@@ -14,6 +14,7 @@
 //! shared servers, [`dedicated`] for servers of one add-on's own. Another kind (e.g. OpenSearch: an index prefix and a role per app)
 //! is one more implementation of [`Provider`] and a variant of [`Kind`].
 
+pub mod backup;
 pub mod dedicated;
 pub mod managed;
 pub mod naming;
@@ -24,7 +25,7 @@ pub mod redis;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub use provider::{AddonError, Provider, Resource};
+pub use provider::{AddonError, BackupFile, Provider, Resource};
 
 use crate::config::Config;
 use crate::runtime::local::ledger::Ledger;
@@ -105,6 +106,7 @@ impl Providers {
                 instance,
                 supervisor.clone(),
                 (addons.timeout, addons.connect_timeout),
+                backup::Tools::new(&addons.postgres, addons),
             )),
         );
         dedicated.insert(

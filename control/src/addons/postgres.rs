@@ -19,8 +19,9 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, NoTls};
 
 use super::Kind;
+use super::backup::Tools;
 use super::naming;
-use super::provider::{AddonError, Provider, Resource, Spec};
+use super::provider::{AddonError, BackupFile, Provider, Resource, Spec};
 use crate::config::addons::{Addons as AddonsConfig, Isolation, PostgresAddons, PostgresPlan};
 
 /// One shared server.
@@ -41,6 +42,7 @@ pub struct Shared {
     default_plan: String,
     instance: String,
     connect_timeout: Duration,
+    tools: Tools,
 }
 
 impl Shared {
@@ -58,6 +60,7 @@ impl Shared {
             default_plan: config.default_plan.clone(),
             instance: instance.to_owned(),
             connect_timeout: addons.connect_timeout,
+            tools: Tools::new(config, addons),
         }
     }
 
@@ -67,6 +70,7 @@ impl Shared {
         plans: &BTreeMap<String, PostgresPlan>,
         instance: &str,
         connect_timeout: Duration,
+        tools: Tools,
     ) -> Result<Shared, String> {
         Ok(Shared {
             servers: vec![Ok(server(0, url)?)],
@@ -74,6 +78,7 @@ impl Shared {
             default_plan: String::new(),
             instance: instance.to_owned(),
             connect_timeout,
+            tools,
         })
     }
 
@@ -269,6 +274,18 @@ impl Provider for Shared {
             ]))
         }
         .boxed()
+    }
+
+    fn has_backups(&self) -> bool {
+        true
+    }
+
+    fn backup<'a>(&'a self, backup: BackupFile<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        self.tools.dump(&backup.resource.server, backup.url, backup.file).boxed()
+    }
+
+    fn restore<'a>(&'a self, backup: BackupFile<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        self.tools.restore(&backup.resource.server, backup.url, backup.file).boxed()
     }
 
     fn made<'a>(&'a self, server: &'a str) -> BoxFuture<'a, Result<Vec<Resource>, AddonError>> {

@@ -1,11 +1,15 @@
 //! The seam every kind of add-on implements: make one, remove one, describe one, and
 //! list what this control plane made on its servers (to find leftovers).
 //!
+//! Backups, where a kind has them (PostgreSQL: [`super::backup`]), connect as the
+//! add-on's own role, with the URL the platform recorded.
+//!
 //! A provider keeps no state of its own: what it made is named from the add-on's name
 //! and the instance id ([`super::naming`]), on the server recorded with the add-on, so
 //! every call can be repeated (removing what is already gone is not an error).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use futures_util::future::BoxFuture;
 
@@ -63,6 +67,24 @@ pub struct Spec<'a> {
     pub plan: &'a str,
 }
 
+/// A backup to write or to restore from.
+#[derive(Debug, Clone, Copy)]
+pub struct BackupFile<'a> {
+    /// The add-on.
+    pub resource: &'a Resource,
+    /// The add-on's own URL (its role and database: never the server's admin).
+    pub url: &'a str,
+    /// The file.
+    pub file: &'a Path,
+}
+
+impl AddonError {
+    /// What a kind without backups answers.
+    pub fn no_backups(kind: Kind) -> AddonError {
+        AddonError::Unsupported(format!("{kind} add-ons have no backups (only postgres add-ons do)"))
+    }
+}
+
 /// One kind of add-on; see the module docs. Methods return boxed futures so the
 /// platform can hold providers of every kind as `dyn Provider`.
 pub trait Provider: Send + Sync + std::fmt::Debug {
@@ -98,6 +120,23 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// server). Shared servers need nothing.
     fn resume<'a>(&'a self, _spec: Spec<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Whether [`Provider::backup`] and [`Provider::restore`] do something.
+    fn has_backups(&self) -> bool {
+        false
+    }
+
+    /// Writes a backup of the add-on to `backup.file` (connecting as the add-on itself).
+    fn backup<'a>(&'a self, _backup: BackupFile<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        let kind = self.kind();
+        Box::pin(async move { Err(AddonError::no_backups(kind)) })
+    }
+
+    /// Restores the add-on from `backup.file` (connecting as the add-on itself).
+    fn restore<'a>(&'a self, _backup: BackupFile<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        let kind = self.kind();
+        Box::pin(async move { Err(AddonError::no_backups(kind)) })
     }
 
     /// At shutdown: stops what it started (dedicated plans' servers).

@@ -11,6 +11,7 @@
 
 mod addons;
 mod apps;
+mod backups;
 mod config_vars;
 mod domains;
 mod formation;
@@ -82,6 +83,8 @@ pub fn router(api: Api) -> Router {
         .route("/v1/apps/{app}/log-token", post(tokens::create))
         .route("/v1/apps/{app}/addons", get(addons::list).post(addons::create))
         .route("/v1/addons/{name}", get(addons::info).delete(addons::destroy))
+        .route("/v1/addons/{name}/backups", get(backups::list).post(backups::create))
+        .route("/v1/addons/{name}/backups/{id}/restore", post(backups::restore))
         .route(slipway_router::spec::WAKE_PATH, post(routes::wake))
         .route(slipway_router::spec::ACTIVITY_PATH, post(routes::activity))
         .route(slipway_router::spec::ROUTES_PATH, get(routes::routes))

@@ -1,8 +1,10 @@
 //! `slipway addons ...`: list an app's add-ons, create one (waiting for it to be ready
-//! unless `--no-wait`), show one, destroy one.
+//! unless `--no-wait`), show one, destroy one; backups (`backups.rs`) and the clients
+//! (`addon_clients.rs`) are their own files.
 
 use http::Method;
 
+use super::addon_clients::Client;
 use super::args::AddonsCommand;
 use super::ctx::Ctx;
 use super::error::CliError;
@@ -71,11 +73,21 @@ pub(super) async fn run(ctx: &Ctx, command: Option<AddonsCommand>) -> Result<(),
                 ctx.out.line(&format!("Destroyed {name} of {}", addon.app));
             }
         }
+        AddonsCommand::Backup { name } => super::backups::create(ctx, &name).await?,
+        AddonsCommand::Backups { name } => super::backups::list(ctx, &name).await?,
+        AddonsCommand::Restore { name, backup, confirm } => {
+            super::backups::restore(ctx, &name, &backup, confirm.as_deref()).await?;
+        }
+        AddonsCommand::Psql { name, args } => super::addon_clients::run(ctx, Client::Psql, &name, &args).await?,
+        AddonsCommand::RedisCli { name, args } => {
+            super::addon_clients::run(ctx, Client::RedisCli, &name, &args).await?;
+        }
     }
     Ok(())
 }
 
-fn path(name: &str) -> Result<String, CliError> {
+/// The API path of add-on `name`; a usage error if it cannot be an add-on's name.
+pub(super) fn path(name: &str) -> Result<String, CliError> {
     if crate::addons::naming::check(name).is_err() {
         return Err(CliError::usage(format!("{name:?} is not an add-on name")).hint("list them with `slipway addons`"));
     }

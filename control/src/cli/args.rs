@@ -262,13 +262,49 @@ pub enum AddonsCommand {
         /// The add-on's name.
         name: String,
     },
-    /// Destroy an add-on and its data.
+    /// Destroy an add-on and its data (its backups included).
     Destroy {
         /// The add-on's name.
         name: String,
         /// The app's name, to confirm.
         #[arg(long)]
         confirm: Option<String>,
+    },
+    /// Back a PostgreSQL add-on up now (pg_dump, kept in the control plane's data dir).
+    Backup {
+        /// The add-on's name.
+        name: String,
+    },
+    /// List a PostgreSQL add-on's backups.
+    Backups {
+        /// The add-on's name.
+        name: String,
+    },
+    /// Restore a PostgreSQL add-on from one of its backups.
+    Restore {
+        /// The add-on's name.
+        name: String,
+        /// The backup (b001; see `slipway addons backups NAME`).
+        backup: String,
+        /// The app's name, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Open psql on a PostgreSQL add-on (arguments after `--` go to psql).
+    Psql {
+        /// The add-on's name.
+        name: String,
+        /// More arguments for psql, e.g. -- -c 'select 1'.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Open redis-cli on a Redis add-on (arguments after `--` go to redis-cli).
+    RedisCli {
+        /// The add-on's name.
+        name: String,
+        /// More arguments for redis-cli, e.g. -- GET mykey.
+        #[arg(last = true)]
+        args: Vec<String>,
     },
 }
 

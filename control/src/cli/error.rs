@@ -26,6 +26,12 @@ impl CliError {
         CliError { message: message.into(), hint: None, code: 2 }
     }
 
+    /// Exit with `code` and print nothing (a program run for the user, e.g. psql,
+    /// has said what went wrong itself).
+    pub fn exit(code: u8) -> CliError {
+        CliError { message: String::new(), hint: None, code }
+    }
+
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {
         self.hint = Some(hint.into());
@@ -45,9 +51,11 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// Prints `error: ...` and returns the exit code.
+/// Prints `error: ...` (nothing for [`CliError::exit`]) and returns the exit code.
 pub fn report(error: &CliError) -> ExitCode {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "error: {error}");
+    if !error.message.is_empty() {
+        let _ = writeln!(std::io::stderr().lock(), "error: {error}");
+    }
     ExitCode::from(error.code)
 }

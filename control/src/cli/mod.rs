@@ -14,9 +14,11 @@
 //! `up` is `slipway up`, the whole platform in one process. Failures are
 //! [`error::CliError`]s.
 
+mod addon_clients;
 mod addons;
 mod apps;
 pub mod args;
+mod backups;
 mod client;
 mod config_vars;
 pub mod credentials;

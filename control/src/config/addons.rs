@@ -30,6 +30,14 @@ pub struct Addons {
     /// itself in `<data_dir>/addons/managed/` (supervised like dedicated servers) and
     /// places shared add-ons there, besides any `servers`.
     pub managed: bool,
+    /// Longest one backup (`pg_dump`) or restore (`pg_restore`) may take; then it is
+    /// stopped and fails (a restore runs in one transaction: nothing of it is kept).
+    #[serde(deserialize_with = "de::duration")]
+    pub backup_timeout: Duration,
+    /// How often the plans' backup schedules (`backup_every`) are checked for add-ons due
+    /// a backup.
+    #[serde(deserialize_with = "de::duration")]
+    pub backup_check_interval: Duration,
     /// PostgreSQL add-ons.
     pub postgres: PostgresAddons,
     /// Redis add-ons.
@@ -58,7 +66,8 @@ pub struct PostgresAddons {
     pub default_plan: String,
     /// The plans, by name.
     pub plans: BTreeMap<String, PostgresPlan>,
-    /// Where `initdb` and `postgres` are, for dedicated plans.
+    /// Where `initdb` and `postgres` are, for dedicated plans, and `pg_dump` and
+    /// `pg_restore`, for backups of every plan.
     pub bin_dir: PathBuf,
 }
 
@@ -82,6 +91,13 @@ pub struct PostgresPlan {
     /// Dedicated plans only: the server's `shared_buffers`, e.g. "32MB" (its
     /// `max_connections` is `connection_limit` + 3).
     pub shared_buffers: Option<String>,
+    /// How often the control plane backs the add-on up by itself (from the last
+    /// scheduled backup's recorded time, or the add-on's creation), e.g. "24h"; "off": never.
+    #[serde(deserialize_with = "de::duration_or_off")]
+    pub backup_every: Option<Duration>,
+    /// How many completed backups of an add-on are kept (scheduled and asked-for alike;
+    /// failed ones are kept as many): past it the oldest go, files and records.
+    pub backup_keep: u32,
 }
 
 /// Redis add-ons.
@@ -119,6 +135,8 @@ impl Default for Addons {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             managed: false,
+            backup_timeout: Duration::from_secs(3600),
+            backup_check_interval: Duration::from_secs(60),
             postgres: PostgresAddons::default(),
             redis: RedisAddons::default(),
         }
@@ -156,6 +174,8 @@ impl Default for PostgresPlan {
             idle_in_transaction_session_timeout: Duration::from_secs(60),
             work_mem: "4MB".to_owned(),
             shared_buffers: None,
+            backup_every: Some(Duration::from_secs(24 * 3600)),
+            backup_keep: 7,
         }
     }
 }
@@ -199,6 +219,12 @@ impl Addons {
                 "must be greater than zero and at most addons.timeout",
             ));
         }
+        if self.backup_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::invalid("addons.backup_timeout", "must be at least 1s"));
+        }
+        if self.backup_check_interval < Duration::from_secs(1) {
+            return Err(ConfigError::invalid("addons.backup_check_interval", "must be at least 1s"));
+        }
         let pg = &self.postgres;
         for (i, url) in pg.servers.iter().enumerate() {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
@@ -229,6 +255,12 @@ impl Addons {
                         format!("{buffers:?} is not a PostgreSQL size like \"32MB\" (kB, MB or GB)"),
                     ));
                 }
+            }
+            if plan.backup_every.is_some_and(|every| every < Duration::from_secs(60)) {
+                return Err(ConfigError::invalid(&key("backup_every"), "must be \"off\" or at least 1m"));
+            }
+            if plan.backup_keep == 0 || plan.backup_keep > 1000 {
+                return Err(ConfigError::invalid(&key("backup_keep"), "must be from 1 to 1000"));
             }
             if !is_pg_memory(&plan.work_mem) {
                 return Err(ConfigError::invalid(

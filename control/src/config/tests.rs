@@ -75,6 +75,11 @@ fn bad_addon_servers_and_plans_name_the_key() {
         ("[addons.postgres.plans.shared]\nwork_mem = \"lots\"\n", "addons.postgres.plans.shared.work_mem"),
         ("[addons.postgres.plans.shared]\nconnection_limit = 0\n", "addons.postgres.plans.shared.connection_limit"),
         ("[addons]\ntimeout = \"0s\"\n", "addons.timeout"),
+        ("[addons]\nbackup_timeout = \"0s\"\n", "addons.backup_timeout"),
+        ("[addons]\nbackup_check_interval = \"0s\"\n", "addons.backup_check_interval"),
+        ("[addons.postgres.plans.shared]\nbackup_every = \"daily\"\n", "addons.postgres.plans.shared.backup_every"),
+        ("[addons.postgres.plans.shared]\nbackup_every = \"5s\"\n", "addons.postgres.plans.shared.backup_every"),
+        ("[addons.postgres.plans.shared]\nbackup_keep = 0\n", "addons.postgres.plans.shared.backup_keep"),
     ];
     for (toml, key) in cases {
         let e = load(&format!("{auth}{toml}")).unwrap_err();

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::backups::Busy;
 use super::{Platform, PlatformError, conflict, invalid};
 use crate::addons::provider::Spec;
 use crate::addons::{AddonError, Kind, Provider, Resource, naming};
@@ -244,6 +245,8 @@ impl Platform {
         let row = self.store.addon(name).await?.ok_or_else(|| no_addon(name))?;
         let _lock = self.lock(&row.app).await;
         let row = self.store.addon(name).await?.ok_or_else(|| no_addon(name))?;
+        // A backup or restore running: refused before anything changes.
+        let busy = self.backup_jobs.take(name)?;
         if row.state == AddonState::Provisioning {
             return Err(PlatformError::Conflict(format!(
                 "add-on {name:?} is still provisioning: destroy it once it is ready or failed"
@@ -260,14 +263,15 @@ impl Platform {
             self.release(&app, current.slug.as_ref(), &config, &description).await?;
         }
         self.store.set_addon_state(row.id, AddonState::Deprovisioning, None).await?;
-        self.remove_addon(&row).await?;
+        self.remove_addon(&row, &busy).await?;
         self.logs.event(&app.name, "", format!("Add-on {name} destroyed"));
         Ok(())
     }
 
     /// Removes the add-on from its server and deletes its record; a failure is kept in the
     /// record (the next start tries again) and returned.
-    pub(super) async fn remove_addon(&self, row: &AddonRow) -> Result<(), PlatformError> {
+    /// `_busy`: the add-on is marked busy, so no backup or restore of it starts meanwhile.
+    pub(super) async fn remove_addon(&self, row: &AddonRow, _busy: &Busy) -> Result<(), PlatformError> {
         let resource = Resource { name: row.name.clone(), server: row.server.clone() };
         if let Some(provider) = Kind::parse(&row.kind).and_then(|k| self.providers.get(k, &row.plan))
             && let Err(e) = self.deprovision(provider.as_ref(), &resource).await
@@ -275,6 +279,8 @@ impl Platform {
             self.store.set_addon_state(row.id, AddonState::Deprovisioning, Some(&e.to_string())).await?;
             return Err(e.into());
         }
+        // Nothing of the app's data is left: its backups go too (their records with it).
+        self.remove_backup_files(&row.name)?;
         self.store.delete_addon(row.id).await?;
         tracing::info!(app = %row.app, addon = %row.name, server = %row.server, "add-on removed");
         Ok(())
@@ -314,7 +320,11 @@ impl Platform {
                     AddonState::Deprovisioning => "half-removed by a previous run",
                     _ => continue,
                 };
-                match platform.remove_addon(&row).await {
+                let removed = match platform.backup_jobs.take(&row.name) {
+                    Ok(busy) => platform.remove_addon(&row, &busy).await,
+                    Err(e) => Err(e),
+                };
+                match removed {
                     Ok(()) => {
                         tracing::warn!(app = %row.app, addon = %row.name, server = %row.server, "add-on {what}: removed");
                         platform.logs.event(&row.app, "", format!("Add-on {} was {what}: removed", row.name));
@@ -351,7 +361,7 @@ impl Platform {
     }
 }
 
-fn no_addon(name: &str) -> PlatformError {
+pub(super) fn no_addon(name: &str) -> PlatformError {
     PlatformError::NotFound(format!("add-on {name:?} not found"))
 }
 

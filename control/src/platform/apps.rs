@@ -94,9 +94,12 @@ impl Platform {
     /// state and slugs (the caller holds the app's lock).
     pub(super) async fn remove_app(&self, app: &AppRow) -> Result<(), PlatformError> {
         let name = app.name.as_str();
-        for addon in self.store.addons_of(app.id).await? {
+        let addons = self.store.addons_of(app.id).await?;
+        // A backup or restore of one running: refused before anything changes.
+        let busy = addons.iter().map(|a| self.backup_jobs.take(&a.name)).collect::<Result<Vec<_>, _>>()?;
+        for (addon, busy) in addons.iter().zip(&busy) {
             self.store.set_addon_state(addon.id, AddonState::Deprovisioning, None).await?;
-            self.remove_addon(&addon).await?;
+            self.remove_addon(addon, busy).await?;
             self.logs.event(name, "", format!("Add-on {} destroyed", addon.name));
         }
         self.runtime.stop(name).await;

@@ -10,14 +10,15 @@
 //! This file holds the [`Platform`] itself (its parts, the per-app lock, start-up
 //! [`restore`](Platform::restore) and [`shutdown`](Platform::shutdown)) and what every
 //! resource shares; each resource's operations are an `impl Platform` block in its own
-//! file, as in `api/` and `store/`: [`apps`], [`addons`], [`releases`] (deploys and rollbacks
-//! included), [`setup`] (an app made from a source and its `app.json`, all or nothing),
-//! [`config_vars`], [`formation`] (scaling and restarts), [`one_off`] (one-off dynos,
-//! `slipway run`), [`domains`],
+//! file, as in `api/` and `store/`: [`apps`], [`addons`] (and their [`backups`]),
+//! [`releases`] (deploys and rollbacks included), [`setup`] (an app made from a source and
+//! its `app.json`, all or nothing), [`config_vars`], [`formation`] (scaling and restarts),
+//! [`one_off`] (one-off dynos, `slipway run`), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
 pub mod addons;
 pub mod apps;
+pub mod backups;
 pub mod config_vars;
 pub mod domains;
 pub mod formation;
@@ -160,6 +161,8 @@ pub struct Platform {
     locks: AppLocks,
     /// Last time each app served a request (or started).
     activity: Mutex<HashMap<String, Instant>>,
+    /// Add-ons being backed up, restored or destroyed.
+    backup_jobs: backups::Jobs,
 }
 
 impl Platform {
@@ -192,6 +195,7 @@ impl Platform {
             signer,
             locks: AppLocks::default(),
             activity: Mutex::default(),
+            backup_jobs: backups::Jobs::default(),
         })
     }
 
@@ -258,6 +262,7 @@ impl Platform {
         if failed > 0 {
             tracing::warn!(releases = failed, "releases left pending by the previous run are marked failed");
         }
+        self.recover_backups().await?;
         // Read before the API serves: add-ons created from now on are not leftovers.
         self.reconcile_addons(self.store.all_addons().await?);
         let apps = self.store.apps().await?;

@@ -8,6 +8,7 @@
 
 mod addons;
 mod apps;
+mod backups;
 mod domains;
 mod formation;
 mod releases;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::model::SourceRef;
 
 pub use addons::{AddonRow, AddonState, NewAddon};
+pub use backups::{BackupRow, BackupState, label as backup_label, parse_label as parse_backup_label};
 pub use releases::NewRelease;
 
 /// A failed store operation.

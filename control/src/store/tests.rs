@@ -90,3 +90,48 @@ async fn domains_belong_to_one_app_and_go_with_it() {
     assert_eq!(store.app("shop").await.unwrap(), None);
     store.add_domain(blog.id, "shop.example.com", 5).await.unwrap();
 }
+
+#[tokio::test]
+async fn backups_are_numbered_per_addon_one_runs_at_a_time_and_a_restart_fails_the_running_one() {
+    let (_dir, store) = store().await;
+    let app = store.create_app("shop", None, 1).await.unwrap();
+    let addon = |name: &'static str| NewAddon {
+        app_id: app.id,
+        name,
+        kind: "postgres",
+        plan: "shared",
+        server: "127.0.0.1:5432",
+        first_attachment: "DATABASE",
+        other_attachment: "OTHER",
+    };
+    let (a, b) =
+        (store.create_addon(addon("pg-a"), 2).await.unwrap(), store.create_addon(addon("pg-b"), 2).await.unwrap());
+    let first = store.create_backup(a.id, true, 10).await.unwrap();
+    assert_eq!((first.label(), first.state), ("b001".to_owned(), BackupState::Running));
+    let Err(StoreError::Conflict(busy)) = store.create_backup(a.id, false, 11).await else { panic!("two at once") };
+    assert_eq!(busy, "backup b001 is still running");
+    // Another add-on counts on its own.
+    assert_eq!(store.create_backup(b.id, false, 11).await.unwrap().label(), "b001");
+    store.finish_backup(first.id, Some(42), None, 12).await.unwrap();
+    let second = store.create_backup(a.id, false, 13).await.unwrap();
+    assert_eq!(second.label(), "b002");
+    assert_eq!(store.last_scheduled_backup(a.id).await.unwrap(), Some(10), "only scheduled ones count");
+    // At start, what a previous run left running is failed.
+    let failed = store.fail_running_backups("interrupted", 14).await.unwrap();
+    assert_eq!(failed.len(), 2);
+    let rows = store.backups_of(a.id).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.label(), r.state, r.size, r.error.as_deref())).collect::<Vec<_>>(),
+        vec![
+            ("b001".to_owned(), BackupState::Completed, Some(42), None),
+            ("b002".to_owned(), BackupState::Failed, None, Some("interrupted"))
+        ]
+    );
+    // Records go with their add-on.
+    store.delete_addon(a.id).await.unwrap();
+    assert!(store.backups_of(a.id).await.unwrap().is_empty());
+    assert_eq!(
+        (parse_backup_label("b012"), parse_backup_label("7"), parse_backup_label("b0"), parse_backup_label("x1")),
+        (Some(12), Some(7), None, None)
+    );
+}

@@ -15,9 +15,10 @@ use futures_util::future::BoxFuture;
 use rustix::process::Signal;
 
 use super::super::Kind;
+use super::super::backup::Tools;
 use super::super::naming;
 use super::super::postgres::Shared;
-use super::super::provider::{AddonError, Provider, Resource, Spec};
+use super::super::provider::{AddonError, BackupFile, Provider, Resource, Spec};
 use super::supervisor::Supervisor;
 use super::{LOCAL, dir, io_error, kept, port, wait_ready};
 use crate::config::addons::{Isolation, PostgresAddons, PostgresPlan};
@@ -32,6 +33,7 @@ pub struct Dedicated {
     supervisor: Arc<Supervisor>,
     ready_timeout: Duration,
     connect_timeout: Duration,
+    tools: Tools,
 }
 
 impl Dedicated {
@@ -42,6 +44,7 @@ impl Dedicated {
         instance: &str,
         supervisor: Arc<Supervisor>,
         (ready_timeout, connect_timeout): (Duration, Duration),
+        tools: Tools,
     ) -> Dedicated {
         let plans = config
             .plans
@@ -57,6 +60,7 @@ impl Dedicated {
             supervisor,
             ready_timeout,
             connect_timeout,
+            tools,
         }
     }
 
@@ -112,7 +116,7 @@ impl Dedicated {
             Signal::INT,
         );
         let url = format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres");
-        let shared = Shared::single(&url, &self.plans, &self.instance, self.connect_timeout)
+        let shared = Shared::single(&url, &self.plans, &self.instance, self.connect_timeout, self.tools.clone())
             .map_err(|e| io_error(Kind::Postgres, "reading the admin URL", e))?;
         let key = format!("127.0.0.1:{port}");
         let check: tokio_postgres::Config =
@@ -162,6 +166,19 @@ impl Provider for Dedicated {
 
     fn info<'a>(&'a self, resource: &'a Resource) -> BoxFuture<'a, Result<BTreeMap<String, String>, AddonError>> {
         async move { Ok(super::info(&self.supervisor, &self.root, &resource.name)) }.boxed()
+    }
+
+    fn has_backups(&self) -> bool {
+        true
+    }
+
+    /// As on a shared server: the add-on's URL reaches its own server.
+    fn backup<'a>(&'a self, backup: BackupFile<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        self.tools.dump(&backup.resource.server, backup.url, backup.file).boxed()
+    }
+
+    fn restore<'a>(&'a self, backup: BackupFile<'a>) -> BoxFuture<'a, Result<(), AddonError>> {
+        self.tools.restore(&backup.resource.server, backup.url, backup.file).boxed()
     }
 
     fn made<'a>(&'a self, _server: &'a str) -> BoxFuture<'a, Result<Vec<Resource>, AddonError>> {
