@@ -9,6 +9,16 @@
 #   ROUTER_BIN=/work/other/target/release/slipway-router bench/callgrind.sh
 #   PEERS=  BACKENDS=hyper bench/callgrind.sh old/slipway-router new/slipway-router
 #   REQUESTS=16000 CONNS=16 PEERS="nginx haproxy" BACKENDS="hyper nginx" (the defaults)
+#   TABLE=1 bench/callgrind.sh [ROUTER_BINARY...]  # route-table size: 10 vs 100,000 apps
+#
+# Switches: APPS=N loads N apps into the router (default 10; the peers always route 10);
+# HOSTS=N spreads the load over apps app-0 .. app-N-1 (default 1: all to app-0), one h2load
+# per host, each with CONNS/N connections, run together; CACHE=1 adds valgrind's cache
+# simulation (`--cache-sim=yes`: first-level data and last-level misses per request, on
+# valgrind's model of this machine's caches). TABLE=1 compares route-table sizes: each
+# router binary counted with 10 and with $BIG_TABLE apps (default 100000), the load spread
+# over 8 apps, with the cache simulation, no peers, the hyper backend (as PEERS= HOSTS=8
+# CACHE=1 BACKENDS=hyper, with APPS taking both sizes).
 #
 # Each proxy runs under `valgrind --tool=callgrind` as one process with one worker thread
 # (the router with `workers = 1`; nginx with `master_process off; daemon off;`; haproxy
@@ -36,6 +46,21 @@ REQUESTS=${REQUESTS:-16000}
 CONNS=${CONNS:-16}
 PEERS=${PEERS-nginx haproxy}
 BACKENDS=${BACKENDS:-hyper nginx}
+APPS=${APPS:-10}
+HOSTS=${HOSTS:-1}
+CACHE=${CACHE:-}
+BIG_TABLE=${BIG_TABLE:-100000}
+TABLES=$APPS
+if [ -n "${TABLE:-}" ]; then PEERS=; BACKENDS=hyper; HOSTS=8; CACHE=1; TABLES="10 $BIG_TABLE"; fi
+for n in $TABLES $HOSTS; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench/callgrind.sh: APPS, HOSTS and BIG_TABLE are whole numbers ≥ 1 (got '$n')" >&2; exit 1; }
+done
+for n in $TABLES; do
+  [ "$HOSTS" -le "$n" ] || { echo "bench/callgrind.sh: HOSTS=$HOSTS is more than the $n apps loaded" >&2; exit 1; }
+done
+[ -z "$PEERS" ] || [ "$HOSTS" -le 10 ] || { echo "bench/callgrind.sh: the peers route 10 apps: HOSTS=$HOSTS is too many" >&2; exit 1; }
+[ $((CONNS % HOSTS)) -eq 0 ] && [ $((REQUESTS % CONNS)) -eq 0 ] ||
+  { echo "bench/callgrind.sh: CONNS ($CONNS) must divide by HOSTS ($HOSTS), REQUESTS ($REQUESTS) by CONNS" >&2; exit 1; }
 OUT=bench/out/callgrind
 # Loopback ports, checked free at start (not the 194xx of the script before issue 10, which
 # other checkouts may still run without checking).
@@ -69,13 +94,22 @@ nginx -p "$PWD/$OUT/nginx-app" -c "$PWD/$OUT/nginx-app/nginx.conf" & pids+=($!)
 wait_http "http://$BACKEND/"
 wait_http "http://$NGINX_APP/"
 
-# Sends exactly $1 requests over $CONNS connections to $2; fails unless all answered 2xx.
+# Sends exactly $1 requests over $CONNS connections to $2, spread over $HOSTS apps (one
+# h2load per app, together); fails unless all answered 2xx.
 load() { # requests url label
-  local out ok
-  out=$(timeout 1200 h2load --h1 -n "$1" -c "$CONNS" -H ":authority: $HOST" "$2") ||
-    { echo "$me: h2load against $3 failed or overran:" >&2; echo "$out" >&2; exit 1; }
-  ok=$(echo "$out" | sed -n 's/.*status codes: \([0-9]*\) 2xx.*/\1/p')
-  [ "$ok" = "$1" ] || { echo "$me: $3 answered $ok of $1 requests with 2xx" >&2; echo "$out" >&2; exit 1; }
+  local i dir="$OUT/load" out ok jobs=()
+  mkdir -p "$dir"
+  for i in $(seq 0 $((HOSTS - 1))); do
+    timeout 1200 h2load --h1 -n $(($1 / HOSTS)) -c $((CONNS / HOSTS)) -H ":authority: app-$i.$ZONE" "$2" > "$dir/$i" 2>&1 &
+    jobs+=($!)
+  done
+  for i in "${!jobs[@]}"; do
+    wait "${jobs[$i]}" || { echo "$me: h2load against $3 (app-$i) failed or overran:" >&2; cat "$dir/$i" >&2; exit 1; }
+    out=$(cat "$dir/$i")
+    ok=$(echo "$out" | sed -n 's/.*status codes: \([0-9]*\) 2xx.*/\1/p')
+    [ "$ok" = $(($1 / HOSTS)) ] ||
+      { echo "$me: $3 answered $ok of $(($1 / HOSTS)) requests to app-$i with 2xx" >&2; echo "$out" >&2; exit 1; }
+  done
 }
 
 # Sends callgrind a command (-z: zero the counters, -d: dump them); quiet unless it fails.
@@ -84,12 +118,14 @@ control() { # option pid
   out=$(timeout 60 callgrind_control "$1" "$2" 2>&1) || { echo "$me: callgrind_control $1 failed: $out" >&2; exit 1; }
 }
 
-# Runs one proxy under callgrind on one backend; sets IR to its instructions per request.
+# Runs one proxy under callgrind on one backend; sets COUNTS to its event names and
+# totals ("Ir Dr ...=n n ...") over the measured requests.
 # (Not called in $(...): a failure must stop the script, and its valgrind with it.)
-count() { # kind(router|nginx|haproxy) backend-address [router-binary]
-  local kind=$1 addr=$2 bin=${3:-} dir="$PWD/$OUT/$1" url vg dump ir
+count() { # kind(router|nginx|haproxy) backend-address [router-binary apps]
+  local kind=$1 addr=$2 bin=${3:-} apps=${4:-10} dir="$PWD/$OUT/$1" url vg dump events totals
   rm -f "$OUT"/callgrind.out.*
   local vg_args=(valgrind --tool=callgrind "--callgrind-out-file=$PWD/$OUT/callgrind.out.%p")
+  [ -z "$CACHE" ] || vg_args+=(--cache-sim=yes)
   case $kind in
     router)
       mkdir -p "$dir"; router_conf "$dir/router.toml" "$ROUTER" "$ADMIN" "$TOKEN"; url="http://$ROUTER/"
@@ -104,7 +140,7 @@ count() { # kind(router|nginx|haproxy) backend-address [router-binary]
   pids+=($vg)
   if [ "$kind" = router ]; then
     wait_http "http://$ADMIN/readyz" 120
-    target/release/route-load --admin "$ADMIN" --token "$TOKEN" --apps 10 --endpoint "$addr" >&2
+    target/release/route-load --admin "$ADMIN" --token "$TOKEN" --apps "$apps" --endpoint "$addr" >&2
   fi
   wait_http "$url" 120 -H "Host: $HOST"
   # Warm the upstream connections once, then count only the measured requests.
@@ -119,26 +155,31 @@ count() { # kind(router|nginx|haproxy) backend-address [router-binary]
   # holds only the shutdown).
   dump=$(ls "$OUT"/callgrind.out.*.1 2>/dev/null | head -1)
   [ -n "$dump" ] || { echo "$me: callgrind wrote no dump for $kind (see $dir/log)" >&2; exit 1; }
-  ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dump")
-  [ -n "$ir" ] || ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$dump")
-  [ -n "$ir" ] || { echo "$me: no instruction total in $dump" >&2; exit 1; }
-  IR=$((ir / REQUESTS))
+  events=$(sed -n 's/^events: *//p' "$dump" | head -1)
+  totals=$(sed -n 's/^summary: *//p' "$dump")
+  [ -n "$totals" ] || totals=$(sed -n 's/^totals: *//p' "$dump")
+  [[ ${totals%% *} =~ ^[0-9]+$ ]] || { echo "$me: no instruction total in $dump" >&2; exit 1; }
+  COUNTS="$events=$totals"
 }
 
-# rows: proxy-label <tab> backend <tab> instructions per request
+# rows: proxy-label <tab> backend <tab> event names=totals
 results="$OUT/results.tsv"
 : > "$results"
 for b in $BACKENDS; do
   case $b in hyper) addr=$BACKEND ;; nginx) addr=$NGINX_APP ;; *) echo "$me: unknown backend '$b' in BACKENDS (hyper, nginx)" >&2; exit 1 ;; esac
   for i in "${!binaries[@]}"; do
-    echo "   counting router ${given[$i]} on the $b backend" >&2
-    count router "$addr" "${binaries[$i]}"
-    printf 'router %s\t%s\t%s\n' "${given[$i]}" "$b" "$IR" >> "$results"
+    for apps in $TABLES; do
+      label="router ${given[$i]}"
+      [ "$TABLES" = 10 ] || label+=" ($(echo "$apps" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') apps)"
+      echo "   counting $label on the $b backend" >&2
+      count router "$addr" "${binaries[$i]}" "$apps"
+      printf '%s\t%s\t%s\n' "$label" "$b" "$COUNTS" >> "$results"
+    done
   done
   for p in $PEERS; do
     echo "   counting $p on the $b backend" >&2
     count "$p" "$addr"
-    printf '%s\t%s\t%s\n' "$p" "$b" "$IR" >> "$results"
+    printf '%s\t%s\t%s\n' "$p" "$b" "$COUNTS" >> "$results"
   done
 done
 
@@ -151,18 +192,21 @@ for p in $PEERS; do
     haproxy) versions+=", haproxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p')" ;;
   esac
 done
-python3 - "$results" "$REQUESTS" "$CONNS" "$versions" <<'PY'
+python3 - "$results" "$REQUESTS" "$CONNS" "$HOSTS" "$versions" <<'PY'
 import sys
-results, requests, conns, versions = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-ir, proxies, backends = {}, [], []
+results, requests, conns, hosts, versions = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+counts, proxies, backends = {}, [], []
 for line in open(results):
-    proxy, backend, n = line.rstrip("\n").split("\t")
-    ir[(proxy, backend)] = int(n)
+    proxy, backend, cell = line.rstrip("\n").split("\t")
+    names, totals = cell.split("=")
+    counts[(proxy, backend)] = dict(zip(names.split(), map(int, totals.split())))
     proxies += [proxy] if proxy not in proxies else []
     backends += [backend] if backend not in backends else []
+ir = {k: v["Ir"] // requests for k, v in counts.items()}
 label = {"hyper": "bench-backend (hyper)", "nginx": "nginx `return 200`"}
+spread = "" if hosts == 1 else f", spread over {hosts} apps (one h2load each)"
 print(f"User-space instructions per proxied request under callgrind ({versions}): `h2load --h1 -n {requests:,} -c {conns}` "
-      "after one warm-up request per connection; one process, one worker thread each.\n")
+      f"after one warm-up request per connection{spread}; one process, one worker thread each.\n")
 print("| proxy | " + " | ".join(f"backend: {label.get(b, b)}" for b in backends) + " |")
 print("|---|" + "---:|" * len(backends))
 for p in proxies:
@@ -177,4 +221,12 @@ if len(routers) > 1:
     for r in routers[1:]:
         cells = [f"{ir[(r, b)] / ir[(routers[0], b)]:.3f}" if (r, b) in ir and (routers[0], b) in ir else "" for b in backends]
         print(f"| ratio {r} / {routers[0]} | " + " | ".join(cells) + " |")
+if all("D1mr" in c for c in counts.values()):
+    print("\nCache simulation (valgrind `--cache-sim=yes`, its model of this machine's caches), misses per request:\n")
+    print("| proxy | backend | I1 misses | D1 misses (read + write) | last-level misses (instr + data) |")
+    print("|---|---|---:|---:|---:|")
+    for (p, b), c in counts.items():
+        d1 = (c["D1mr"] + c["D1mw"]) / requests
+        ll = (c["ILmr"] + c["DLmr"] + c["DLmw"]) / requests
+        print(f"| {p} | {b} | {c['I1mr'] / requests:.1f} | {d1:.1f} | {ll:.2f} |")
 PY

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::gate::Gated;
 use crate::accept::worker::{Stack, Worker};
 use crate::clock::now_ms;
 use crate::downstream::conn_state::{ConnState, Expired};
@@ -72,6 +73,12 @@ pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: So
 }
 
 /// Runs a hyper connection with the header/idle timers and graceful shutdown.
+///
+/// The task wakes a few times per request (the client's bytes, the upstream's) and the
+/// `select!` polls its branches each time, so the rare ones are made cheap to poll: the
+/// refusal of a request body is a flag set during the connection's own poll (read right
+/// after it, no notifier), the hard stop is polled only after a refusal, and shutdown is
+/// [`Gated`] (polled again only once it woke).
 async fn drive<C>(conn: C, worker: &Worker, state: &ConnState, shutdown: &CancellationToken)
 where
     C: GracefulConnection,
@@ -86,6 +93,7 @@ where
     let hard_stop = tokio::time::sleep(Duration::MAX);
     let mut hard_stop = std::pin::pin!(hard_stop);
     let mut rejected = false;
+    let mut shutdown = std::pin::pin!(Gated::new(shutdown.cancelled()));
     loop {
         tokio::select! {
             biased;
@@ -95,14 +103,15 @@ where
                 }
                 return;
             }
-            () = state.rejected.notified(), if !rejected => {
+            // Set by the framing check while `conn` was polled just above.
+            () = refused(state), if !rejected => {
                 rejected = true;
                 closing = true;
                 conn.as_mut().graceful_shutdown();
                 hard_stop.as_mut().reset(tokio::time::Instant::now() + timeouts.header_read);
             }
-            () = hard_stop.as_mut() => return,
-            () = shutdown.cancelled(), if !closing => {
+            () = hard_stop.as_mut(), if rejected => return,
+            () = shutdown.as_mut(), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
@@ -123,6 +132,13 @@ where
             },
         }
     }
+}
+
+/// Ready once the framing check refused a request body on this connection. Needs no
+/// waker: the refusal happens inside the connection's poll, in this task, and `drive`
+/// polls this right after it.
+fn refused(state: &ConnState) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |_| if state.is_poisoned() { Poll::Ready(()) } else { Poll::Pending })
 }
 
 /// A hyper server connection that can be asked to finish gracefully.

@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use http::HeaderValue;
-use tokio::sync::Notify;
 
 use crate::clock::now_ms;
 
@@ -48,8 +47,6 @@ pub(crate) struct ConnState {
     poisoned: AtomicBool,
     /// Wakes the upstream side of a body waiting for bytes that will never come.
     body_waker: AtomicWaker,
-    /// Tells the connection task to finish the response in flight, then close.
-    pub(crate) rejected: Notify,
     /// Where an upgrade request stands: [`NO_SWITCH`], [`SWITCH_PENDING`], [`SWITCHED`] or
     /// [`NOT_SWITCHED`].
     switch: AtomicU8,
@@ -87,7 +84,6 @@ impl ConnState {
             idle_since: AtomicU64::new(now_ms()),
             poisoned: AtomicBool::new(false),
             body_waker: AtomicWaker::new(),
-            rejected: Notify::new(),
             switch: AtomicU8::new(NO_SWITCH),
             read_waker: AtomicWaker::new(),
         }
@@ -146,10 +142,12 @@ impl ConnState {
         self.body_waker.register(waker);
     }
 
+    /// Refuses the request body in flight. Called while the connection task polls its
+    /// hyper connection (the framing check reads for hyper), so the task sees
+    /// [`ConnState::is_poisoned`] right after that poll, with no wake-up of its own.
     pub(crate) fn poison(&self) {
         self.poisoned.store(true, Ordering::Release);
         self.body_waker.wake();
-        self.rejected.notify_one();
     }
 
     /// A request head was read and handed to the service.
