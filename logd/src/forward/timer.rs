@@ -95,11 +95,12 @@ impl Timer {
         loop {
             self.sleep.as_mut().await;
             let now = Instant::now();
-            if idle.is_some_and(|at| at <= now) {
-                return Expired::Idle;
-            }
-            if frame.is_some_and(|at| at <= now) {
-                return Expired::Frame;
+            // Woken late (a busy runtime), both may have passed: the earlier one is why.
+            match (idle.filter(|at| *at <= now), frame.filter(|at| *at <= now)) {
+                (Some(idle), Some(frame)) => return if frame < idle { Expired::Frame } else { Expired::Idle },
+                (Some(_), None) => return Expired::Idle,
+                (None, Some(_)) => return Expired::Frame,
+                (None, None) => {}
             }
             let next = [idle, frame].into_iter().flatten().fold(now + self.limits.step(), Instant::min);
             self.sleep.as_mut().reset(next);

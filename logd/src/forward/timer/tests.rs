@@ -32,3 +32,18 @@ async fn the_frame_timer_fires_at_the_frame_deadline_even_after_a_long_idle_armi
     assert_eq!(timer.expired(Some(started), Some((started, 50))).await, Expired::Frame);
     assert!(Instant::now() >= LIMITS.frame_deadline(started, 50));
 }
+
+#[tokio::test]
+async fn when_both_deadlines_have_passed_the_earlier_one_is_reported() {
+    // As after a wake-up that came late: the frame's deadline passed before the idle one.
+    let now = Instant::now();
+    let mut timer = Timer::new(LIMITS);
+    let frame_started = now - Duration::from_secs(2);
+    let reading_since = now - Duration::from_secs(1);
+    assert_eq!(timer.expired(Some(reading_since), Some((frame_started, 0))).await, Expired::Frame);
+    // And the other way round.
+    let mut timer = Timer::new(LIMITS);
+    let reading_since = now - Duration::from_secs(2);
+    let frame_started = now - Duration::from_secs(1);
+    assert_eq!(timer.expired(Some(reading_since), Some((frame_started, 0))).await, Expired::Idle);
+}
