@@ -621,3 +621,28 @@ async fn the_release_phase_migrates_before_the_web_process_serves_and_a_failing_
     .await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_rollback_past_an_addons_destroy_does_not_bring_its_vars_back() {
+    let redis_server = Redis::start().await;
+    let s = control(None, Some(&redis_server)).await;
+    s.ok("POST", "/v1/apps", Some(json!({ "name": "shop" })), 201).await;
+    s.ok("PATCH", "/v1/apps/shop/config", Some(json!({ "KEEP": "1" })), 200).await;
+    let with = app_with(&s, "shop", "redis").await;
+    let url = var(&with, "REDIS_URL");
+    let addons = s.ok("GET", "/v1/apps/shop/addons", None, 200).await;
+    let name = addons[0]["name"].as_str().unwrap().to_owned();
+    // The release to go back to had the add-on's vars.
+    s.ok("PATCH", "/v1/apps/shop/config", Some(json!({ "OTHER": "2" })), 200).await;
+    let target = s.ok("GET", "/v1/apps/shop/config", None, 200).await;
+    assert_eq!(target["REDIS_URL"], url.as_str(), "{target}");
+    let releases = s.ok("GET", "/v1/apps/shop/releases", None, 200).await;
+    let version = releases.as_array().unwrap().iter().map(|r| r["version"].as_u64().unwrap()).max().unwrap();
+    s.ok("DELETE", &format!("/v1/addons/{name}"), None, 204).await;
+    s.ok("POST", "/v1/apps/shop/releases/rollback", Some(json!({ "version": version })), 201).await;
+    let config = s.ok("GET", "/v1/apps/shop/config", None, 200).await;
+    assert_eq!(config["KEEP"], "1", "{config}");
+    assert_eq!(config["OTHER"], "2", "{config}");
+    assert!(config.get("REDIS_URL").is_none(), "the destroyed add-on's URL is back: {config}");
+    assert!(config.get("REDIS_KEY_PREFIX").is_none(), "{config}");
+}

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::backups::Busy;
+use super::releases::DETACH;
 use super::{Platform, PlatformError, conflict, invalid};
 use crate::addons::provider::Spec;
 use crate::addons::{AddonError, Kind, Provider, Resource, naming};
@@ -259,7 +260,7 @@ impl Platform {
             let mut config = current.config.clone();
             config.retain(|k, _| !row.config.contains_key(k));
             let names: Vec<&str> = owned.iter().map(|k| k.as_str()).collect();
-            let description = format!("Detach {name} ({})", names.join(", "));
+            let description = format!("{DETACH}{name} ({})", names.join(", "));
             self.release(&app, current.slug.as_ref(), &config, &description).await?;
         }
         self.store.set_addon_state(row.id, AddonState::Deprovisioning, None).await?;

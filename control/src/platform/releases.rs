@@ -1,7 +1,7 @@
 //! Releases: making one live (the switch every release goes through), listing and showing
 //! them, deploying a source (fetch, build, release) and rolling back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Platform, PlatformError, Source, invalid};
 use crate::build::BuildOutput;
@@ -14,6 +14,9 @@ use crate::store::{AppRow, NewRelease, ReleaseRow, ReleaseStatus, SlugRow};
 
 /// The Procfile's process type run once per release, before its processes start.
 pub const RELEASE_TYPE: &str = "release";
+
+/// How the release an add-on's destroy makes is described: `Detach <add-on> (<vars>)`.
+pub(super) const DETACH: &str = "Detach ";
 
 impl Platform {
     /// Creates a release of `app` and makes it live (the caller holds the app's lock).
@@ -162,14 +165,36 @@ impl Platform {
         };
         let release = self.store.release(app.id, target).await?.ok_or_else(|| no_release(name, target))?;
         let description = format!("Rollback to v{target}");
-        // Add-ons are not rolled back: their vars stay as they are now.
+        // Add-ons are not rolled back: their vars stay as they are now, and the vars of
+        // add-ons destroyed since the target (their servers' roles and users are gone) do
+        // not come back.
         let mut config = release.config.clone();
+        let dead = detached_since(&self.store.releases(app.id).await?, target);
+        config.retain(|k, v| !dead.contains(&(k.clone(), v.clone())));
         for addon in self.store.addons_of(app.id).await? {
             config.extend(addon.config);
         }
         let made = self.release(&app, release.slug.as_ref(), &config, &description).await?;
         Ok(release_model(&made, Some(made.version), false))
     }
+}
+
+/// The vars that add-on destroys after release `target` took away (the pairs each
+/// [`DETACH`] release removed from the release it was made from), in `releases`.
+fn detached_since(releases: &[ReleaseRow], target: u64) -> BTreeSet<(String, String)> {
+    let mut dead = BTreeSet::new();
+    for detach in releases.iter().filter(|r| r.version > target && r.description.starts_with(DETACH)) {
+        // Made from the live release then: the newest succeeded one before it.
+        let before = releases
+            .iter()
+            .filter(|r| r.version < detach.version && r.status == ReleaseStatus::Succeeded)
+            .max_by_key(|r| r.version);
+        if let Some(before) = before {
+            let removed = before.config.iter().filter(|(k, _)| !detach.config.contains_key(*k));
+            dead.extend(removed.map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    dead
 }
 
 fn no_release(app: &str, version: u64) -> PlatformError {
