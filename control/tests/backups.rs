@@ -342,3 +342,54 @@ async fn backups_run_one_at_a_time_with_the_password_out_of_sight_and_errors_nam
     assert_eq!(files(&backups_dir(&s, &pg_addon)), vec!["b001.dump"]);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_backup_past_backup_timeout_is_stopped_recorded_failed_and_leaves_no_file() {
+    let pg_server = Postgres::start().await;
+    let tools = tempfile::tempdir().unwrap();
+    // The stand-in waits for a `go` that never comes.
+    let bin = slow_pg_dump(tools.path());
+    let s = start_with(|c| {
+        with_servers(c, Some(&pg_server), None);
+        c.addons.postgres.bin_dir = bin;
+        c.addons.backup_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (pg_addon, _) = addon(&s, "shop", "postgres", "shared").await;
+    let pg_addon = name(&pg_addon);
+    let failed = s.api("POST", &format!("/v1/addons/{pg_addon}/backups"), None).await;
+    assert_eq!(failed.status, 503, "{}", failed.text());
+    assert!(failed.text().contains("not done within 1s (addons.backup_timeout): stopped"), "{}", failed.text());
+    assert!(tools.path().join("started").exists(), "the stand-in ran");
+    let list = s.ok("GET", &format!("/v1/addons/{pg_addon}/backups"), None, 200).await;
+    assert_eq!(list[0]["state"], "failed", "{list}");
+    assert!(files(&backups_dir(&s, &pg_addon)).is_empty(), "the half-written dump is gone");
+    // And the add-on is free again: a destroy is not refused as busy.
+    assert_eq!(s.api("DELETE", &format!("/v1/addons/{pg_addon}"), None).await.status, 204);
+}
+
+#[tokio::test]
+async fn at_start_partial_dumps_and_backups_of_addons_with_no_record_are_removed() {
+    let pg_server = Postgres::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = control_on(dir.path(), &pg_server).await;
+    let s = TestServer { api: server.api_addr(), server: Some(server), dir, logd: None };
+    let (addon, _) = addon(&s, "shop", "postgres", "shared").await;
+    let name = name(&addon);
+    s.ok("POST", &format!("/v1/addons/{name}/backups"), None, 201).await;
+    let TestServer { server, dir, .. } = s;
+    server.unwrap().stop().await;
+    // What a killed control plane may leave: a half-written dump, and the backups of an
+    // add-on whose record is gone.
+    let own = dir.path().join("data").join("backups").join(&name);
+    std::fs::write(own.join("b002.dump.partial"), "half").unwrap();
+    let orphan = dir.path().join("data").join("backups").join("postgres-gone-1");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("b001.dump"), "someone's data").unwrap();
+
+    let server = control_on(dir.path(), &pg_server).await;
+    let s = TestServer { api: server.api_addr(), server: Some(server), dir, logd: None };
+    assert_eq!(files(&backups_dir(&s, &name)), vec!["b001.dump"], "the completed backup stays");
+    assert!(!orphan.exists(), "the backups of an add-on with no record are removed");
+    s.stop().await;
+}
