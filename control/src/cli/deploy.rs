@@ -18,16 +18,7 @@ pub(super) async fn run(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
             ctx.client.call(Method::POST, &path, Some(&git)).await?
         }
         None => {
-            let dir = args.dir;
-            if !dir.join("Procfile").is_file() {
-                return Err(CliError::usage(format!("{} has no Procfile", dir.display()))
-                    .hint("add one saying what to run, e.g. `web: python3 -m http.server $PORT`"));
-            }
-            let shown = dir.display().to_string();
-            let tarball = tokio::task::spawn_blocking(move || crate::slug::pack_dir(&dir))
-                .await
-                .map_err(|e| CliError::new(format!("packing stopped: {e}")))?
-                .map_err(|e| CliError::new(format!("cannot pack {shown}: {e}")))?;
+            let tarball = pack(args.dir).await?;
             ctx.client.call_raw(Method::POST, &path, Some("application/gzip"), Bytes::from(tarball)).await?
         }
     };
@@ -47,4 +38,18 @@ pub(super) async fn run(ctx: &Ctx, args: DeployArgs) -> Result<(), CliError> {
     ));
     ctx.out.line(&info.url);
     Ok(())
+}
+
+/// A source directory with a Procfile as the gzipped tarball a deploy or an app setup
+/// uploads.
+pub(super) async fn pack(dir: std::path::PathBuf) -> Result<Vec<u8>, CliError> {
+    if !dir.join("Procfile").is_file() {
+        return Err(CliError::usage(format!("{} has no Procfile", dir.display()))
+            .hint("add one saying what to run, e.g. `web: python3 -m http.server $PORT`"));
+    }
+    let shown = dir.display().to_string();
+    tokio::task::spawn_blocking(move || crate::slug::pack_dir(&dir))
+        .await
+        .map_err(|e| CliError::new(format!("packing stopped: {e}")))?
+        .map_err(|e| CliError::new(format!("cannot pack {shown}: {e}")))
 }

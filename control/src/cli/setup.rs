@@ -28,15 +28,7 @@ pub(super) async fn run(
             ctx.client.call(Method::POST, "/v1/app-setups", Some(&setup)).await?
         }
         (None, Some(dir)) => {
-            if !dir.join("Procfile").is_file() {
-                return Err(CliError::usage(format!("{} has no Procfile", dir.display()))
-                    .hint("add one saying what to run, e.g. `web: python3 -m http.server $PORT`"));
-            }
-            let shown = dir.display().to_string();
-            let tarball = tokio::task::spawn_blocking(move || crate::slug::pack_dir(&dir))
-                .await
-                .map_err(|e| CliError::new(format!("packing stopped: {e}")))?
-                .map_err(|e| CliError::new(format!("cannot pack {shown}: {e}")))?;
+            let tarball = super::deploy::pack(dir).await?;
             let json =
                 serde_json::to_vec(&setup).map_err(|e| CliError::new(format!("cannot encode the setup: {e}")))?;
             let header = setup_header_engine().encode(json);
