@@ -17,6 +17,7 @@
 //! - `sources/`: route sources, the routes file and the control plane's route stream;
 //! - `shared`: what every part of the running router shares;
 //! - `table/`: the route table and its single writer;
+//! - `tls/`: HTTPS certificates and the SNI resolver;
 //! - `upstream/`: endpoints, their connection pools, balancing, health probes;
 //! - `downstream/`: what every layer knows of the client: connection state, the framing
 //!   check, the request body, the request id;
@@ -36,6 +37,7 @@ pub mod sources;
 pub mod spec;
 pub mod stack;
 pub mod table;
+pub mod tls;
 pub mod upstream;
 
 pub use config::{Config, ConfigError};
