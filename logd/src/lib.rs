@@ -31,6 +31,6 @@ pub mod store;
 pub mod token;
 
 pub use config::{Config, ConfigError};
-pub use line::{Line, LogLine, Timestamp};
+pub use line::{Line, LineBatch, LogLine, Timestamp};
 pub use server::{Logd, StartError};
 pub use token::{Claims, Signer};

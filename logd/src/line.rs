@@ -132,8 +132,12 @@ pub struct Line {
     /// Global arrival order, for evicting the oldest lines across apps.
     pub(crate) arrival: u64,
     time: Timestamp,
-    /// source, dyno, stream and message, one after the other.
-    text: Box<str>,
+    /// source, dyno, stream and message, one after the other, at `start..end` of a buffer
+    /// shared with the other lines of its frame and app (see [`LineBatch`]); `None` only
+    /// while its batch is being written.
+    text: Option<Arc<str>>,
+    start: u32,
+    end: u32,
     lens: [u8; 3],
     /// The record's other keys: a msgpack map, or empty.
     fields: Box<[u8]>,
@@ -142,7 +146,8 @@ pub struct Line {
 }
 
 impl Line {
-    /// A line not yet numbered.
+    /// A line not yet numbered, with a text of its own (a frame's lines share one
+    /// through [`LineBatch`]).
     pub fn new(time: Timestamp, source: &str, dyno: &str, stream: &str, message: &str, fields: Box<[u8]>) -> Line {
         let (source, dyno, stream) = (cut(source), cut(dyno), cut(stream));
         let mut text = String::with_capacity(source.len() + dyno.len() + stream.len() + message.len());
@@ -151,7 +156,19 @@ impl Line {
         }
         // `cut` keeps each below 256 bytes.
         let lens = [source.len(), dyno.len(), stream.len()].map(|n| u8::try_from(n).unwrap_or(u8::MAX));
-        Line { seq: 0, arrival: 0, time, text: text.into_boxed_str(), lens, fields, json: OnceLock::new() }
+        // A single line is below a frame's size limit, far below 4 GiB.
+        let end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        Line {
+            seq: 0,
+            arrival: 0,
+            time,
+            text: Some(Arc::from(text)),
+            start: 0,
+            end,
+            lens,
+            fields,
+            json: OnceLock::new(),
+        }
     }
 
     /// The per-app sequence number.
@@ -166,8 +183,14 @@ impl Line {
 
     fn part(&self, i: usize) -> &str {
         let [a, b, c] = self.lens.map(usize::from);
-        let bounds = [0, a, a + b, a + b + c, self.text.len()];
-        &self.text[bounds[i]..bounds[i + 1]]
+        let start = self.start as usize;
+        let bounds = [start, start + a, start + a + b, start + a + b + c, self.end as usize];
+        // The bounds were computed from the parts' own lengths when the text was written.
+        self.text.as_deref().and_then(|t| t.get(bounds[i]..bounds[i + 1])).unwrap_or_default()
+    }
+
+    fn text_len(&self) -> usize {
+        (self.end - self.start) as usize
     }
 
     /// The source, e.g. `app`.
@@ -197,7 +220,7 @@ impl Line {
 
     /// Approximate memory the line holds, counting its shared JSON form once encoded.
     pub fn approx_bytes(&self) -> usize {
-        let raw = self.text.len() + self.fields.len();
+        let raw = self.text_len() + self.fields.len();
         std::mem::size_of::<Line>() + 16 + raw + raw + raw / 4 + 160
     }
 
@@ -217,7 +240,7 @@ impl Line {
     }
 
     fn encode_json(&self, app: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.text.len() + self.fields.len() * 2 + 128);
+        let mut out = Vec::with_capacity(self.text_len() + self.fields.len() * 2 + 128);
         out.extend_from_slice(b"{\"app\":");
         msgpack::write_json_str(&mut out, app);
         out.extend_from_slice(b",\"seq\":");
@@ -299,6 +322,76 @@ impl std::ops::Deref for SharedLine {
     fn deref(&self) -> &Line {
         // `new` checked the index against this very batch, which never changes length.
         &self.batch[self.index as usize]
+    }
+}
+
+/// Lines being made from one frame for one app, whose texts go into one shared buffer:
+/// one allocation per frame and app instead of one per line, and history frees the
+/// buffer with the last of its lines (it evicts in order).
+#[derive(Debug)]
+pub struct LineBatch {
+    text: String,
+    lines: Vec<Line>,
+    /// `lines[shared..]` have their text in `text`, not shared yet.
+    shared: usize,
+}
+
+impl LineBatch {
+    /// An empty batch that gathers its lines into `lines` (emptied first; a spare vector
+    /// kept between frames avoids growing a new one).
+    pub fn new(mut lines: Vec<Line>) -> LineBatch {
+        lines.clear();
+        LineBatch { text: String::new(), lines, shared: 0 }
+    }
+
+    /// Adds a line not yet numbered.
+    #[inline]
+    pub fn push(&mut self, time: Timestamp, source: &str, dyno: &str, stream: &str, message: &str, fields: Box<[u8]>) {
+        let (source, dyno, stream) = (cut(source), cut(dyno), cut(stream));
+        let len = source.len() + dyno.len() + stream.len() + message.len();
+        // Offsets are u32: a buffer is shared before it would pass that.
+        if u32::try_from(self.text.len() + len).is_err() {
+            self.share();
+        }
+        let start = self.text.len();
+        for part in [source, dyno, stream, message] {
+            self.text.push_str(part);
+        }
+        // `cut` keeps each below 256 bytes; a single message is below a frame's size limit.
+        let lens = [source.len(), dyno.len(), stream.len()].map(|n| u8::try_from(n).unwrap_or(u8::MAX));
+        let offset = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let (start, end) = (offset(start), offset(self.text.len()));
+        self.lines.push(Line { seq: 0, arrival: 0, time, text: None, start, end, lens, fields, json: OnceLock::new() });
+    }
+
+    /// Lines added so far.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether no line was added.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The lines, in the order they were added.
+    pub fn finish(mut self) -> Vec<Line> {
+        self.share();
+        self.lines
+    }
+
+    /// Moves the text written so far into one shared buffer that the lines written since
+    /// the last share refer to.
+    fn share(&mut self) {
+        if self.shared == self.lines.len() {
+            return;
+        }
+        let text: Arc<str> = Arc::from(self.text.as_str());
+        self.text.clear();
+        for line in &mut self.lines[self.shared..] {
+            line.text = Some(text.clone());
+        }
+        self.shared = self.lines.len();
     }
 }
 

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::config::{self, RuleSource};
-use crate::line::{Line, Timestamp};
+use crate::line::{Line, LineBatch, Timestamp};
 pub use crate::msgpack::Pair;
 use crate::msgpack::{self, Head, Reader};
 
@@ -42,13 +42,31 @@ pub enum RecordError {
     Malformed(msgpack::Error),
 }
 
-/// A record turned into a line, with its app (borrowed from the record or tag when possible).
+/// A record turned into a line's parts, with its app (borrowed from the record, the tag or
+/// the rules when possible, so the line's text is copied once, into its [`LineBatch`]).
 #[derive(Debug)]
 pub struct Mapped<'r> {
     /// The app, or `None`: no rule gave one and there is no fallback (drop it).
     pub app: Option<Cow<'r, str>>,
-    /// The line, not yet numbered.
-    pub line: Line,
+    time: Timestamp,
+    source: Cow<'r, str>,
+    dyno: Cow<'r, str>,
+    stream: &'r str,
+    message: Cow<'r, str>,
+    fields: Box<[u8]>,
+}
+
+impl Mapped<'_> {
+    /// Adds the line to a frame's batch for its app.
+    #[inline]
+    pub fn push_to(self, batch: &mut LineBatch) {
+        batch.push(self.time, &self.source, &self.dyno, self.stream, &self.message, self.fields);
+    }
+
+    /// The line on its own.
+    pub fn into_line(self) -> Line {
+        Line::new(self.time, &self.source, &self.dyno, self.stream, &self.message, self.fields)
+    }
 }
 
 impl Rules {
@@ -144,8 +162,7 @@ impl Rules {
             }
             out.into_boxed_slice()
         };
-        let line = Line::new(time, &source, &dyno, stream, &message, fields);
-        Mapped { app, line }
+        Mapped { app, time, source, dyno, stream, message, fields }
     }
 
     /// The first value a list of sources gives that `ok` accepts.

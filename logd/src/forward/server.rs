@@ -27,7 +27,7 @@ use super::budget::{BUSY_READ, Budget, IDLE_READ, Share};
 use super::decode::{self, DecodeError, EntryIter, Limits, Splitter};
 use super::handshake::Security;
 use super::timer::{Expired, Timeouts, Timer};
-use crate::line::Line;
+use crate::line::{Line, LineBatch};
 use crate::metrics::Metrics;
 use crate::record::Rules;
 use crate::store::{AppLog, Store};
@@ -386,23 +386,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     fn lines(&mut self, ingest: &Ingest, parsed: &decode::Frame<'_>, packed: Option<&[u8]>) -> Result<AppLines, Close> {
         let tag = ingest.rules.tag_info(parsed.tag);
         let mut entries = EntryIter::new(&parsed.entries, packed, ingest.limits.max_entries);
-        let mut groups: AppLines = Vec::new();
+        let mut groups: Vec<(Arc<AppLog>, LineBatch)> = Vec::new();
         let mut pairs = Vec::new();
         let (mut no_app, mut too_many_apps) = (0u64, 0u64);
         // One walk per record: the decoder lists its pairs while finding where it ends.
         while let Some((time, record)) = entries.next_listed(&mut pairs).map_err(Close::Decode)? {
             let mapped = ingest.rules.map_listed(&tag, time, record, &pairs);
-            let Some(name) = mapped.app else {
+            let Some(name) = &mapped.app else {
                 no_app += 1;
                 continue;
             };
-            if let Some((_, lines)) = groups.iter_mut().find(|(app, _)| **app.name() == *name) {
-                lines.push(mapped.line);
+            if let Some((_, lines)) = groups.iter_mut().find(|(app, _)| **app.name() == **name) {
+                mapped.push_to(lines);
                 continue;
             }
             let app = match &self.last_app {
-                Some(app) if **app.name() == *name => app.clone(),
-                _ => match ingest.store.app(&name) {
+                Some(app) if **app.name() == **name => app.clone(),
+                _ => match ingest.store.app(name) {
                     Some(app) => {
                         self.last_app = Some(app.clone());
                         app
@@ -413,8 +413,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     }
                 },
             };
-            let mut lines = group_vec();
-            lines.push(mapped.line);
+            let mut lines = LineBatch::new(group_vec());
+            mapped.push_to(&mut lines);
             groups.push((app, lines));
         }
         if no_app > 0 {
@@ -423,6 +423,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if too_many_apps > 0 {
             ingest.metrics.records_dropped.with_label_values(&["too_many_apps"]).inc_by(too_many_apps);
         }
-        Ok(groups)
+        Ok(groups.into_iter().map(|(app, lines)| (app, lines.finish())).collect())
     }
 }

@@ -54,3 +54,25 @@ fn timestamps_clamp() {
     assert_eq!(Timestamp::from_f64(1.5), Timestamp::new(1, 500_000_000));
     assert_eq!(Timestamp::new(u64::MAX, 0).rfc3339(), "9999-12-31T23:59:59.999999999Z");
 }
+
+#[test]
+fn lines_of_a_batch_share_one_text_and_each_keeps_its_own_parts_and_size() {
+    let mut batch = LineBatch::new(Vec::new());
+    let long = "é".repeat(200);
+    batch.push(Timestamp::new(1, 0), "app", "web.1", "stdout", "first", Box::new([]));
+    batch.push(Timestamp::new(2, 0), "router", "", "", "", Box::new([]));
+    batch.push(Timestamp::new(3, 0), "app", &long, "stderr", "third\nline", Box::new([]));
+    assert_eq!(batch.len(), 3);
+    let lines = batch.finish();
+    let parts: Vec<_> = lines.iter().map(|l| (l.time().secs, l.source(), l.dyno(), l.stream(), l.message())).collect();
+    assert_eq!(parts[0], (1, "app", "web.1", "stdout", "first"));
+    assert_eq!(parts[1], (2, "router", "", "", ""));
+    assert_eq!((parts[2].0, parts[2].1, parts[2].3, parts[2].4), (3, "app", "stderr", "third\nline"));
+    assert!(parts[2].2.len() <= MAX_ATTR && parts[2].2.chars().all(|c| c == 'é'));
+    assert!(Arc::ptr_eq(lines[0].text.as_ref().unwrap(), lines[2].text.as_ref().unwrap()), "one buffer for the batch");
+    // Each line is counted with its own text, not the buffer it shares.
+    let alone = Line::new(Timestamp::new(1, 0), "app", "web.1", "stdout", "first", Box::new([]));
+    assert_eq!(lines[0].approx_bytes(), alone.approx_bytes());
+    let json: LogLine = serde_json::from_slice(lines[1].json("shop")).unwrap();
+    assert_eq!((json.source.as_str(), json.message.as_str()), ("router", ""));
+}

@@ -33,7 +33,7 @@ fn map(rules: &Rules, tag: &str, rec: &[u8]) -> (Option<String>, Line) {
     let tag = rules.tag_info(tag);
     let mut pairs = Vec::new();
     let m = rules.map(&tag, Timestamp::default(), rec, &mut pairs).unwrap();
-    (m.app.map(|a| a.into_owned()), m.line)
+    (m.app.clone().map(|a| a.into_owned()), m.into_line())
 }
 
 fn fields_json(line: &Line) -> serde_json::Value {
