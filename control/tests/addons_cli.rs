@@ -12,39 +12,15 @@ mod common;
 
 use std::path::Path;
 
-use common::{TOKEN, TestServer, start_with};
+use common::cli::{self, Run};
+use common::{TestServer, start_with};
 use serde_json::json;
 use slipway_tests::servers::{Postgres, Redis};
-use tokio::io::AsyncWriteExt;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// Runs `slipway args` against `s` with `stdin`, and `PATH` = `path` when given.
 async fn slipway(s: &TestServer, args: &[&str], stdin: &str, path: Option<&Path>) -> Run {
-    let home = s.dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"));
-    command.args(args).env("HOME", &home).env_remove("XDG_CONFIG_HOME").env_remove("SLIPWAY_APP");
-    command.env("SLIPWAY_API_URL", format!("http://{}", s.api)).env("SLIPWAY_TOKEN", TOKEN);
-    command.env_remove("PGPASSWORD").env_remove("REDISCLI_AUTH");
-    if let Some(path) = path {
-        command.env("PATH", path);
-    }
-    command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    let output = child.wait_with_output().await.unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    Run { code: output.status.code().unwrap_or(-1), stdout: text(&output.stdout), stderr: text(&output.stderr) }
+    let path: Vec<_> = path.map(|p| ("PATH", p.to_str().unwrap())).into_iter().collect();
+    cli::against(s, &path, args, stdin.as_bytes()).await
 }
 
 /// A control plane on these servers with app `shop`, its add-on of `kind` named `name`;

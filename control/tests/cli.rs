@@ -9,36 +9,18 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::cli::{self, Run};
 use common::{TOKEN, TestServer, echo_app, get_port, start, start_with_logd};
 use slipway_tests::process::Process;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `slipway args` with `env` (and a private HOME), nothing inherited that matters.
 async fn run(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"));
-    command.args(args).env("HOME", home).env_remove("XDG_CONFIG_HOME");
-    for var in ["SLIPWAY_API_URL", "SLIPWAY_TOKEN", "SLIPWAY_APP", "BROWSER", "DISPLAY", "WAYLAND_DISPLAY"] {
-        command.env_remove(var);
-    }
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let output = command.output().await.unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    Run { code: output.status.code().unwrap_or(-1), stdout: text(&output.stdout), stderr: text(&output.stderr) }
+    cli::run(home, env, args, b"").await
 }
 
 /// Runs `slipway args` against `s`.
 async fn slipway(s: &TestServer, args: &[&str]) -> Run {
-    let home = s.dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let url = format!("http://{}", s.api);
-    run(&home, &[("SLIPWAY_API_URL", &url), ("SLIPWAY_TOKEN", TOKEN)], args).await
+    cli::against(s, &[], args, b"").await
 }
 
 /// Succeeds with exactly `expected` on stdout and nothing on stderr.

@@ -7,55 +7,24 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::cli::{self, Run};
 use common::{TOKEN, TestServer, echo_app, start_with_logd};
 use futures_util::{SinkExt, StreamExt};
 use slipway_config::process_group::processes;
 use slipway_tests::process::Process;
-use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `slipway args` against `s` with `stdin` as its standard input.
 async fn slipway(s: &TestServer, args: &[&str], stdin: &[u8]) -> Run {
-    let home = s.dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args(args)
-        .env("HOME", &home)
-        .env("SLIPWAY_API_URL", format!("http://{}", s.api))
-        .env("SLIPWAY_TOKEN", TOKEN)
-        .env_remove("SLIPWAY_APP")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // Written alongside: a command that does not read must not block the test.
-    let writer = tokio::spawn(async move {
-        let _ = input.write_all(&stdin).await;
-    });
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
-    writer.abort();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    Run { code: output.status.code().unwrap_or(-1), stdout: text(&output.stdout), stderr: text(&output.stderr) }
+    cli::against(s, &[], args, stdin).await
 }
 
 /// `slipway run` as a [`Process`] whose lines can be awaited.
 fn slipway_process(s: &TestServer, args: &[&str]) -> Process {
-    let home = s.dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    let home = cli::home(s);
     let url = format!("http://{}", s.api);
     let env = [("SLIPWAY_API_URL", url.as_str()), ("SLIPWAY_TOKEN", TOKEN), ("HOME", home.to_str().unwrap())];
     Process::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_slipway")), args, &env)

@@ -12,6 +12,8 @@ use slipway_control::Config;
 use slipway_control::server::Server;
 use slipway_tests::{Reply, client};
 
+pub mod cli;
+
 pub const TOKEN: &str = "test-admin-token-0123456789";
 pub const ROUTER_TOKEN: &str = "test-router-token-0123456789";
 pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123";
