@@ -2,6 +2,8 @@
 //! WebSockets over TLS, resumption, old protocol versions, redirects and HSTS, the
 //! on-demand seam, the listing and the metrics. A test CA (rcgen) issues every certificate.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
