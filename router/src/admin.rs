@@ -1,5 +1,6 @@
-//! The admin listener: the route API (`/v1/routes`, bearer token), `/metrics`, `/healthz`
-//! and `/readyz`. It runs on the control runtime, away from the workers.
+//! The admin listener: the route API (`/v1/routes`, bearer token), the certificate listing
+//! (`/v1/certificates`, bearer token; never key material), `/metrics`, `/healthz` and
+//! `/readyz`. It runs on the control runtime, away from the workers.
 //!
 //! Errors are Slipway's JSON error body (`slipway_config::api_error`):
 //! `{"error": {"code": "...", "message": "..."}}`, with `field` when one field of the body
@@ -41,6 +42,7 @@ pub(crate) fn router(shared: Arc<Shared>, writer: RouteWriter) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/routes", get(list_routes).put(replace_routes))
         .route("/v1/routes/{app}", get(show_app).put(put_app).delete(delete_app))
+        .route("/v1/certificates", get(list_certificates))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Admin { shared, writer })
@@ -55,7 +57,16 @@ async fn readyz(State(admin): State<Admin>) -> Response {
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {
+    if let Some(certs) = &admin.shared.certificates {
+        admin.shared.expiry.refresh(certs, &admin.shared.metrics);
+    }
     admin.shared.metrics.response()
+}
+
+/// Host, issuer, not-after and source of every certificate served (`[]` with HTTPS off).
+async fn list_certificates(_: Authorized, State(admin): State<Admin>) -> Json<serde_json::Value> {
+    let listed = admin.shared.certificates.as_deref().map(crate::tls::listing::list).unwrap_or_default();
+    Json(json!({ "certificates": listed }))
 }
 
 async fn list_routes(_: Authorized, State(admin): State<Admin>) -> Json<RouteSet> {

@@ -21,8 +21,10 @@ use slipway_config::{de, load_layered};
 use crate::spec::{self, Balance};
 
 pub mod cidr;
+pub mod tls;
 
 pub use cidr::Cidr;
+pub use tls::{CertificateFiles, PemFiles, Tls, ZoneTls};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
@@ -64,6 +66,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// What the router takes from clients: forwarding headers, protocol upgrades.
     pub clients: Clients,
+    /// HTTPS: certificates, redirects, HSTS (the listener is `listen.https`).
+    pub tls: Tls,
 }
 
 /// What the router takes from its clients.
@@ -154,6 +158,9 @@ pub struct Listen {
     /// Public HTTP listener (HTTP/1.1, and HTTP/2 with prior knowledge).
     #[serde(deserialize_with = "de::addr")]
     pub http: SocketAddr,
+    /// Public HTTPS listener (TLS 1.2 and 1.3, ALPN h2 and http/1.1). Unset: no HTTPS.
+    #[serde(deserialize_with = "de::opt_addr")]
+    pub https: Option<SocketAddr>,
     /// Admin listener: `/v1/routes`, `/metrics`, `/healthz`, `/readyz`. Keep it private.
     #[serde(deserialize_with = "de::addr")]
     pub admin: SocketAddr,
@@ -260,13 +267,18 @@ impl Default for Config {
             upstream: Upstream::default(),
             control: ControlConfig::default(),
             clients: Clients::default(),
+            tls: Tls::default(),
         }
     }
 }
 
 impl Default for Listen {
     fn default() -> Self {
-        Listen { http: SocketAddr::from(([0, 0, 0, 0], 8080)), admin: SocketAddr::from(([127, 0, 0, 1], 9080)) }
+        Listen {
+            http: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            https: None,
+            admin: SocketAddr::from(([127, 0, 0, 1], 9080)),
+        }
     }
 }
 
@@ -397,7 +409,7 @@ impl Config {
                 );
             }
         }
-        Ok(())
+        self.tls.validate(&self.zones)
     }
 
     /// Number of worker threads to run.

@@ -21,8 +21,9 @@
 //! - `upstream/`: endpoints, their connection pools, balancing, health probes;
 //! - `downstream/`: what every layer knows of the client: connection state, the framing
 //!   check, the request body, the request id;
-//! - at the bottom: `config`, `spec` (the wire format), `metrics`, `clock` (config loading, logging and the API error
-//!   body are `slipway-config`'s).
+//! - at the bottom: `config`, `spec` (the wire format), `metrics`, `clock`, `watch` (the
+//!   file watch the routes file and the certificate files share) (config loading, logging
+//!   and the API error body are `slipway-config`'s).
 #![forbid(unsafe_code)]
 
 mod accept;
@@ -39,6 +40,7 @@ pub mod stack;
 pub mod table;
 pub mod tls;
 pub mod upstream;
+mod watch;
 
 pub use config::{Config, ConfigError};
 pub use server::{Router, StartError};

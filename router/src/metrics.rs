@@ -5,7 +5,7 @@
 //! bounded by the live table. The request path only touches pre-resolved handles (atomic
 //! adds), never the label maps.
 
-use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry};
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry};
 use slipway_config::metrics::Registrar;
 
 /// Label value for requests that matched no app (bad or unknown host).
@@ -44,6 +44,16 @@ pub struct Metrics {
     pub control_errors: IntCounterVec,
     /// Requests to wake sleeping apps, by result.
     pub wakes: IntCounterVec,
+    /// TLS handshakes, by result and protocol version.
+    pub tls_handshakes: IntCounterVec,
+    /// ClientHellos for which no exact, wildcard or held certificate matched, by what
+    /// they got instead.
+    pub tls_resolver_misses: IntCounterVec,
+    /// Seconds until each certificate expires, by host (hosts with certificates; set when
+    /// `/metrics` is read).
+    pub tls_certificate_expiry: IntGaugeVec,
+    /// Certificate file loads, by result.
+    pub tls_certificate_reloads: IntCounterVec,
     no_app: AppMetrics,
 }
 
@@ -121,6 +131,26 @@ impl Metrics {
         );
         let wakes =
             r.counter_vec("slipway_router_wakes_total", "Requests to wake sleeping apps, by result", &["result"]);
+        let tls_handshakes = r.counter_vec(
+            "slipway_router_tls_handshakes_total",
+            "TLS handshakes, by result (ok, error, timeout, no_certificate, challenge) and version (TLSv1_2, TLSv1_3, none)",
+            &["result", "version"],
+        );
+        let tls_resolver_misses = r.counter_vec(
+            "slipway_router_tls_resolver_misses_total",
+            "ClientHellos no exact, wildcard or held certificate matched, by answer (on_demand, default, alert)",
+            &["answer"],
+        );
+        let tls_certificate_expiry = r.gauge_vec(
+            "slipway_router_tls_certificate_expiry_seconds",
+            "Seconds until the certificate served for a host expires (negative: expired)",
+            &["host"],
+        );
+        let tls_certificate_reloads = r.counter_vec(
+            "slipway_router_tls_certificate_reloads_total",
+            "Certificate file loads, by result (ok, error: the previous certificate keeps serving)",
+            &["result"],
+        );
         let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
         let no_app = per_app.for_app(NO_APP);
@@ -140,6 +170,10 @@ impl Metrics {
             control_refused,
             control_errors,
             wakes,
+            tls_handshakes,
+            tls_resolver_misses,
+            tls_certificate_expiry,
+            tls_certificate_reloads,
             no_app,
         }
     }

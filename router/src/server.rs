@@ -30,6 +30,8 @@ use crate::shared::{ControlPlaneLink, Shared};
 use crate::sources::control::ControlPlane;
 use crate::table::Routes;
 use crate::table::update::{self, Defaults, RouteWriter};
+use crate::tls::listing::ExpiryGauge;
+use crate::tls::{Certificates, Handshaker, HttpsPolicy, OnDemand};
 
 /// Why the router could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,9 @@ pub enum StartError {
     /// The routes file is invalid.
     #[error("{0}")]
     Routes(String),
+    /// A certificate file is invalid, or the TLS configuration cannot be built.
+    #[error("{0}")]
+    Tls(String),
     /// A thread or runtime could not be created.
     #[error("cannot start {what}: {source}")]
     Runtime {
@@ -54,18 +59,26 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Router {
     http_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     admin_addr: SocketAddr,
     shared: Arc<Shared>,
     writer: RouteWriter,
     shutdown: CancellationToken,
     workers: Vec<std::thread::JoinHandle<()>>,
     control: Option<tokio::runtime::Runtime>,
-    _watcher: Option<crate::sources::file::Watcher>,
+    _watcher: Option<crate::watch::Watcher>,
+    _certificate_watcher: Option<crate::watch::Watcher>,
 }
 
 impl Router {
     /// Binds the listeners, loads the routes file and starts serving.
     pub fn start(config: Config) -> Result<Router, StartError> {
+        Router::start_with(config, None)
+    }
+
+    /// [`Router::start`], with an issuer of certificates on demand for the HTTPS listener
+    /// (asked after exact hosts and wildcards; see `tls/on_demand.rs`).
+    pub fn start_with(config: Config, on_demand: Option<Arc<dyn OnDemand>>) -> Result<Router, StartError> {
         let control = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("slipway-control")
@@ -76,18 +89,53 @@ impl Router {
         let listeners =
             bind_reuseport(config.listen.http, workers).map_err(ListenError::at("listen.http", config.listen.http))?;
         let http_addr = listeners[0].local_addr().map_err(ListenError::at("listen.http", config.listen.http))?;
+        let tls_listeners = match config.listen.https {
+            None => None,
+            Some(addr) => Some(bind_reuseport(addr, workers).map_err(ListenError::at("listen.https", addr))?),
+        };
+        let https_addr = match (&tls_listeners, config.listen.https) {
+            (Some(listeners), Some(addr)) => {
+                Some(listeners[0].local_addr().map_err(ListenError::at("listen.https", addr))?)
+            }
+            _ => None,
+        };
         let admin_listener = slipway_config::listen::bind("listen.admin", config.listen.admin)?;
         let admin_addr = admin_listener.local_addr().map_err(ListenError::at("listen.admin", config.listen.admin))?;
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
         let control_plane = ControlPlane::new(&config.control, metrics.clone());
+        let https = https_addr.map(|addr| {
+            let certs = Arc::new(Certificates::new(on_demand.clone()));
+            (certs, HttpsPolicy::new(&config, addr.port()))
+        });
+        let (certificates, policy) = match https {
+            Some((certs, policy)) => (Some(certs), Some(policy)),
+            None => (None, None),
+        };
+        let (handshaker, certificate_files) = match &certificates {
+            None => (None, None),
+            Some(certs) => {
+                let files = crate::tls::files::load(&config.tls, certs, &metrics).map_err(StartError::Tls)?;
+                let handshaker = Handshaker::new(
+                    certs.clone(),
+                    config.tls.session_cache,
+                    config.tls.on_demand_timeout,
+                    metrics.clone(),
+                )
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+                (Some(Arc::new(handshaker)), Some(files))
+            }
+        };
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
             runtime: control.handle().clone(),
             control_plane: control_plane.clone().map(|plane| plane as Arc<dyn ControlPlaneLink>),
             ready: AtomicBool::new(false),
+            https: policy,
+            certificates: certificates.clone(),
+            expiry: ExpiryGauge::default(),
             config,
         });
         let defaults = Defaults {
@@ -117,6 +165,14 @@ impl Router {
             }
         };
 
+        let certificate_watcher = match (certificate_files, &certificates) {
+            (Some(files), Some(certs)) if !files.is_empty() => {
+                let _entered = control.enter();
+                Some(files.watch(certs.clone(), shared.metrics.clone()).map_err(StartError::Tls)?)
+            }
+            _ => None,
+        };
+
         if let Some(plane) = &control_plane {
             control.spawn(plane.clone().follow(writer.clone()));
             control
@@ -139,18 +195,21 @@ impl Router {
         }
 
         let mut threads = Vec::with_capacity(workers);
+        let mut tls_listeners = tls_listeners.map(Vec::into_iter);
         for (index, listener) in listeners.into_iter().enumerate() {
-            let worker = Arc::new(Worker::new(shared.clone()));
+            let worker = Arc::new(Worker::new(shared.clone(), handshaker.clone()));
+            let tls_listener = tls_listeners.as_mut().and_then(Iterator::next);
             let stop = shutdown.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("slipway-worker-{index}"))
-                .spawn(move || run_worker(index, listener, worker, stop))
+                .spawn(move || run_worker(index, listener, tls_listener, worker, stop))
                 .map_err(|source| StartError::Runtime { what: "a worker thread", source })?;
             threads.push(thread);
         }
         shared.ready.store(true, Ordering::Release);
         Ok(Router {
             http_addr,
+            https_addr,
             admin_addr,
             shared,
             writer,
@@ -158,12 +217,24 @@ impl Router {
             workers: threads,
             control: Some(control),
             _watcher: watcher,
+            _certificate_watcher: certificate_watcher,
         })
     }
 
     /// Where the HTTP listener listens.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where the HTTPS listener listens, when it is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    /// The certificates the HTTPS listener serves, when it is on: other sources (Kubernetes
+    /// TLS secrets) add and replace certificates by host here.
+    pub fn certificates(&self) -> Option<Arc<Certificates>> {
+        self.shared.certificates.clone()
     }
 
     /// Where the admin listener listens.

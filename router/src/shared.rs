@@ -1,9 +1,9 @@
 //! What every part of the running router shares ([`Shared`]): the config, the live route
-//! table, the metrics, a handle on the control runtime, the link to the control plane and
-//! the readiness flag. `server.rs` creates it at start; the accept layer, the request stack
+//! table, the metrics, a handle on the control runtime, the link to the control plane, the
+//! readiness flag and, with HTTPS on, the certificates and the redirect/HSTS policy. `server.rs` creates it at start; the accept layer, the request stack
 //! and the admin API read it.
 //!
-//! It imports only the table and the foundation modules. The control plane's client lives
+//! It imports only the table, `tls` and the foundation modules. The control plane's client lives
 //! with the route sources (`sources/control.rs`), which are not below the request path, so
 //! the request path reaches it through the small [`ControlPlaneLink`] trait defined here.
 
@@ -16,6 +16,8 @@ use futures_util::future::BoxFuture;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::table::Routes;
+use crate::tls::listing::ExpiryGauge;
+use crate::tls::{Certificates, HttpsPolicy};
 
 /// What every part of the running router shares.
 #[derive(Debug)]
@@ -28,6 +30,12 @@ pub(crate) struct Shared {
     /// The control plane, when configured.
     pub(crate) control_plane: Option<Arc<dyn ControlPlaneLink>>,
     pub(crate) ready: AtomicBool,
+    /// Redirects and HSTS, when the HTTPS listener is on.
+    pub(crate) https: Option<HttpsPolicy>,
+    /// The certificates served, when the HTTPS listener is on.
+    pub(crate) certificates: Option<Arc<Certificates>>,
+    /// The certificate expiry series, refreshed when `/metrics` is read.
+    pub(crate) expiry: ExpiryGauge,
 }
 
 impl Shared {

@@ -39,7 +39,8 @@ async fn a_bad_config_is_one_clear_error_naming_the_key() {
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: &[Case<'_>] = &[
         ("[listen]\nhttp = \"8080\"\n", &[], "key \"listen.http\""),
-        ("[listen]\nhttps = \"0.0.0.0:1\"\n", &[], "key \"listen.https\": unknown key"),
+        ("[listen]\nhttps = \"443\"\n", &[], "key \"listen.https\""),
+        ("[tls]\nhsts = \"forever\"\n", &[], "key \"tls.hsts\""),
         ("zones = [\"UPPER.case\"]\n", &[], "key \"zones[0]\""),
         ("[timeouts]\nidle = \"forever\"\n", &[], "key \"timeouts.idle\""),
         ("zones = [", &[], "router.toml"),

@@ -15,6 +15,7 @@ pub mod raw;
 pub mod relay;
 pub mod servers;
 pub mod stream;
+pub mod tls;
 
 pub use backend::Backend;
 pub use client::{Reply, get, send};

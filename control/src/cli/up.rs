@@ -50,6 +50,10 @@ pub struct UpArgs {
     /// The router's public HTTP listener (apps are http://<app>.<zone>:<port>).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub http: SocketAddr,
+    /// The router's HTTPS listener, turned on only when <data-dir>/tls/cert.pem and
+    /// key.pem exist (a certificate for *.<zone>).
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub https: SocketAddr,
     /// The control plane's API.
     #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR")]
     pub api: SocketAddr,
@@ -223,6 +227,12 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
     router_config.control.url = Some(format!("http://{}", server.api_addr()));
     router_config.control.token = Some(secrets.router_token.clone());
     router_config.timeouts.drain = Duration::from_secs(5);
+    if let Some(certificate) = local_certificate(&data_dir, &router_config.zones) {
+        router_config.listen.https = Some(args.https);
+        router_config.tls.certificates = vec![certificate];
+        // The apps' URLs stay http://; HTTPS is offered next to them, not forced.
+        router_config.tls.redirect = false;
+    }
     let started = match router_config.validate() {
         Err(e) => Err(UpError::new(format!("router: {e}"))),
         Ok(()) => match tokio::task::spawn_blocking(move || slipway_router::Router::start(router_config)).await {
@@ -332,6 +342,9 @@ async fn banner(up: &Up, args: &UpArgs) {
         }
         None => lines.push(format!("  Apps:  http://<app>.{}:{}/", args.zone, up.router.http_addr().port())),
     }
+    if let Some(https) = up.router.https_addr() {
+        lines.push(format!("  HTTPS: https://<app>.{}:{}/", args.zone, https.port()));
+    }
     lines.push(format!("  API:   {api}"));
     lines.push(format!("  Token: {}", up.admin_token));
     lines.push(String::new());
@@ -425,4 +438,33 @@ fn concrete(addr: SocketAddr) -> std::io::Result<SocketAddr> {
         return Ok(addr);
     }
     std::net::TcpListener::bind(addr)?.local_addr()
+}
+
+/// The certificate `slipway up` serves over HTTPS for every zone's apps, when the operator
+/// put one in `<data_dir>/tls/` (`cert.pem`, `key.pem`); None: HTTPS stays off.
+pub(crate) fn local_certificate(data_dir: &Path, zones: &[String]) -> Option<slipway_router::config::CertificateFiles> {
+    let (cert, key) = (data_dir.join("tls/cert.pem"), data_dir.join("tls/key.pem"));
+    (cert.is_file() && key.is_file()).then(|| slipway_router::config::CertificateFiles {
+        hosts: zones.iter().map(|zone| format!("*.{zone}")).collect(),
+        cert,
+        key,
+    })
+}
+
+#[cfg(test)]
+mod https_tests {
+    use super::*;
+
+    #[test]
+    fn https_is_on_only_when_both_certificate_files_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = vec!["reviewapp.localhost".to_owned()];
+        assert!(local_certificate(dir.path(), &zones).is_none());
+        std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+        std::fs::write(dir.path().join("tls/cert.pem"), "x").unwrap();
+        assert!(local_certificate(dir.path(), &zones).is_none(), "no key yet");
+        std::fs::write(dir.path().join("tls/key.pem"), "x").unwrap();
+        let found = local_certificate(dir.path(), &zones).unwrap();
+        assert_eq!(found.hosts, ["*.reviewapp.localhost"]);
+    }
 }

@@ -1,5 +1,10 @@
-//! One client connection: protocol detection, the hyper server connection, and the
-//! header-read and idle timers. The timers run on the connection's [`ConnState`]
+//! One client connection: the TLS handshake (HTTPS listener) or protocol detection (plain
+//! listener), the hyper server connection, and the header-read and idle timers.
+//!
+//! Over TLS, ALPN says HTTP/2 or HTTP/1.1 (no prior-knowledge sniff); after that an HTTPS
+//! connection runs exactly the plain path: the same framing check, limits, timers,
+//! upgrades and request stack, over a `TlsStream` instead of a `TcpStream` (the I/O wrapper
+//! is generic, so the plain path is compiled as before, without dynamic dispatch). The timers run on the connection's [`ConnState`]
 //! (`downstream/conn_state.rs` says why they are ours and not hyper's): the connection task
 //! closes a connection whose request head is late (slowloris) at once, and an idle one
 //! gracefully.
@@ -26,6 +31,29 @@ use crate::downstream::conn_state::{ConnState, Expired};
 use crate::downstream::framing::{Feed, Framing};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What a client connection's bytes travel over: a TCP socket, or TLS on one.
+pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo for T {}
+
+/// Serves one connection accepted on the HTTPS listener until it closes.
+pub(crate) async fn serve_tls(worker: Arc<Worker>, stream: TcpStream, client: SocketAddr, shutdown: CancellationToken) {
+    let Some(handshaker) = worker.tls.clone() else { return };
+    let metrics = &worker.shared.metrics;
+    metrics.open_connections.inc();
+    let _open = scopeguard(|| worker.shared.metrics.open_connections.dec());
+    let opened = now_ms();
+    let _ = stream.set_nodelay(true);
+    let local_port = stream.local_addr().map_or(0, |a| a.port());
+    let limit = worker.shared.config.timeouts.header_read;
+    let established = tokio::select! {
+        done = handshaker.accept(stream, client, limit) => done,
+        () = shutdown.cancelled() => return,
+    };
+    let Some((stream, http2)) = established else { return };
+    run(&worker, stream, Bytes::new(), Peer { client, local_port, opened, http2, tls: true }, &shutdown).await;
+}
 
 /// Serves one accepted client connection until it closes.
 pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: SocketAddr, shutdown: CancellationToken) {
@@ -56,19 +84,34 @@ pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: So
         }
     };
 
+    run(&worker, stream, prefix, Peer { client, local_port, opened, http2, tls: false }, &shutdown).await;
+}
+
+/// What the connection task knows of a client connection before its first request.
+struct Peer {
+    client: SocketAddr,
+    local_port: u16,
+    opened: u64,
+    http2: bool,
+    tls: bool,
+}
+
+/// Serves HTTP on an established connection (`prefix`: bytes read already, replayed first).
+async fn run<S: ClientIo>(worker: &Worker, stream: S, prefix: Bytes, peer: Peer, shutdown: &CancellationToken) {
+    let Peer { client, local_port, opened, http2, tls } = peer;
     // Trust is the peer's, so decided once per connection, not per request.
     let trusted = worker.shared.config.clients.is_trusted(client.ip());
-    let state = Arc::new(ConnState::new(client, local_port, http2, opened, trusted));
+    let state = Arc::new(ConnState::new(client, local_port, http2, opened, trusted, tls));
     let limits = &worker.shared.config.limits;
     let framing = (!http2).then(|| Framing::new(limits.max_header_bytes, limits.max_headers));
     let io = TokioIo::new(Tracked::new(stream, prefix, state.clone(), framing));
     let service = TowerToHyperService::new(worker.stack(state.clone()));
     if http2 {
         let conn = worker.h2.serve_connection(io, service);
-        drive(conn, &worker, &state, &shutdown).await;
+        drive(conn, worker, &state, shutdown).await;
     } else {
         let conn = worker.h1.serve_connection(io, service).with_upgrades();
-        drive(conn, &worker, &state, &shutdown).await;
+        drive(conn, worker, &state, shutdown).await;
     }
 }
 
@@ -146,16 +189,18 @@ trait GracefulConnection: Future<Output = Result<(), hyper::Error>> {
     fn graceful_shutdown(self: Pin<&mut Self>);
 }
 
-type Io = TokioIo<Tracked>;
+type Io<S> = TokioIo<Tracked<S>>;
 type Svc = TowerToHyperService<Stack>;
 
-impl GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<Io, Svc> {
+impl<S: ClientIo> GracefulConnection for hyper::server::conn::http1::UpgradeableConnection<Io<S>, Svc> {
     fn graceful_shutdown(self: Pin<&mut Self>) {
         hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(self);
     }
 }
 
-impl GracefulConnection for hyper::server::conn::http2::Connection<Io, Svc, hyper_util::rt::TokioExecutor> {
+impl<S: ClientIo> GracefulConnection
+    for hyper::server::conn::http2::Connection<Io<S>, Svc, hyper_util::rt::TokioExecutor>
+{
     fn graceful_shutdown(self: Pin<&mut Self>) {
         hyper::server::conn::http2::Connection::graceful_shutdown(self);
     }
@@ -182,9 +227,9 @@ async fn sniff(stream: &mut TcpStream) -> io::Result<Option<(bool, Bytes)>> {
 /// The client socket as hyper reads it: sniffed bytes replayed first, every HTTP/1 byte
 /// judged by [`Framing`] before hyper parses it, and the arrival of bytes noted for the
 /// header timer.
-struct Tracked {
+struct Tracked<S: ClientIo> {
     /// None only after `drop` handed the socket to the lingering close.
-    inner: Option<TcpStream>,
+    inner: Option<S>,
     /// Bytes for hyper before anything more is read (sniffed, joined or synthetic).
     out: BytesMut,
     /// The client closed its side; report EOF once `out` is drained.
@@ -193,8 +238,8 @@ struct Tracked {
     state: Arc<ConnState>,
 }
 
-impl Tracked {
-    fn new(inner: TcpStream, prefix: Bytes, state: Arc<ConnState>, framing: Option<Framing>) -> Tracked {
+impl<S: ClientIo> Tracked<S> {
+    fn new(inner: S, prefix: Bytes, state: Arc<ConnState>, framing: Option<Framing>) -> Tracked<S> {
         let mut tracked = Tracked { inner: Some(inner), out: BytesMut::new(), eof: false, framing, state };
         match tracked.framing.as_mut() {
             None => tracked.out.extend_from_slice(&prefix),
@@ -234,12 +279,12 @@ impl Tracked {
         }
     }
 
-    fn socket(&mut self) -> &mut TcpStream {
+    fn socket(&mut self) -> &mut S {
         self.inner.as_mut().expect("the socket is only taken on drop")
     }
 }
 
-impl AsyncRead for Tracked {
+impl<S: ClientIo> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
@@ -335,7 +380,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: ClientIo> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(self.socket()).poll_write(cx, buf)
     }
@@ -361,7 +406,7 @@ impl AsyncWrite for Tracked {
     }
 }
 
-impl Drop for Tracked {
+impl<S: ClientIo> Drop for Tracked<S> {
     fn drop(&mut self) {
         // A refused client may still be sending. Closing a socket with unread data makes
         // the kernel send a reset, which can destroy our 400 before the client reads it;
@@ -375,7 +420,7 @@ impl Drop for Tracked {
     }
 }
 
-async fn linger(mut stream: TcpStream) {
+async fn linger<S: ClientIo>(mut stream: S) {
     use tokio::io::AsyncWriteExt;
     let _ = stream.shutdown().await;
     let drain = async {

@@ -1,8 +1,8 @@
 //! Each worker's accept loop.
 //!
-//! Every worker thread has its own listening socket on the shared HTTP port (opened by
-//! `accept/bind.rs`) and a single-threaded runtime that accepts on it and serves each
-//! connection (`accept/conn.rs`). On shutdown it stops accepting, lets its
+//! Every worker thread has its own listening socket on the shared HTTP port, and one on the
+//! HTTPS port when it is on (opened by `accept/bind.rs`), and a single-threaded runtime
+//! that accepts on them and serves each connection (`accept/conn.rs`). On shutdown it stops accepting, lets its
 //! connections and tunnels finish, and drops what is left after `timeouts.drain`.
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::accept::worker::Worker;
 pub(crate) fn run_worker(
     index: usize,
     listener: std::net::TcpListener,
+    tls_listener: Option<std::net::TcpListener>,
     worker: Arc<Worker>,
     shutdown: CancellationToken,
 ) {
@@ -38,6 +39,13 @@ pub(crate) fn run_worker(
                 return;
             }
         };
+        let tls_listener = match tls_listener.map(TcpListener::from_std).transpose() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(worker = index, error = %e, "cannot register the HTTPS listener");
+                return;
+            }
+        };
         let connections = TaskTracker::new();
         loop {
             tokio::select! {
@@ -47,18 +55,18 @@ pub(crate) fn run_worker(
                     Ok((stream, client)) => {
                         connections.spawn(crate::accept::conn::serve(worker.clone(), stream, client, shutdown.clone()));
                     }
-                    Err(e) => {
-                        // Per-connection errors (reset before accept) are not worth a pause;
-                        // running out of file descriptors is, or the loop would spin.
-                        if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
-                            tracing::warn!(worker = index, error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
+                    Err(e) => pause_after(index, &e).await,
+                },
+                accepted = accept_on(tls_listener.as_ref()), if tls_listener.is_some() => match accepted {
+                    Ok((stream, client)) => {
+                        connections.spawn(crate::accept::conn::serve_tls(worker.clone(), stream, client, shutdown.clone()));
                     }
+                    Err(e) => pause_after(index, &e).await,
                 },
             }
         }
         drop(listener);
+        drop(tls_listener);
         connections.close();
         worker.tunnels.close();
         let drained = tokio::time::timeout(drain, async {
@@ -70,4 +78,21 @@ pub(crate) fn run_worker(
             tracing::warn!(worker = index, open = connections.len() + worker.tunnels.len(), "drain timeout: closing what is left");
         }
     });
+}
+
+/// Accepts on `listener` (the branch is disabled when there is none).
+async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// After a failed accept: per-connection errors (reset before accept) are not worth a
+/// pause; running out of file descriptors is, or the loop would spin.
+async fn pause_after(index: usize, e: &std::io::Error) {
+    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+        tracing::warn!(worker = index, error = %e, "accept failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -15,6 +15,7 @@ use crate::shared::Shared;
 use crate::stack::forward::Forward;
 use crate::stack::limit::{AppLimit, AppLimitLayer};
 use crate::stack::route::RouteService;
+use crate::tls::Handshaker;
 
 /// The whole request path for one client connection.
 pub(crate) type Stack = RouteService<AppLimit<Forward>>;
@@ -27,10 +28,12 @@ pub(crate) struct Worker {
     pub(crate) h2: http2::Builder<TokioExecutor>,
     /// Tunnels of upgraded connections, waited for on shutdown.
     pub(crate) tunnels: TaskTracker,
+    /// The HTTPS listener's handshakes, when it is on (one for every worker).
+    pub(crate) tls: Option<Arc<Handshaker>>,
 }
 
 impl Worker {
-    pub(crate) fn new(shared: Arc<Shared>) -> Worker {
+    pub(crate) fn new(shared: Arc<Shared>, tls: Option<Arc<Handshaker>>) -> Worker {
         let limits = &shared.config.limits;
         let mut h1 = http1::Builder::new();
         h1.keep_alive(true)
@@ -47,7 +50,7 @@ impl Worker {
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .keep_alive_interval(Some(Duration::from_secs(30)));
-        Worker { shared, h1, h2, tunnels: TaskTracker::new() }
+        Worker { shared, h1, h2, tunnels: TaskTracker::new(), tls }
     }
 
     /// The request path for one client connection.

@@ -141,3 +141,18 @@ fn allowed_upgrades_default_to_websocket_and_are_checked() {
     let err = load_str("[clients]\nupgrades = [\"websocket\", \"h2c over tls\"]").unwrap_err();
     assert_eq!(err.key.as_deref(), Some("clients.upgrades[1]"), "{err}");
 }
+
+#[test]
+fn a_certificate_host_with_a_misplaced_wildcard_names_the_key() {
+    let err = load_str("[[tls.certificates]]\nhosts = [\"a.*.example.com\"]\ncert = \"c\"\nkey = \"k\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("tls.certificates[0].hosts[0]") && text.contains("wildcard"), "{text}");
+}
+
+#[test]
+fn tls_zone_settings_for_a_zone_the_router_does_not_serve_are_refused() {
+    let err = load_str("[tls.zones.\"other.example\"]\nredirect = false\n").unwrap_err();
+    assert!(err.to_string().contains("tls.zones.other.example"), "{err}");
+    let err = load_str("[tls]\nhsts = \"forever\"\n").unwrap_err();
+    assert!(err.to_string().contains("tls.hsts"), "{err}");
+}

@@ -38,6 +38,8 @@ pub(crate) struct ConnState {
     /// The client is a trusted proxy (`clients.trusted_proxies`): its forwarding headers
     /// are kept and extended rather than replaced.
     pub(crate) trusted: bool,
+    /// The client came over TLS (the HTTPS listener).
+    pub(crate) tls: bool,
     inflight: AtomicU32,
     /// When the first byte of a request head arrived with nothing in flight; 0 if none.
     head_started: AtomicU64,
@@ -72,13 +74,21 @@ pub(crate) enum Expired {
 impl ConnState {
     /// `opened` is when the connection was accepted: the first request head is due
     /// `header_read` after that.
-    /// `trusted`: the client is a trusted proxy.
-    pub(crate) fn new(client: SocketAddr, local_port: u16, http2: bool, opened: u64, trusted: bool) -> ConnState {
+    /// `trusted`: the client is a trusted proxy; `tls`: it came over TLS.
+    pub(crate) fn new(
+        client: SocketAddr,
+        local_port: u16,
+        http2: bool,
+        opened: u64,
+        trusted: bool,
+        tls: bool,
+    ) -> ConnState {
         ConnState {
             client,
             client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
             local_port: HeaderValue::from(local_port),
             trusted,
+            tls,
             inflight: AtomicU32::new(0),
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),

@@ -13,42 +13,25 @@
 //! parse or validate at start is a start-up error; later, it keeps the current routes,
 //! logs why and counts `slipway_router_routes_file_reloads_total{result="error"}`.
 //!
-//! The watch is on the file's directory, not the file: editors and Kubernetes ConfigMap
-//! mounts replace files by rename or symlink swap, which a watch on the old inode misses.
-//! Any event in the directory triggers a read; unchanged contents are ignored.
+//! The watch is `watch.rs`'s (on the file's directory, so renames and ConfigMap symlink
+//! swaps are seen); any event triggers a read, and unchanged contents are ignored.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher as _};
 use serde::Deserialize;
-use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::spec::AppRoutes;
 use crate::table::Source;
 use crate::table::update::{Change, RouteWriter};
-
-/// How long to wait for an editor's burst of writes to settle before reading.
-const SETTLE: Duration = Duration::from_millis(50);
+pub use crate::watch::Watcher;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoutesFile {
     #[serde(default)]
     apps: Vec<AppRoutes>,
-}
-
-/// Keeps the file watch alive.
-pub struct Watcher {
-    _inner: notify::RecommendedWatcher,
-}
-
-impl std::fmt::Debug for Watcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Watcher")
-    }
 }
 
 /// Parses a routes file's contents (`.json` as JSON, anything else as TOML).
@@ -115,34 +98,21 @@ pub(crate) fn watch(
     writer: RouteWriter,
     metrics: Arc<Metrics>,
 ) -> Result<Watcher, String> {
-    let changed = Arc::new(Notify::new());
-    let notify_changed = changed.clone();
-    let mut inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            notify_changed.notify_one();
-        }
-    })
-    .map_err(|e| format!("routes file {}: cannot watch: {e}", path.display()))?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    inner
-        .watch(dir, RecursiveMode::NonRecursive)
-        .map_err(|e| format!("routes file {}: cannot watch {}: {e}", path.display(), dir.display()))?;
-
-    tokio::spawn(async move {
-        let mut handled = applied;
-        // The watch is in place: whatever the file holds from now on raises an event, and
-        // whatever it held before is checked here once.
-        changed.notify_one();
-        loop {
-            changed.notified().await;
-            tokio::time::sleep(SETTLE).await;
+    let what = format!("routes file {}", path.display());
+    let files = [path.clone()];
+    // The checks run one at a time (watch.rs), so the lock is never contended.
+    let handled = Arc::new(tokio::sync::Mutex::new(applied));
+    crate::watch::watch(&what, &files, move || {
+        let (path, writer, metrics, handled) = (path.clone(), writer.clone(), metrics.clone(), handled.clone());
+        async move {
+            let mut handled = handled.lock().await;
             // A file missing for a moment (replaced by rename) is read at the next event.
-            let Ok(current) = tokio::fs::read(&path).await else { continue };
-            if current == handled {
-                continue;
+            let Ok(current) = tokio::fs::read(&path).await else { return };
+            if current == *handled {
+                return;
             }
             let result = apply(&path, &current, &writer).await;
-            handled = current;
+            *handled = current;
             match &result {
                 Ok((version, apps)) => tracing::info!(file = %path.display(), version, apps, "routes file reloaded"),
                 Err(e) => tracing::warn!(error = %e, "routes file not applied; keeping the current routes"),
@@ -150,8 +120,7 @@ pub(crate) fn watch(
             let label = if result.is_ok() { "ok" } else { "error" };
             metrics.routes_file_reloads.with_label_values(&[label]).inc();
         }
-    });
-    Ok(Watcher { _inner: inner })
+    })
 }
 
 #[cfg(test)]

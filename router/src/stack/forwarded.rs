@@ -11,6 +11,9 @@
 //!   `-Proto`, `-Host`, `-Port` and `X-Request-Start` are kept when present (the proxy saw
 //!   the original request) and set when absent.
 //!
+//! `X-Forwarded-Proto` says how the client reached the router: `https` over the HTTPS
+//! listener, `http` over the plain one.
+//!
 //! `X-Request-Start: t=<unix ms>` is when the router received the request (for the queue
 //! time APM tools show). Cost per request: one wall-clock read; the header value is made
 //! once per millisecond per worker thread and shared by the requests of that millisecond
@@ -52,7 +55,7 @@ pub(crate) fn set(headers: &mut HeaderMap, meta: &Meta, received: SystemTime) {
             }
         };
         headers.insert(&X_FORWARDED_FOR, forwarded_for);
-        let _ = headers.entry(&X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static("http"));
+        let _ = headers.entry(&X_FORWARDED_PROTO).or_insert_with(|| proto(conn.tls));
         if let Some(host) = host {
             let _ = headers.entry(&X_FORWARDED_HOST).or_insert(host);
         }
@@ -61,7 +64,7 @@ pub(crate) fn set(headers: &mut HeaderMap, meta: &Meta, received: SystemTime) {
     } else {
         // `insert` drops every value the client sent under the name.
         headers.insert(&X_FORWARDED_FOR, conn.client_ip.clone());
-        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(&X_FORWARDED_PROTO, proto(conn.tls));
         match host {
             Some(host) => headers.insert(&X_FORWARDED_HOST, host),
             None => headers.remove(&X_FORWARDED_HOST),
@@ -70,6 +73,11 @@ pub(crate) fn set(headers: &mut HeaderMap, meta: &Meta, received: SystemTime) {
         headers.insert(&X_REQUEST_START, request_start(received));
     }
     headers.insert(&REQUEST_ID, meta.request_id.clone());
+}
+
+/// `X-Forwarded-Proto` as the client came: `https` over the HTTPS listener, else `http`.
+fn proto(tls: bool) -> HeaderValue {
+    HeaderValue::from_static(if tls { "https" } else { "http" })
 }
 
 /// `t=<unix ms>` for `at`: the same value (a shared buffer) for every request of one

@@ -68,9 +68,22 @@ where
         let switch = (self.conn.is_switch_pending() && upgrade::asks_to_switch(&req))
             .then(|| (self.conn.clone(), req.method() == http::Method::CONNECT));
         let logging = self.shared.config.access_log;
+        let mut hsts = None;
         let (found, host) = match crate::stack::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
             Ok(host) => {
+                // With HTTPS on: plain HTTP is redirected, HTTPS answers may get HSTS
+                // (tls/policy.rs; nothing at all when HTTPS is off).
+                if let Some(https) = &self.shared.https {
+                    if !self.conn.tls {
+                        if let Some(location) = https.redirect(&host, req.uri()) {
+                            let host = if logging { host.into_owned() } else { String::new() };
+                            return self.redirect(req, meta, start, location, host);
+                        }
+                    } else {
+                        hsts = https.hsts(&host);
+                    }
+                }
                 let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
                 (found, if logging { host.into_owned() } else { String::new() })
             }
@@ -86,7 +99,7 @@ where
             }
         };
         let done = Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, CLIENT_CLOSED, log);
-        RouteFuture { inner, done: Some(done), switch }
+        RouteFuture { inner, done: Some(done), switch, hsts }
     }
 }
 
@@ -100,7 +113,26 @@ impl<S> RouteService<S> {
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         let log = self.shared.config.access_log.then(|| AccessLog::of(&req, String::new(), &meta.request_id));
         let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
-        RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None }
+        RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None, hsts: None }
+    }
+
+    /// Answers a plain HTTP request of a zone that redirects to HTTPS: 308 (the method and
+    /// body stay as they are) to `location`, the same host, path and query over HTTPS.
+    fn redirect<F>(
+        &self,
+        req: Request<Incoming>,
+        meta: Meta,
+        start: Instant,
+        location: HeaderValue,
+        host: String,
+    ) -> RouteFuture<F> {
+        let mut response = Response::new(ProxyBody::empty());
+        *response.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
+        response.headers_mut().insert(http::header::LOCATION, location);
+        response.headers_mut().insert(&crate::downstream::request_id::REQUEST_ID, meta.request_id.clone());
+        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, host, &meta.request_id));
+        let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
+        RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None, hsts: None }
     }
 }
 
@@ -113,6 +145,8 @@ pub(crate) struct RouteFuture<F> {
     /// For the upgrade request the framing check waits on: its connection, and whether
     /// it is a `CONNECT`.
     switch: Option<(Arc<ConnState>, bool)>,
+    /// `Strict-Transport-Security` for the answer (HTTPS, in a zone that sends it).
+    hsts: Option<HeaderValue>,
 }
 
 impl<F> Future for RouteFuture<F>
@@ -125,6 +159,9 @@ where
         let Ok(mut response) = ready!(Pin::new(&mut self.inner).poll(cx));
         if let Some((conn, connect)) = self.switch.take() {
             conn.switch_decided(upgrade::switches(connect, response.status()));
+        }
+        if let Some(hsts) = self.hsts.take() {
+            response.headers_mut().insert(http::header::STRICT_TRANSPORT_SECURITY, hsts);
         }
         if let Some(mut done) = self.done.take() {
             done.status = response.status();
