@@ -20,8 +20,10 @@ use slipway_config::{de, load_layered};
 
 use crate::spec::{self, Balance};
 
+pub mod acme;
 pub mod cidr;
 
+pub use acme::Acme;
 pub use cidr::Cidr;
 
 /// Prefix of the environment variables that override config keys.
@@ -64,6 +66,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// What the router takes from clients: forwarding headers, protocol upgrades.
     pub clients: Clients,
+    /// Certificates obtained on demand from an ACME CA for hosts in the route table.
+    pub acme: Acme,
 }
 
 /// What the router takes from its clients.
@@ -260,6 +264,7 @@ impl Default for Config {
             upstream: Upstream::default(),
             control: ControlConfig::default(),
             clients: Clients::default(),
+            acme: Acme::default(),
         }
     }
 }
@@ -397,6 +402,7 @@ impl Config {
                 );
             }
         }
+        self.acme.validate()?;
         Ok(())
     }
 

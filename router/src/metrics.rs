@@ -44,6 +44,8 @@ pub struct Metrics {
     pub control_errors: IntCounterVec,
     /// Requests to wake sleeping apps, by result.
     pub wakes: IntCounterVec,
+    /// On-demand ACME certificate requests, by outcome.
+    pub acme_orders: IntCounterVec,
     no_app: AppMetrics,
 }
 
@@ -121,6 +123,12 @@ impl Metrics {
         );
         let wakes =
             r.counter_vec("slipway_router_wakes_total", "Requests to wake sleeping apps, by result", &["result"]);
+        let acme_orders = r.counter_vec(
+            "slipway_router_acme_orders_total",
+            "On-demand certificates by outcome: issued (a new ACME order), stored (taken from the store, \
+             ordered by another replica or an earlier run), failed, rate_limited, not_routed (host not in the table)",
+            &["outcome"],
+        );
         let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
         let no_app = per_app.for_app(NO_APP);
@@ -140,6 +148,7 @@ impl Metrics {
             control_refused,
             control_errors,
             wakes,
+            acme_orders,
             no_app,
         }
     }

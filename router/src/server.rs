@@ -23,6 +23,9 @@ use crate::accept::bind::bind_reuseport;
 use crate::accept::listener::run_worker;
 use crate::accept::worker::Worker;
 use crate::config::Config;
+use crate::config::acme::StoreKind;
+use crate::tls::acme::{self, Issuer};
+use crate::tls::on_demand::OnDemand;
 use slipway_config::listen::ListenError;
 
 use crate::metrics::Metrics;
@@ -40,6 +43,9 @@ pub enum StartError {
     /// The routes file is invalid.
     #[error("{0}")]
     Routes(String),
+    /// On-demand ACME could not be set up (its store or its `acme.roots`).
+    #[error("{0}")]
+    Acme(String),
     /// A thread or runtime could not be created.
     #[error("cannot start {what}: {source}")]
     Runtime {
@@ -60,6 +66,7 @@ pub struct Router {
     shutdown: CancellationToken,
     workers: Vec<std::thread::JoinHandle<()>>,
     control: Option<tokio::runtime::Runtime>,
+    acme: Option<Issuer>,
     _watcher: Option<crate::sources::file::Watcher>,
 }
 
@@ -124,6 +131,13 @@ impl Router {
         }
 
         let shutdown = CancellationToken::new();
+        let acme = if shared.config.acme.enabled {
+            let issuer = start_acme(&shared, control.handle().clone())?;
+            issuer.spawn_renewal(shutdown.clone());
+            Some(issuer)
+        } else {
+            None
+        };
         {
             let _entered = control.enter();
             let listener =
@@ -157,6 +171,7 @@ impl Router {
             shutdown,
             workers: threads,
             control: Some(control),
+            acme,
             _watcher: watcher,
         })
     }
@@ -179,6 +194,11 @@ impl Router {
     /// The live routes.
     pub fn routes(&self) -> Arc<Routes> {
         self.shared.routes.clone()
+    }
+
+    /// The on-demand ACME issuer, when `acme.enabled` (for the HTTPS listener's resolver).
+    pub fn acme(&self) -> Option<Arc<dyn OnDemand>> {
+        self.acme.clone().map(|issuer| Arc::new(issuer) as Arc<dyn OnDemand>)
     }
 
     /// The metrics registry's current text.
@@ -223,6 +243,21 @@ impl Router {
         });
         let _ = finished.await;
     }
+}
+
+/// The ACME issuer of `[acme]`: its store, and the route table as the judge of which hosts
+/// get orders (a custom host or `<app>.<zone>` of an app in the table).
+fn start_acme(shared: &Arc<Shared>, runtime: tokio::runtime::Handle) -> Result<Issuer, StartError> {
+    let config = &shared.config.acme;
+    let options = acme::Options::from_config(config).map_err(|e| StartError::Acme(e.to_string()))?;
+    let store: Arc<dyn acme::Store> = match config.store.kind {
+        StoreKind::Dir => Arc::new(
+            acme::DirStore::open(&config.store.dir).map_err(|e| StartError::Acme(format!("acme.store.dir: {e}")))?,
+        ),
+    };
+    let routes = shared.routes.clone();
+    let routed: acme::Routed = Box::new(move |host| routes.lookup(host).is_some());
+    Ok(Issuer::new(options, store, routed, &shared.metrics.acme_orders, runtime))
 }
 
 impl Drop for Router {
