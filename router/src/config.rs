@@ -20,9 +20,11 @@ use slipway_config::{de, load_layered};
 
 use crate::spec::{self, Balance};
 
+pub mod acme;
 pub mod cidr;
 pub mod tls;
 
+pub use acme::Acme;
 pub use cidr::Cidr;
 pub use tls::{CertificateFiles, PemFiles, Tls, ZoneTls};
 
@@ -68,6 +70,8 @@ pub struct Config {
     pub clients: Clients,
     /// HTTPS: certificates, redirects, HSTS (the listener is `listen.https`).
     pub tls: Tls,
+    /// Certificates obtained on demand from an ACME CA for hosts in the route table.
+    pub acme: Acme,
 }
 
 /// What the router takes from its clients.
@@ -268,6 +272,7 @@ impl Default for Config {
             control: ControlConfig::default(),
             clients: Clients::default(),
             tls: Tls::default(),
+            acme: Acme::default(),
         }
     }
 }
@@ -409,6 +414,7 @@ impl Config {
                 );
             }
         }
+        self.acme.validate()?;
         self.tls.validate(&self.zones)
     }
 

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub tls_certificate_expiry: IntGaugeVec,
     /// Certificate file loads, by result.
     pub tls_certificate_reloads: IntCounterVec,
+    /// On-demand ACME certificate requests, by outcome.
+    pub acme_orders: IntCounterVec,
     no_app: AppMetrics,
 }
 
@@ -150,6 +152,11 @@ impl Metrics {
             "slipway_router_tls_certificate_reloads_total",
             "Certificate file loads, by result (ok, error: the previous certificate keeps serving)",
             &["result"],
+        let acme_orders = r.counter_vec(
+            "slipway_router_acme_orders_total",
+            "On-demand certificates by outcome: issued (a new ACME order), stored (taken from the store, \
+             ordered by another replica or an earlier run), failed, rate_limited, not_routed (host not in the table)",
+            &["outcome"],
         );
         let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
@@ -174,6 +181,7 @@ impl Metrics {
             tls_resolver_misses,
             tls_certificate_expiry,
             tls_certificate_reloads,
+            acme_orders,
             no_app,
         }
     }

@@ -23,6 +23,8 @@ use crate::accept::bind::bind_reuseport;
 use crate::accept::listener::run_worker;
 use crate::accept::worker::Worker;
 use crate::config::Config;
+use crate::config::acme::StoreKind;
+use crate::tls::acme::{self, Issuer};
 use slipway_config::listen::ListenError;
 
 use crate::metrics::Metrics;
@@ -45,6 +47,9 @@ pub enum StartError {
     /// A certificate file is invalid, or the TLS configuration cannot be built.
     #[error("{0}")]
     Tls(String),
+    /// On-demand ACME could not be set up (its store or its `acme.roots`).
+    #[error("{0}")]
+    Acme(String),
     /// A thread or runtime could not be created.
     #[error("cannot start {what}: {source}")]
     Runtime {
@@ -66,6 +71,7 @@ pub struct Router {
     shutdown: CancellationToken,
     workers: Vec<std::thread::JoinHandle<()>>,
     control: Option<tokio::runtime::Runtime>,
+    acme: Option<Issuer>,
     _watcher: Option<crate::watch::Watcher>,
     _certificate_watcher: Option<crate::watch::Watcher>,
 }
@@ -105,6 +111,13 @@ impl Router {
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
         let control_plane = ControlPlane::new(&config.control, metrics.clone());
+        // The ACME issuer (when `acme.enabled`) answers for the hosts no file certificate
+        // covers, unless the caller gave its own issuer.
+        let acme = match config.acme.enabled {
+            true => Some(start_acme(&config, &routes, &metrics, control.handle().clone())?),
+            false => None,
+        };
+        let on_demand = on_demand.or_else(|| acme.clone().map(|issuer| Arc::new(issuer) as Arc<dyn OnDemand>));
         let https = https_addr.map(|addr| {
             let certs = Arc::new(Certificates::new(on_demand.clone()));
             (certs, HttpsPolicy::new(&config, addr.port()))
@@ -180,6 +193,9 @@ impl Router {
         }
 
         let shutdown = CancellationToken::new();
+        if let Some(issuer) = &acme {
+            issuer.spawn_renewal(shutdown.clone());
+        }
         {
             let _entered = control.enter();
             let listener =
@@ -216,6 +232,7 @@ impl Router {
             shutdown,
             workers: threads,
             control: Some(control),
+            acme,
             _watcher: watcher,
             _certificate_watcher: certificate_watcher,
         })
@@ -250,6 +267,11 @@ impl Router {
     /// The live routes.
     pub fn routes(&self) -> Arc<Routes> {
         self.shared.routes.clone()
+    }
+
+    /// The on-demand ACME issuer, when `acme.enabled` (for the HTTPS listener's resolver).
+    pub fn acme(&self) -> Option<Arc<dyn OnDemand>> {
+        self.acme.clone().map(|issuer| Arc::new(issuer) as Arc<dyn OnDemand>)
     }
 
     /// The metrics registry's current text.
@@ -294,6 +316,26 @@ impl Router {
         });
         let _ = finished.await;
     }
+}
+
+/// The ACME issuer of `[acme]`: its store, and the route table as the judge of which hosts
+/// get orders (a custom host or `<app>.<zone>` of an app in the table).
+fn start_acme(
+    config: &Config,
+    routes: &Arc<Routes>,
+    metrics: &Metrics,
+    runtime: tokio::runtime::Handle,
+) -> Result<Issuer, StartError> {
+    let config = &config.acme;
+    let options = acme::Options::from_config(config).map_err(|e| StartError::Acme(e.to_string()))?;
+    let store: Arc<dyn acme::Store> = match config.store.kind {
+        StoreKind::Dir => Arc::new(
+            acme::DirStore::open(&config.store.dir).map_err(|e| StartError::Acme(format!("acme.store.dir: {e}")))?,
+        ),
+    };
+    let routes = routes.clone();
+    let routed: acme::Routed = Box::new(move |host| routes.lookup(host).is_some());
+    Ok(Issuer::new(options, store, routed, &metrics.acme_orders, runtime))
 }
 
 impl Drop for Router {

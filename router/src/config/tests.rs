@@ -156,3 +156,26 @@ fn tls_zone_settings_for_a_zone_the_router_does_not_serve_are_refused() {
     let err = load_str("[tls]\nhsts = \"forever\"\n").unwrap_err();
     assert!(err.to_string().contains("tls.hsts"), "{err}");
 }
+
+#[test]
+fn bad_acme_values_are_refused_naming_the_key() {
+    let cases = [
+        ("directory = \"http://ca.example/dir\"", "acme.directory"),
+        ("email = \"not-an-address\"", "acme.email"),
+        ("eab_key_id = \"kid-1\"", "acme.eab_hmac_key"),
+        ("eab_key_id = \"kid-1\"\neab_hmac_key = \"***\"", "acme.eab_hmac_key"),
+        ("roots = [\"/nonexistent/ca.pem\"]", "acme.roots[0]"),
+        ("renew_at = 1.0", "acme.renew_at"),
+        ("backoff = \"10m\"\nbackoff_max = \"1m\"", "acme.backoff_max"),
+        ("[acme.rate_limit]\nper_host = 0", "acme.rate_limit"),
+        ("[acme.store]\nlock_ttl = \"1m\"", "acme.store.lock_ttl"),
+    ];
+    for (body, key) in cases {
+        let err = load_str(&format!("[acme]\nenabled = true\n{body}\n")).unwrap_err().to_string();
+        assert!(err.contains(&format!("\"{key}\"")), "{body}: {err}");
+    }
+    // Off, the section is not checked: the defaults of a router without ACME stay valid.
+    load_str("[acme]\nrenew_at = 1.0\n").unwrap();
+    let on = load_str("[acme]\nenabled = true\nemail = \"ops@example.com\"\n").unwrap();
+    assert!((on.acme.renew_at - 2.0 / 3.0).abs() < 1e-9);
+}

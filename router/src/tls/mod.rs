@@ -9,11 +9,14 @@
 //! - `policy`: plain HTTP → HTTPS redirects and HSTS, per zone;
 //! - `listing`: what the admin API and the expiry metric show;
 //! - `on_demand`: the seam between the SNI resolver and certificates obtained on demand
-//!   (ACME) for hosts in the route table.
+//!   (ACME) for hosts in the route table;
+//! - `acme/`: the ACME issuer behind that seam and its certificate store.
 //!
-//! Imports only `config`, `metrics`, `watch` and `spec`; the accept layer, the request
-//! stack and the admin API build on it.
+//! Imports only `config`, `metrics`, `watch` and `spec` (the ACME issuer is told which
+//! hosts are routed by a function `server` gives it); the accept layer, the request stack
+//! and the admin API build on it.
 
+pub mod acme;
 pub mod certificate;
 pub(crate) mod files;
 pub mod handshake;

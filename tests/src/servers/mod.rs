@@ -1,11 +1,14 @@
-//! Real add-on servers on free loopback ports, from Debian's packages: PostgreSQL
+//! Real servers on free loopback ports, from Debian's packages: PostgreSQL
 //! (`postgresql`, run as the `postgres` user when the tests run as root, since `initdb`
-//! and `postgres` refuse root) and Redis (`redis-server`). Each is a throw-away instance
-//! in a temporary directory, stopped when dropped (also when a test panics).
+//! and `postgres` refuse root), Redis (`redis-server`) and the ACME test CA `pebble`. Each
+//! is a throw-away instance in a temporary directory, stopped when dropped (also when a
+//! test panics).
 
+pub mod pebble;
 pub mod postgres;
 pub mod redis;
 
+pub use pebble::{Pebble, PebbleOptions};
 pub use postgres::Postgres;
 pub use redis::Redis;
 
