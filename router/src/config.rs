@@ -21,8 +21,10 @@ use slipway_config::{de, load_layered};
 use crate::spec::{self, Balance};
 
 pub mod cidr;
+pub mod lines;
 
 pub use cidr::Cidr;
+pub use lines::Lines;
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
@@ -64,6 +66,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// What the router takes from clients: forwarding headers, protocol upgrades.
     pub clients: Clients,
+    /// Router lines in each app's log (Heroku's `heroku[router]` lines), sent to logd.
+    pub lines: Lines,
 }
 
 /// What the router takes from its clients.
@@ -260,6 +264,7 @@ impl Default for Config {
             upstream: Upstream::default(),
             control: ControlConfig::default(),
             clients: Clients::default(),
+            lines: Lines::default(),
         }
     }
 }
@@ -388,6 +393,7 @@ impl Config {
                 "must be greater than zero and not above upstream.eject_backoff_max".into(),
             );
         }
+        self.lines.validate()?;
         for (i, protocol) in self.clients.upgrades.iter().enumerate() {
             let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
             if protocol.is_empty() || !protocol.bytes().all(tchar) {

@@ -44,7 +44,22 @@ pub struct Metrics {
     pub control_errors: IntCounterVec,
     /// Requests to wake sleeping apps, by result.
     pub wakes: IntCounterVec,
+    /// Router lines logd acknowledged.
+    pub lines_sent: IntCounter,
+    /// Router lines not sent, by reason.
+    pub lines_dropped: LinesDropped,
     no_app: AppMetrics,
+}
+
+/// `slipway_router_log_lines_dropped_total`'s series, resolved once.
+#[derive(Debug, Clone)]
+pub struct LinesDropped {
+    /// The worker's queue was full (logd slow or down).
+    pub queue_full: IntCounter,
+    /// The request matched no app (unknown or bad host): no app's log to put it in.
+    pub no_app: IntCounter,
+    /// logd did not acknowledge the batch (connection lost, refused).
+    pub send_failed: IntCounter,
 }
 
 /// Handles for one app's series.
@@ -121,6 +136,18 @@ impl Metrics {
         );
         let wakes =
             r.counter_vec("slipway_router_wakes_total", "Requests to wake sleeping apps, by result", &["result"]);
+        let lines_sent =
+            r.counter("slipway_router_log_lines_sent_total", "Router lines in apps' logs that logd acknowledged");
+        let dropped = r.counter_vec(
+            "slipway_router_log_lines_dropped_total",
+            "Router lines not sent to logd, by reason (queue_full, no_app, send_failed)",
+            &["reason"],
+        );
+        let lines_dropped = LinesDropped {
+            queue_full: dropped.with_label_values(&["queue_full"]),
+            no_app: dropped.with_label_values(&["no_app"]),
+            send_failed: dropped.with_label_values(&["send_failed"]),
+        };
         let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
         let no_app = per_app.for_app(NO_APP);
@@ -140,6 +167,8 @@ impl Metrics {
             control_refused,
             control_errors,
             wakes,
+            lines_sent,
+            lines_dropped,
             no_app,
         }
     }

@@ -25,6 +25,7 @@ use crate::accept::worker::Worker;
 use crate::config::Config;
 use slipway_config::listen::ListenError;
 
+use crate::lines::Lines;
 use crate::metrics::Metrics;
 use crate::shared::{ControlPlaneLink, Shared};
 use crate::sources::control::ControlPlane;
@@ -82,12 +83,18 @@ impl Router {
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
         let control_plane = ControlPlane::new(&config.control, metrics.clone());
+        let lines = config.lines.enabled.then(|| Lines::new(&config.lines, metrics.clone(), workers));
+        if let Some(lines) = &lines {
+            let _entered = control.enter();
+            lines.spawn_shipper();
+        }
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
             runtime: control.handle().clone(),
             control_plane: control_plane.clone().map(|plane| plane as Arc<dyn ControlPlaneLink>),
             ready: AtomicBool::new(false),
+            lines,
             config,
         });
         let defaults = Defaults {
@@ -140,7 +147,7 @@ impl Router {
 
         let mut threads = Vec::with_capacity(workers);
         for (index, listener) in listeners.into_iter().enumerate() {
-            let worker = Arc::new(Worker::new(shared.clone()));
+            let worker = Arc::new(Worker::new(shared.clone(), index));
             let stop = shutdown.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("slipway-worker-{index}"))

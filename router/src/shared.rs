@@ -3,7 +3,7 @@
 //! the readiness flag. `server.rs` creates it at start; the accept layer, the request stack
 //! and the admin API read it.
 //!
-//! It imports only the table and the foundation modules. The control plane's client lives
+//! It imports only the table, `lines` and the foundation modules. The control plane's client lives
 //! with the route sources (`sources/control.rs`), which are not below the request path, so
 //! the request path reaches it through the small [`ControlPlaneLink`] trait defined here.
 
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::future::BoxFuture;
 
 use crate::config::Config;
+use crate::lines::Lines;
 use crate::metrics::Metrics;
 use crate::table::Routes;
 
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     /// The control plane, when configured.
     pub(crate) control_plane: Option<Arc<dyn ControlPlaneLink>>,
     pub(crate) ready: AtomicBool,
+    /// Router lines for the apps' logs, when `[lines]` is on.
+    pub(crate) lines: Option<Arc<Lines>>,
 }
 
 impl Shared {

@@ -223,6 +223,9 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
     router_config.control.url = Some(format!("http://{}", server.api_addr()));
     router_config.control.token = Some(secrets.router_token.clone());
     router_config.timeouts.drain = Duration::from_secs(5);
+    // Heroku's router lines in each app's log, beside its output (`slipway logs`).
+    router_config.lines.enabled = true;
+    router_config.lines.logd = logd.forward_addr();
     let started = match router_config.validate() {
         Err(e) => Err(UpError::new(format!("router: {e}"))),
         Ok(()) => match tokio::task::spawn_blocking(move || slipway_router::Router::start(router_config)).await {

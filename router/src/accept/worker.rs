@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use tower::Layer;
 
 use crate::downstream::conn_state::ConnState;
+use crate::lines::WorkerLines;
 use crate::shared::Shared;
 use crate::stack::forward::Forward;
 use crate::stack::limit::{AppLimit, AppLimitLayer};
@@ -27,10 +28,13 @@ pub(crate) struct Worker {
     pub(crate) h2: http2::Builder<TokioExecutor>,
     /// Tunnels of upgraded connections, waited for on shutdown.
     pub(crate) tunnels: TaskTracker,
+    /// This worker's batch of router lines, when they are on.
+    pub(crate) lines: Option<Arc<WorkerLines>>,
 }
 
 impl Worker {
-    pub(crate) fn new(shared: Arc<Shared>) -> Worker {
+    /// The servers of worker `index`.
+    pub(crate) fn new(shared: Arc<Shared>, index: usize) -> Worker {
         let limits = &shared.config.limits;
         let mut h1 = http1::Builder::new();
         h1.keep_alive(true)
@@ -47,12 +51,18 @@ impl Worker {
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .keep_alive_interval(Some(Duration::from_secs(30)));
-        Worker { shared, h1, h2, tunnels: TaskTracker::new() }
+        let lines = shared.lines.as_ref().map(|lines| lines.worker(index));
+        Worker { shared, h1, h2, tunnels: TaskTracker::new(), lines }
     }
 
     /// The request path for one client connection.
     pub(crate) fn stack(&self, conn: Arc<ConnState>) -> Stack {
         let forward = Forward { shared: self.shared.clone(), tunnels: self.tunnels.clone() };
-        RouteService { inner: AppLimitLayer.layer(forward), shared: self.shared.clone(), conn }
+        RouteService {
+            inner: AppLimitLayer.layer(forward),
+            shared: self.shared.clone(),
+            conn,
+            lines: self.lines.clone(),
+        }
     }
 }
