@@ -203,10 +203,18 @@ async fn each_failure_gets_its_error_code_in_its_apps_log() {
     conn.write_all(format!("GET /hold HTTP/1.1\r\nHost: {}\r\n\r\n", host("gone")).as_bytes()).await.unwrap();
     held.wait_held(2).await;
     drop(conn);
-    // H28: the client stops sending its request body.
-    put(&router, "stalls", &[backend.endpoint()], serde_json::json!({})).await;
+    // H28: the client stops sending its request body (to an app that reads it all first).
+    let handler: slipway_tests::backend::Handler = std::sync::Arc::new(|req| {
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let _ = req.into_body().collect().await;
+            slipway_tests::backend::text(http::StatusCode::OK, "read it all")
+        })
+    });
+    let reads = Backend::start_with("reads", Some(handler)).await;
+    put(&router, "stalls", &[reads.endpoint()], serde_json::json!({})).await;
     let mut conn = TcpStream::connect(router.http).await.unwrap();
-    let head = format!("POST /echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 10\r\n\r\nab", host("stalls"));
+    let head = format!("POST / HTTP/1.1\r\nHost: {}\r\nContent-Length: 10\r\n\r\nab", host("stalls"));
     conn.write_all(head.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 1024];
     let n = tokio::time::timeout(LIMIT, conn.read(&mut answer)).await.unwrap().unwrap();
