@@ -10,6 +10,7 @@
 #   PEERS=  BACKENDS=hyper bench/callgrind.sh old/slipway-router new/slipway-router
 #   REQUESTS=16000 CONNS=16 PEERS="nginx haproxy" BACKENDS="hyper nginx" (the defaults)
 #   TABLE=1 bench/callgrind.sh [ROUTER_BINARY...]  # route-table size: 10 vs 100,000 apps
+#   LINES=1 bench/callgrind.sh [ROUTER_BINARY...]  # router lines off vs on (every request logged)
 #
 # Switches: APPS=N loads N apps into the router (default 10; the peers always route 10);
 # HOSTS=N spreads the load over apps app-0 .. app-N-1 (default 1: all to app-0), one h2load
@@ -18,7 +19,10 @@
 # valgrind's model of this machine's caches). TABLE=1 compares route-table sizes: each
 # router binary counted with 10 and with $BIG_TABLE apps (default 100000), the load spread
 # over 8 apps, with the cache simulation, no peers, the hyper backend (as PEERS= HOSTS=8
-# CACHE=1 BACKENDS=hyper, with APPS taking both sizes).
+# CACHE=1 BACKENDS=hyper, with APPS taking both sizes). LINES=1 counts each router binary
+# twice, with `[lines]` off and on (every request's line sent to a real slipway-logd on
+# loopback, which is not counted), no peers, the hyper backend; the ratio row "(lines on) /
+# ..." is the cost of router lines.
 #
 # Each proxy runs under `valgrind --tool=callgrind` as one process with one worker thread
 # (the router with `workers = 1`; nginx with `master_process off; daemon off;`; haproxy
@@ -52,6 +56,8 @@ CACHE=${CACHE:-}
 BIG_TABLE=${BIG_TABLE:-100000}
 TABLES=$APPS
 if [ -n "${TABLE:-}" ]; then PEERS=; BACKENDS=hyper; HOSTS=8; CACHE=1; TABLES="10 $BIG_TABLE"; fi
+LINESETS=off
+if [ -n "${LINES:-}" ]; then PEERS=; BACKENDS=hyper; LINESETS="off on"; fi
 for n in $TABLES $HOSTS; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "bench/callgrind.sh: APPS, HOSTS and BIG_TABLE are whole numbers ≥ 1 (got '$n')" >&2; exit 1; }
 done
@@ -70,6 +76,8 @@ ROUTER=127.0.0.1:19680
 ADMIN=127.0.0.1:19690
 NGINX=127.0.0.1:19681
 HAPROXY=127.0.0.1:19682
+LOGD_FORWARD=127.0.0.1:19603
+LOGD_HTTP=127.0.0.1:19604
 TOKEN=bench-admin-token-0123456789
 ZONE=bench.localhost
 HOST=app-0.$ZONE
@@ -84,9 +92,16 @@ done
 ulimit -n "$(ulimit -Hn)"
 
 for bin in "${binaries[@]}"; do [ -x "$bin" ] || { echo "$me: $bin is not an executable router binary" >&2; exit 1; }; done
-[ -x target/release/bench-backend ] && [ -x target/release/route-load ] || cargo build --release --workspace --quiet
+[ -x target/release/bench-backend ] && [ -x target/release/route-load ] && [ -x target/release/slipway-logd ] ||
+  cargo build --release --workspace --quiet
 rm -rf "$OUT"; mkdir -p "$OUT"
-ports_free "${BACKEND#*:}" "${NGINX_APP#*:}" "${ROUTER#*:}" "${ADMIN#*:}" "${NGINX#*:}" "${HAPROXY#*:}"
+ports_free "${BACKEND#*:}" "${NGINX_APP#*:}" "${ROUTER#*:}" "${ADMIN#*:}" "${NGINX#*:}" "${HAPROXY#*:}" \
+  "${LOGD_FORWARD#*:}" "${LOGD_HTTP#*:}"
+if [ "$LINESETS" != off ]; then
+  logd_conf "$OUT/logd.toml" "$LOGD_FORWARD" "$LOGD_HTTP"
+  target/release/slipway-logd --config "$OUT/logd.toml" > "$OUT/logd.log" 2>&1 & pids+=($!)
+  wait_http "http://$LOGD_HTTP/healthz"
+fi
 
 target/release/bench-backend --listen "$BACKEND" --name "$BODY" & pids+=($!)
 nginx_app_conf "$PWD/$OUT/nginx-app" "$NGINX_APP" "$BODY"
@@ -121,14 +136,15 @@ control() { # option pid
 # Runs one proxy under callgrind on one backend; sets COUNTS to its event names and
 # totals ("Ir Dr ...=n n ...") over the measured requests.
 # (Not called in $(...): a failure must stop the script, and its valgrind with it.)
-count() { # kind(router|nginx|haproxy) backend-address [router-binary apps]
-  local kind=$1 addr=$2 bin=${3:-} apps=${4:-10} dir="$PWD/$OUT/$1" url vg dump events totals
+count() { # kind(router|nginx|haproxy) backend-address [router-binary apps lines(off|on)]
+  local kind=$1 addr=$2 bin=${3:-} apps=${4:-10} lines=${5:-off} dir="$PWD/$OUT/$1" url vg dump events totals
+  local logd=; [ "$lines" = off ] || logd=$LOGD_FORWARD
   rm -f "$OUT"/callgrind.out.*
   local vg_args=(valgrind --tool=callgrind "--callgrind-out-file=$PWD/$OUT/callgrind.out.%p")
   [ -z "$CACHE" ] || vg_args+=(--cache-sim=yes)
   case $kind in
     router)
-      mkdir -p "$dir"; router_conf "$dir/router.toml" "$ROUTER" "$ADMIN" "$TOKEN"; url="http://$ROUTER/"
+      mkdir -p "$dir"; router_conf "$dir/router.toml" "$ROUTER" "$ADMIN" "$TOKEN" "$logd"; url="http://$ROUTER/"
       "${vg_args[@]}" "$bin" --config "$dir/router.toml" > "$dir/log" 2>&1 & vg=$! ;;
     nginx)
       nginx_proxy_conf "$dir" "$NGINX" "$addr" callgrind; url="http://$NGINX/"
@@ -169,11 +185,14 @@ for b in $BACKENDS; do
   case $b in hyper) addr=$BACKEND ;; nginx) addr=$NGINX_APP ;; *) echo "$me: unknown backend '$b' in BACKENDS (hyper, nginx)" >&2; exit 1 ;; esac
   for i in "${!binaries[@]}"; do
     for apps in $TABLES; do
-      label="router ${given[$i]}"
-      [ "$TABLES" = 10 ] || label+=" ($(echo "$apps" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') apps)"
-      echo "   counting $label on the $b backend" >&2
-      count router "$addr" "${binaries[$i]}" "$apps"
-      printf '%s\t%s\t%s\n' "$label" "$b" "$COUNTS" >> "$results"
+      for lines in $LINESETS; do
+        label="router ${given[$i]}"
+        [ "$TABLES" = 10 ] || label+=" ($(echo "$apps" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') apps)"
+        [ "$LINESETS" = off ] || label+=" (lines $lines)"
+        echo "   counting $label on the $b backend" >&2
+        count router "$addr" "${binaries[$i]}" "$apps" "$lines"
+        printf '%s\t%s\t%s\n' "$label" "$b" "$COUNTS" >> "$results"
+      done
     done
   done
   for p in $PEERS; do

@@ -10,7 +10,7 @@
 # X-Request-Id like the router does.
 
 # The router's config: one worker, no access log.
-router_conf() { # file listen admin token
+router_conf() { # file listen admin token [logd-forward: router lines on, every request, to it]
   cat > "$1" <<TOML
 workers = 1
 zones = ["$ZONE"]
@@ -21,6 +21,19 @@ http = "$2"
 admin = "$3"
 [admin]
 token = "$4"
+TOML
+  [ -z "${5:-}" ] || printf '[lines]\nenabled = true\nlogd = "%s"\nsample = 1.0\n' "$5" >> "$1"
+}
+
+# A logd for router lines (in memory, warnings only), listening for Fluent forward on $2.
+logd_conf() { # file forward http
+  cat > "$1" <<TOML
+log_level = "warn"
+[listen]
+forward = "$2"
+http = "$3"
+[auth]
+admin_token = "bench-logd-token-0123456789"
 TOML
 }
 

@@ -9,6 +9,9 @@
 #   ROUNDS=9 bench/router.sh
 #   ROUNDS=1 DURATION=2s TABLE_ROUNDS=1 TABLE_DURATION=2s UPDATES=50 CALLGRIND=0 bench/router.sh
 #   (CALLGRIND_REQUESTS / CALLGRIND_CONNS set bench/callgrind.sh's load: 16000 / 16)
+#   LINES=1 bench/router.sh   # adds "router-lines": a second router with router lines on
+#                             # (every request logged to a real slipway-logd) in the same
+#                             # rotation, and its per-round ratios to the router without them
 #
 # The proxy under test (one worker or thread each) is pinned to CPU $PROXY_CPU; wrk and the
 # backend share CPU $LOAD_CPU. The two backends are bench-backend (hyper) and an nginx
@@ -37,6 +40,7 @@ TABLE_ROUNDS=${TABLE_ROUNDS:-9}
 TABLE_DURATION=${TABLE_DURATION:-6s}
 BIG_TABLE=${BIG_TABLE:-100000}
 CALLGRIND=${CALLGRIND:-1}
+LINES=${LINES:-}
 OUT=bench/out
 BIN=target/release
 TOKEN=bench-admin-token-0123456789
@@ -48,6 +52,10 @@ ROUTER=127.0.0.1:19180
 ADMIN=127.0.0.1:19190
 BIG_ROUTER=127.0.0.1:19181
 BIG_ADMIN=127.0.0.1:19191
+LINES_ROUTER=127.0.0.1:19182
+LINES_ADMIN=127.0.0.1:19192
+LOGD_FORWARD=127.0.0.1:19105
+LOGD_HTTP=127.0.0.1:19106
 NGINX=127.0.0.1:19280
 HAPROXY=127.0.0.1:19380
 ZONE=bench.localhost
@@ -60,7 +68,8 @@ need "apt-get install wrk nginx-light haproxy util-linux python3 curl" wrk nginx
 ulimit -n "$(ulimit -Hn)"
 
 ports_free "${BACKEND#*:}" "${BACKEND_B#*:}" "${NGINX_APP#*:}" "${ECHO#*:}" "${ROUTER#*:}" "${ADMIN#*:}" \
-  "${BIG_ROUTER#*:}" "${BIG_ADMIN#*:}" "${NGINX#*:}" "${HAPROXY#*:}"
+  "${BIG_ROUTER#*:}" "${BIG_ADMIN#*:}" "${NGINX#*:}" "${HAPROXY#*:}" "${LINES_ROUTER#*:}" "${LINES_ADMIN#*:}" \
+  "${LOGD_FORWARD#*:}" "${LOGD_HTTP#*:}"
 mkdir -p "$OUT"
 rm -f "$OUT"/router-runs.tsv "$OUT"/callgrind.md
 echo "== building (release)" >&2
@@ -126,9 +135,20 @@ PY
 # Starts the three proxies routing the 10 apps (and `echo`) to $1, checks them, runs the
 # rounds, stops them.
 compare() { # backend-name backend-address
-  local name=$1 addr=$2 round t order shift_by router_pid nginx_pid haproxy_pid
+  local name=$1 addr=$2 round t order shift_by router_pid nginx_pid haproxy_pid lines_pid=- logd_pid
   router_conf "$OUT/router.toml" "$ROUTER" "$ADMIN" "$TOKEN"
   taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router.toml" > "$OUT/router.log" 2>&1 & router_pid=$!; pids+=($router_pid)
+  if [ -n "$LINES" ]; then
+    # logd shares the load side's core: the router's own cost is what is compared.
+    logd_conf "$OUT/logd.toml" "$LOGD_FORWARD" "$LOGD_HTTP"
+    taskset -c "$LOAD_CPU" "$BIN/slipway-logd" --config "$OUT/logd.toml" > "$OUT/logd.log" 2>&1 & logd_pid=$!; pids+=($logd_pid)
+    wait_http "http://$LOGD_HTTP/healthz"
+    router_conf "$OUT/router-lines.toml" "$LINES_ROUTER" "$LINES_ADMIN" "$TOKEN" "$LOGD_FORWARD"
+    taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router-lines.toml" > "$OUT/router-lines.log" 2>&1 & lines_pid=$!; pids+=($lines_pid)
+    wait_http "http://$LINES_ADMIN/readyz"
+    load_apps "$LINES_ADMIN" 10 "$addr"
+    check_proxy router-lines "http://$LINES_ROUTER/" "$BODY" "$OUT/headers-router-lines.txt"
+  fi
   nginx_proxy_conf "$PWD/$OUT/nginx" "$NGINX" "$addr" timed "$ECHO"
   taskset -c "$PROXY_CPU" nginx -p "$PWD/$OUT/nginx" -c "$PWD/$OUT/nginx/nginx.conf" & nginx_pid=$!; pids+=($nginx_pid)
   haproxy_conf "$PWD/$OUT/haproxy" "$HAPROXY" "$addr" "$ECHO"
@@ -146,9 +166,11 @@ compare() { # backend-name backend-address
     kill -0 "${!t}" 2>/dev/null || { echo "$me: ${t%_pid} exited at start (see $OUT)" >&2; exit 1; }
   done
 
-  echo "== $name backend: $ROUNDS rounds x (direct, router, nginx, haproxy), $DURATION each, $CONNS connections" >&2
+  local targets=(direct router nginx haproxy)
+  [ -z "$LINES" ] || targets+=(router-lines)
+  echo "== $name backend: $ROUNDS rounds x (${targets[*]}), $DURATION each, $CONNS connections" >&2
   for round in $(seq 1 "$ROUNDS"); do
-    order=(direct router nginx haproxy); shift_by=$(( (round - 1) % 4 ))
+    order=("${targets[@]}"); shift_by=$(( (round - 1) % ${#targets[@]} ))
     order=("${order[@]:$shift_by}" "${order[@]:0:$shift_by}")
     for t in "${order[@]}"; do
       case $t in
@@ -156,11 +178,13 @@ compare() { # backend-name backend-address
         router) run "$name" router "http://$ROUTER/" "$router_pid" ;;
         nginx) run "$name" nginx "http://$NGINX/" "$nginx_pid" ;;
         haproxy) run "$name" haproxy "http://$HAPROXY/" "$haproxy_pid" ;;
+        router-lines) run "$name" router-lines "http://$LINES_ROUTER/" "$lines_pid" ;;
       esac
     done
     echo "   round $round (${order[*]}) done" >&2
   done
   stop "$router_pid" "$nginx_pid" "$haproxy_pid"
+  [ -z "$LINES" ] || stop "$lines_pid" "$logd_pid"
 }
 
 for b in $BACKENDS; do
@@ -248,7 +272,7 @@ for b in dict.fromkeys(k[0] for k in by if k[1] in ("direct", "router", "nginx",
     print(f"#### Backend: {label}\n")
     print("| target | requests/s | p50 latency | p99 latency | proxy CPU per request | errors |")
     print("|---|---:|---:|---:|---:|---:|")
-    for t in ["direct", "router", "nginx", "haproxy"]:
+    for t in ["direct", "router", "nginx", "haproxy", "router-lines"]:
         k = (b, t)
         if k not in by: continue
         c = f"{med(k, cpu):.1f} µs" if t != "direct" else "–"
@@ -277,6 +301,18 @@ for b in dict.fromkeys(k[0] for k in by if k[1] in ("direct", "router", "nginx",
                   f"{med(rk, lambda r: r[2]) / med(pk, lambda r: r[2]):.2f}",
                   f"{med(rk, cpu) / med(pk, cpu):.2f}"]
     print("| ratio of the medians | " + " | ".join(cells) + " |\n")
+    on, off = (b, "router-lines"), (b, "router")
+    if on in by and off in by:
+        print("Router lines (every request logged to logd) against the same router without them, same rounds "
+              "(bar: requests/s ≥ 0.95, CPU per request ≤ 1.05):\n")
+        print("| round | requests/s | p99 | CPU per request |")
+        print("|---|---:|---:|---:|")
+        rs = []
+        for rnd in sorted(set(by[on]) & set(by[off])):
+            r = [x / y for x, y in zip(measures(by[on][rnd]), measures(by[off][rnd]))]
+            rs.append(r)
+            print(f"| {rnd} | " + " | ".join(f"{x:.3f}" for x in r) + " |")
+        print("| median | " + " | ".join(f"**{st.median(r[i] for r in rs):.3f}**" for i in range(3)) + " |\n")
 
 small, large = ("hyper", "table-10"), ("hyper", f"table-{big}")
 if small in by and large in by:

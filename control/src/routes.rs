@@ -58,6 +58,8 @@ impl Inner {
 struct Entry {
     hosts: Vec<String>,
     endpoints: Vec<String>,
+    /// The dyno behind each endpoint that has a name (for the router's log lines).
+    dynos: BTreeMap<String, String>,
     asleep: bool,
 }
 
@@ -67,6 +69,7 @@ impl Entry {
             name: name.to_owned(),
             hosts: self.hosts.clone(),
             endpoints: self.endpoints.clone(),
+            dynos: self.dynos.clone(),
             // Asleep (or waking) and nothing to send to: the router holds requests and
             // asks to wake the app. Once endpoints exist, requests flow.
             options: AppOptions { sleeping: self.asleep && self.endpoints.is_empty(), ..AppOptions::default() },
@@ -135,7 +138,7 @@ impl RouteHub {
         let mut inner = self.lock();
         let entry = match inner.apps.get(name) {
             Some(old) => Entry { hosts, asleep, ..old.clone() },
-            None => Entry { hosts, endpoints: Vec::new(), asleep },
+            None => Entry { hosts, endpoints: Vec::new(), dynos: BTreeMap::new(), asleep },
         };
         self.publish(&mut inner, name, entry);
     }
@@ -156,8 +159,20 @@ impl RouteHub {
     /// Sets the endpoints of a known app; false if the app is not (or no longer) known.
     /// O(log apps).
     pub fn set_endpoints(&self, name: &str, endpoints: Vec<String>) -> bool {
-        let endpoints = normalized(endpoints);
-        self.update(name, |entry| entry.endpoints = endpoints)
+        self.set_dyno_endpoints(name, endpoints.into_iter().map(|e| (e, None)).collect())
+    }
+
+    /// Sets the endpoints of a known app with the dyno behind each (`web.1`), which the
+    /// router's log lines name; false if the app is not (or no longer) known. O(log apps
+    /// + endpoints).
+    pub fn set_dyno_endpoints(&self, name: &str, endpoints: Vec<(String, Option<String>)>) -> bool {
+        let dynos: BTreeMap<String, String> =
+            endpoints.iter().filter_map(|(e, d)| Some((e.clone(), d.clone()?))).collect();
+        let endpoints = normalized(endpoints.into_iter().map(|(e, _)| e).collect());
+        self.update(name, |entry| {
+            entry.endpoints = endpoints;
+            entry.dynos = dynos;
+        })
     }
 
     /// Changes one part of a known app's entry and publishes the result; false if the app

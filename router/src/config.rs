@@ -23,10 +23,12 @@ use crate::spec::{self, Balance};
 pub mod acme;
 pub mod cidr;
 pub mod tls;
+pub mod lines;
 
 pub use acme::Acme;
 pub use cidr::Cidr;
 pub use tls::{CertificateFiles, PemFiles, Tls, ZoneTls};
+pub use lines::Lines;
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";
@@ -72,6 +74,8 @@ pub struct Config {
     pub tls: Tls,
     /// Certificates obtained on demand from an ACME CA for hosts in the route table.
     pub acme: Acme,
+    /// Router lines in each app's log (Heroku's `heroku[router]` lines), sent to logd.
+    pub lines: Lines,
 }
 
 /// What the router takes from its clients.
@@ -273,6 +277,7 @@ impl Default for Config {
             clients: Clients::default(),
             tls: Tls::default(),
             acme: Acme::default(),
+            lines: Lines::default(),
         }
     }
 }
@@ -405,6 +410,7 @@ impl Config {
                 "must be greater than zero and not above upstream.eject_backoff_max".into(),
             );
         }
+        self.lines.validate()?;
         for (i, protocol) in self.clients.upgrades.iter().enumerate() {
             let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
             if protocol.is_empty() || !protocol.bytes().all(tchar) {

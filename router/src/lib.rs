@@ -21,6 +21,7 @@
 //! - `upstream/`: endpoints, their connection pools, balancing, health probes;
 //! - `downstream/`: what every layer knows of the client: connection state, the framing
 //!   check, the request body, the request id;
+//! - `lines/`: router lines in each app's log, batched per worker and shipped to logd;
 //! - at the bottom: `config`, `spec` (the wire format), `metrics`, `clock`, `watch` (the
 //!   file watch the routes file and the certificate files share) (config loading, logging
 //!   and the API error body are `slipway-config`'s).
@@ -31,6 +32,7 @@ pub mod admin;
 mod clock;
 pub mod config;
 mod downstream;
+mod lines;
 pub mod metrics;
 mod server;
 mod shared;

@@ -56,7 +56,22 @@ pub struct Metrics {
     pub tls_certificate_reloads: IntCounterVec,
     /// On-demand ACME certificate requests, by outcome.
     pub acme_orders: IntCounterVec,
+    /// Router lines logd acknowledged.
+    pub lines_sent: IntCounter,
+    /// Router lines not sent, by reason.
+    pub lines_dropped: LinesDropped,
     no_app: AppMetrics,
+}
+
+/// `slipway_router_log_lines_dropped_total`'s series, resolved once.
+#[derive(Debug, Clone)]
+pub struct LinesDropped {
+    /// The worker's queue was full (logd slow or down).
+    pub queue_full: IntCounter,
+    /// The request matched no app (unknown or bad host): no app's log to put it in.
+    pub no_app: IntCounter,
+    /// logd did not acknowledge the batch (connection lost, refused).
+    pub send_failed: IntCounter,
 }
 
 /// Handles for one app's series.
@@ -152,12 +167,25 @@ impl Metrics {
             "slipway_router_tls_certificate_reloads_total",
             "Certificate file loads, by result (ok, error: the previous certificate keeps serving)",
             &["result"],
+        );
         let acme_orders = r.counter_vec(
             "slipway_router_acme_orders_total",
             "On-demand certificates by outcome: issued (a new ACME order), stored (taken from the store, \
              ordered by another replica or an earlier run), failed, rate_limited, not_routed (host not in the table)",
             &["outcome"],
         );
+        let lines_sent =
+            r.counter("slipway_router_log_lines_sent_total", "Router lines in apps' logs that logd acknowledged");
+        let dropped = r.counter_vec(
+            "slipway_router_log_lines_dropped_total",
+            "Router lines not sent to logd, by reason (queue_full, no_app, send_failed)",
+            &["reason"],
+        );
+        let lines_dropped = LinesDropped {
+            queue_full: dropped.with_label_values(&["queue_full"]),
+            no_app: dropped.with_label_values(&["no_app"]),
+            send_failed: dropped.with_label_values(&["send_failed"]),
+        };
         let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
         let no_app = per_app.for_app(NO_APP);
@@ -182,6 +210,8 @@ impl Metrics {
             tls_certificate_expiry,
             tls_certificate_reloads,
             acme_orders,
+            lines_sent,
+            lines_dropped,
             no_app,
         }
     }

@@ -27,6 +27,7 @@ use crate::config::acme::StoreKind;
 use crate::tls::acme::{self, Issuer};
 use slipway_config::listen::ListenError;
 
+use crate::lines::Lines;
 use crate::metrics::Metrics;
 use crate::shared::{ControlPlaneLink, Shared};
 use crate::sources::control::ControlPlane;
@@ -140,6 +141,11 @@ impl Router {
                 (Some(Arc::new(handshaker)), Some(files))
             }
         };
+        let lines = config.lines.enabled.then(|| Lines::new(&config.lines, metrics.clone(), workers));
+        if let Some(lines) = &lines {
+            let _entered = control.enter();
+            lines.spawn_shipper();
+        }
         let shared = Arc::new(Shared {
             routes: routes.clone(),
             metrics: metrics.clone(),
@@ -149,6 +155,7 @@ impl Router {
             https: policy,
             certificates: certificates.clone(),
             expiry: ExpiryGauge::default(),
+            lines,
             config,
         });
         let defaults = Defaults {
@@ -213,7 +220,7 @@ impl Router {
         let mut threads = Vec::with_capacity(workers);
         let mut tls_listeners = tls_listeners.map(Vec::into_iter);
         for (index, listener) in listeners.into_iter().enumerate() {
-            let worker = Arc::new(Worker::new(shared.clone(), handshaker.clone()));
+            let worker = Arc::new(Worker::new(shared.clone(), index, handshaker.clone()));
             let tls_listener = tls_listeners.as_mut().and_then(Iterator::next);
             let stop = shutdown.clone();
             let thread = std::thread::Builder::new()

@@ -3,7 +3,7 @@
 //! readiness flag and, with HTTPS on, the certificates and the redirect/HSTS policy. `server.rs` creates it at start; the accept layer, the request stack
 //! and the admin API read it.
 //!
-//! It imports only the table, `tls` and the foundation modules. The control plane's client lives
+//! It imports only the table, `tls`, `lines` and the foundation modules. The control plane's client lives
 //! with the route sources (`sources/control.rs`), which are not below the request path, so
 //! the request path reaches it through the small [`ControlPlaneLink`] trait defined here.
 
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::future::BoxFuture;
 
 use crate::config::Config;
+use crate::lines::Lines;
 use crate::metrics::Metrics;
 use crate::table::Routes;
 use crate::tls::listing::ExpiryGauge;
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) certificates: Option<Arc<Certificates>>,
     /// The certificate expiry series, refreshed when `/metrics` is read.
     pub(crate) expiry: ExpiryGauge,
+    /// Router lines for the apps' logs, when `[lines]` is on.
+    pub(crate) lines: Option<Arc<Lines>>,
 }
 
 impl Shared {

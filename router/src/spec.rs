@@ -8,6 +8,7 @@
 //!   "options": { "balance": "round_robin", "max_concurrent_requests": 200, "response_timeout": "30s" } }
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,6 +33,11 @@ pub struct AppRoutes {
     /// Upstream endpoints, `ip:port` or `hostname:port`.
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// The dyno (process) behind each endpoint, by endpoint, e.g. `{"127.0.0.1:5001":
+    /// "web.1"}`: what the router's log lines name as `dyno=` (optional; an endpoint not
+    /// listed has no dyno name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dynos: BTreeMap<String, String>,
     /// Per-app options.
     #[serde(default)]
     pub options: AppOptions,
@@ -47,6 +53,11 @@ pub struct AppRoutesBody {
     /// Upstream endpoints, `ip:port` or `hostname:port`.
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// The dyno (process) behind each endpoint, by endpoint, e.g. `{"127.0.0.1:5001":
+    /// "web.1"}`: what the router's log lines name as `dyno=` (optional; an endpoint not
+    /// listed has no dyno name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dynos: BTreeMap<String, String>,
     /// Per-app options.
     #[serde(default)]
     pub options: AppOptions,
@@ -55,7 +66,7 @@ pub struct AppRoutesBody {
 impl AppRoutesBody {
     /// Names the routes.
     pub fn named(self, name: String) -> AppRoutes {
-        AppRoutes { name, hosts: self.hosts, endpoints: self.endpoints, options: self.options }
+        AppRoutes { name, hosts: self.hosts, endpoints: self.endpoints, dynos: self.dynos, options: self.options }
     }
 }
 
@@ -297,6 +308,15 @@ impl AppRoutes {
             }
             parsed.push(addr);
         }
+        for (endpoint, dyno) in &self.dynos {
+            let field = || format!("dynos.{endpoint}");
+            if !self.endpoints.contains(endpoint) {
+                return Err(SpecError::new(field(), format!("{endpoint:?} is not one of the endpoints")));
+            }
+            if !is_dyno_name(dyno) {
+                return Err(SpecError::new(field(), format!("{dyno:?} is not a dyno name like \"web.1\"")));
+            }
+        }
         if let Some(timeout) = self.options.response_timeout
             && timeout.is_zero()
         {
@@ -304,6 +324,12 @@ impl AppRoutes {
         }
         Ok(parsed)
     }
+}
+
+/// Whether `name` can be a dyno name: 1 to 64 of a-z, A-Z, 0-9, `.`, `_`, `-` (it goes into
+/// log lines unquoted).
+pub fn is_dyno_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Checks a host name: dot-separated DNS labels, at most 253 characters, no port.

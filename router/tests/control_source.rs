@@ -133,7 +133,13 @@ impl FakeControl {
 use futures_util::StreamExt;
 
 fn app(name: &str, endpoints: &[String]) -> AppRoutes {
-    AppRoutes { name: name.into(), hosts: vec![], endpoints: endpoints.to_vec(), options: AppOptions::default() }
+    AppRoutes {
+        name: name.into(),
+        hosts: vec![],
+        endpoints: endpoints.to_vec(),
+        dynos: Default::default(),
+        options: AppOptions::default(),
+    }
 }
 
 fn config(control: &FakeControl) -> slipway_router::Config {

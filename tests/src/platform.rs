@@ -113,7 +113,8 @@ impl Slipway {
                  [admin]\ntoken = \"{TOKEN}\"\n\
                  [timeouts]\ndrain = \"2s\"\n\
                  [control]\nurl = \"http://{relay}\"\ntoken = \"{ROUTER_TOKEN}\"\n\
-                 activity_interval = \"{activity}\"\nwake_timeout = \"30s\"\n",
+                 activity_interval = \"{activity}\"\nwake_timeout = \"30s\"\n\
+                 [lines]\nenabled = true\nlogd = \"{forward}\"\nflush_interval = \"50ms\"\n",
                 activity = "100ms",
                 relay = control_relay.addr,
             ),

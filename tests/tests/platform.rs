@@ -146,6 +146,47 @@ async fn the_apps_output_arrives_over_logd_sse() {
         (Some("chatty"), Some("app"), Some("stdout"))
     );
 
+    // The router's line of a request is in the same stream, with the dyno that answered
+    // and the request id the app got; the app's own line of it too (the two are sent by
+    // different programs, so either may come first). Router lines keep request order.
+    let mut ids = Vec::new();
+    for n in 1..=2 {
+        let id = format!("platform-lines-request-{n:08}");
+        let req = http::Request::get(format!("/with-id-{n}"))
+            .header("host", format!("chatty.{}", slipway_tests::platform::ZONE))
+            .header("x-request-id", &id)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        assert_eq!(slipway_tests::send(s.http, req).await.unwrap().status, 200);
+        ids.push(id);
+    }
+    let (mut app_lines, mut router_lines) = (Vec::new(), Vec::new());
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while app_lines.len() < 2 || router_lines.len() < 2 {
+            let line = logs
+                .wait_log("the lines of the two requests", |l| {
+                    message(l).starts_with("request /with-id-") || l["source"] == "router"
+                })
+                .await;
+            if line["source"] == "router" {
+                router_lines.push(line);
+            } else {
+                app_lines.push(line);
+            }
+        }
+    })
+    .await
+    .expect("both requests' app and router lines");
+    assert_eq!(message(&app_lines[0]), "request /with-id-1 by web.1");
+    for (n, (line, id)) in router_lines.iter().zip(&ids).enumerate() {
+        let text = message(line);
+        assert_eq!(line["dyno"], "web.1", "{line}");
+        assert!(text.starts_with(&format!("at=info method=GET path=\"/with-id-{}\" ", n + 1)), "{text}");
+        assert!(text.contains(&format!(" request_id={id} ")), "{text}");
+        assert!(text.contains(" dyno=web.1 ") && text.contains(" status=200 "), "{text}");
+    }
+    assert!(router_lines[0]["seq"].as_u64() < router_lines[1]["seq"].as_u64());
+
     // The token reads this app only.
     let other = s.log_token("chatty").await;
     let refused = stream::open(s.logd_http, &format!("/v1/apps/someone-else/logs?token={other}"), &[]).await;
@@ -187,6 +228,13 @@ async fn a_sleeping_app_is_woken_by_a_request_that_then_succeeds() {
     assert_eq!(info["sleeping"], false);
     let dynos = s.api_ok("GET", "/v1/apps/nap/dynos", None, 200).await;
     assert_eq!(dynos[0]["state"], "up");
+    // Its router line says it woke the app, and how long that took.
+    let mut logs = follow_logs(&s, "nap", "&source=router").await;
+    let woken =
+        logs.wait_log("the router line of the woken request", |l| message(l).contains("/first-after-sleep")).await;
+    let text = message(&woken);
+    assert!(text.starts_with("at=info code=S10 desc=\"Sleeping app woken\" wake="), "{text}");
+    assert!(text.contains(" dyno=web.1 ") && text.contains(" status=200 "), "{text}");
     eprintln!("woken and served in {:?}", started.elapsed());
     s.stop().await;
 }

@@ -233,6 +233,9 @@ pub async fn start(args: UpArgs) -> Result<Up, UpError> {
         // The apps' URLs stay http://; HTTPS is offered next to them, not forced.
         router_config.tls.redirect = false;
     }
+    // Heroku's router lines in each app's log, beside its output (`slipway logs`).
+    router_config.lines.enabled = true;
+    router_config.lines.logd = logd.forward_addr();
     let started = match router_config.validate() {
         Err(e) => Err(UpError::new(format!("router: {e}"))),
         Ok(()) => match tokio::task::spawn_blocking(move || slipway_router::Router::start(router_config)).await {

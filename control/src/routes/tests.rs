@@ -86,3 +86,17 @@ fn events_are_framed_as_server_sent_events() {
         b"id: 7\nevent: remove\ndata: {\"type\":\"remove\",\"version\":7,\"name\":\"shop\"}\n\n"
     );
 }
+
+#[test]
+fn endpoints_carry_their_dyno_names_for_the_routers_lines() {
+    let hub = RouteHub::new(100, Duration::from_secs(30));
+    hub.set_app("shop", vec![], false);
+    let endpoints = vec![("127.0.0.1:2".to_owned(), Some("web.2".to_owned())), ("127.0.0.1:1".to_owned(), None)];
+    assert!(hub.set_dyno_endpoints("shop", endpoints));
+    let app = &hub.route_set().apps[0];
+    assert_eq!(app.endpoints, ["127.0.0.1:1", "127.0.0.1:2"]);
+    assert_eq!(app.dynos, [("127.0.0.1:2".to_owned(), "web.2".to_owned())].into());
+    assert!(app.validate().is_ok());
+    hub.set_endpoints("shop", vec!["127.0.0.1:1".into()]);
+    assert!(hub.route_set().apps[0].dynos.is_empty());
+}

@@ -269,7 +269,9 @@ impl<S: ClientIo> Tracked<S> {
         match verdict {
             Feed::Pass(_) => {}
             Feed::RejectHead(_, why) => {
-                Framing::rejected_request(why, &mut self.out);
+                if let Some(framing) = self.framing.as_mut() {
+                    framing.rejected_request(why, &mut self.out);
+                }
                 tracing::info!(client = %self.state.client, reason = why.as_str(), "request refused: ambiguous framing");
             }
             Feed::RejectBody(_) => {

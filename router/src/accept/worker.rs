@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use tower::Layer;
 
 use crate::downstream::conn_state::ConnState;
+use crate::lines::WorkerLines;
 use crate::shared::Shared;
 use crate::stack::forward::Forward;
 use crate::stack::limit::{AppLimit, AppLimitLayer};
@@ -30,10 +31,13 @@ pub(crate) struct Worker {
     pub(crate) tunnels: TaskTracker,
     /// The HTTPS listener's handshakes, when it is on (one for every worker).
     pub(crate) tls: Option<Arc<Handshaker>>,
+    /// This worker's batch of router lines, when they are on.
+    pub(crate) lines: Option<Arc<WorkerLines>>,
 }
 
 impl Worker {
-    pub(crate) fn new(shared: Arc<Shared>, tls: Option<Arc<Handshaker>>) -> Worker {
+    /// The servers of worker `index`.
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, tls: Option<Arc<Handshaker>>) -> Worker {
         let limits = &shared.config.limits;
         let mut h1 = http1::Builder::new();
         h1.keep_alive(true)
@@ -50,12 +54,18 @@ impl Worker {
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
             .max_concurrent_streams(256)
             .keep_alive_interval(Some(Duration::from_secs(30)));
-        Worker { shared, h1, h2, tunnels: TaskTracker::new(), tls }
+        let lines = shared.lines.as_ref().map(|lines| lines.worker(index));
+        Worker { shared, h1, h2, tunnels: TaskTracker::new(), tls, lines }
     }
 
     /// The request path for one client connection.
     pub(crate) fn stack(&self, conn: Arc<ConnState>) -> Stack {
         let forward = Forward { shared: self.shared.clone(), tunnels: self.tunnels.clone() };
-        RouteService { inner: AppLimitLayer.layer(forward), shared: self.shared.clone(), conn }
+        RouteService {
+            inner: AppLimitLayer.layer(forward),
+            shared: self.shared.clone(),
+            conn,
+            lines: self.lines.clone(),
+        }
     }
 }

@@ -102,6 +102,25 @@ fn a_zero_control_duration_names_its_own_key() {
 }
 
 #[test]
+fn bad_router_line_settings_name_their_key() {
+    for (toml, key) in [
+        ("[lines]\nsample = 1.5", "lines.sample"),
+        ("[lines]\nsample_apps = { shop = -0.1 }", "lines.sample_apps.shop"),
+        ("[lines]\nsample_apps = { \"Not An App\" = 0.5 }", "lines.sample_apps.Not An App"),
+        ("[lines]\nqueue = 0", "lines.queue"),
+        ("[lines]\nflush_interval = \"0s\"", "lines.flush_interval"),
+        ("[lines]\nshared_key = \"\"", "lines.shared_key"),
+        ("[lines]\nlogd = \"24224\"", "lines.logd"),
+    ] {
+        let err = load_str(toml).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{toml}: {err}");
+    }
+    let ok = load_str("[lines]\nenabled = true\nlogd = \"127.0.0.1:24224\"\nsample_apps = { shop = 0.25 }").unwrap();
+    assert!(ok.lines.enabled);
+    assert!(!Config::default().lines.enabled, "off by default");
+}
+
+#[test]
 fn a_missing_file_is_one_clear_error() {
     let err = Config::load(Path::new("/nonexistent/router.toml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/router.toml"), "{err}");

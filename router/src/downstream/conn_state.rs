@@ -38,8 +38,9 @@ pub(crate) struct ConnState {
     /// The client is a trusted proxy (`clients.trusted_proxies`): its forwarding headers
     /// are kept and extended rather than replaced.
     pub(crate) trusted: bool,
-    /// The client came over TLS (the HTTPS listener).
-    pub(crate) tls: bool,
+    /// The protocol the client connected with: the one place that says it (router lines'
+    /// `protocol=`).
+    pub(crate) protocol: Protocol,
     inflight: AtomicU32,
     /// When the first byte of a request head arrived with nothing in flight; 0 if none.
     head_started: AtomicU64,
@@ -54,6 +55,25 @@ pub(crate) struct ConnState {
     switch: AtomicU8,
     /// Wakes the connection's reader, waiting for an upgrade's answer.
     read_waker: AtomicWaker,
+}
+
+/// The protocol of a client connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Plain HTTP (HTTP/1.1 or h2c).
+    Http,
+    /// HTTP over TLS (the HTTPS listener's connections).
+    Https,
+}
+
+impl Protocol {
+    /// As in `X-Forwarded-Proto` and the router lines.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
 }
 
 /// No upgrade request awaits its answer.
@@ -88,7 +108,7 @@ impl ConnState {
             client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
             local_port: HeaderValue::from(local_port),
             trusted,
-            tls,
+            protocol: if tls { Protocol::Https } else { Protocol::Http },
             inflight: AtomicU32::new(0),
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),

@@ -146,6 +146,8 @@ pub(crate) struct Framing {
     switch_pending: bool,
     /// An upgrade request was passed since the last [`Framing::take_switch_started`].
     switch_started: bool,
+    /// The `Host` of the refused head, for its stand-in request.
+    rejected_host: Option<Box<[u8]>>,
 }
 
 impl Framing {
@@ -160,6 +162,7 @@ impl Framing {
             trailer_lines: 0,
             switch_pending: false,
             switch_started: false,
+            rejected_host: None,
         }
     }
 
@@ -296,16 +299,16 @@ impl Framing {
         for header in request.headers.iter() {
             if header.name.eq_ignore_ascii_case("content-length") {
                 let Some(value) = parse_length(header.value) else {
-                    return HeadResult::Reject(Rejection::BadContentLength);
+                    return self.reject(Rejection::BadContentLength, request.headers);
                 };
                 if length.is_some_and(|l| l != value) {
-                    return HeadResult::Reject(Rejection::BadContentLength);
+                    return self.reject(Rejection::BadContentLength, request.headers);
                 }
                 length = Some(value);
             } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
                 let is_chunked = trim(header.value).eq_ignore_ascii_case(b"chunked");
                 if chunked.is_some() || !is_chunked || http10 {
-                    return HeadResult::Reject(Rejection::BadTransferEncoding);
+                    return self.reject(Rejection::BadTransferEncoding, request.headers);
                 }
                 chunked = Some(true);
             } else if header.name.eq_ignore_ascii_case("upgrade") {
@@ -316,7 +319,7 @@ impl Framing {
             }
         }
         if chunked.is_some() && length.is_some() {
-            return HeadResult::Reject(Rejection::LengthAndChunked);
+            return self.reject(Rejection::LengthAndChunked, request.headers);
         }
         if connect || (upgrade && connection_upgrade) {
             // What follows its body may be another protocol: wait for the answer.
@@ -395,12 +398,32 @@ impl Framing {
         Ok(State::Chunked(chunk))
     }
 
-    /// The bytes hyper gets in place of a refused head.
-    pub(crate) fn rejected_request(why: Rejection, out: &mut BytesMut) {
+    /// The bytes hyper gets in place of a refused head: the refused head's `Host` when it
+    /// has a plain one (so the refusal is in its app's log lines), else `rejected`.
+    pub(crate) fn rejected_request(&mut self, why: Rejection, out: &mut BytesMut) {
         out.put_slice(REJECTED_METHOD.as_bytes());
         out.put_slice(b" /");
         out.put_slice(why.as_str().as_bytes());
-        out.put_slice(b" HTTP/1.1\r\nhost: rejected\r\nconnection: close\r\n\r\n");
+        out.put_slice(b" HTTP/1.1\r\nhost: ");
+        match self.rejected_host.take() {
+            Some(host) => out.put_slice(&host),
+            None => out.put_slice(b"rejected"),
+        }
+        out.put_slice(b"\r\nconnection: close\r\n\r\n");
+    }
+
+    /// Refuses a head, keeping its `Host` for the stand-in request if it is one value of
+    /// host-name bytes. Only on a refusal: the common path never looks for `Host`.
+    fn reject(&mut self, why: Rejection, headers: &[httparse::Header<'_>]) -> HeadResult {
+        let mut hosts = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("host"));
+        let plain = |v: &[u8]| {
+            !v.is_empty() && v.len() <= 260 && v.iter().all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(b))
+        };
+        self.rejected_host = match (hosts.next(), hosts.next()) {
+            (Some(host), None) if plain(host.value) => Some(host.value.into()),
+            _ => None,
+        };
+        HeadResult::Reject(why)
     }
 }
 

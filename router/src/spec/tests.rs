@@ -1,7 +1,13 @@
 use super::*;
 
 fn app(name: &str) -> AppRoutes {
-    AppRoutes { name: name.into(), hosts: vec![], endpoints: vec![], options: AppOptions::default() }
+    AppRoutes {
+        name: name.into(),
+        hosts: vec![],
+        endpoints: vec![],
+        dynos: Default::default(),
+        options: AppOptions::default(),
+    }
 }
 
 #[test]
@@ -47,4 +53,20 @@ fn json_shape_is_stable() {
     let back: AppRoutes = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
     assert_eq!(a, back);
     assert!(serde_json::from_str::<AppRoutes>(r#"{"name":"a","endpoint":[]}"#).is_err());
+}
+
+#[test]
+fn dyno_names_must_name_an_endpoint_and_be_plain() {
+    let mut a = app("shop");
+    a.endpoints = vec!["127.0.0.1:3000".into()];
+    a.dynos = [("127.0.0.1:3000".to_owned(), "web.1".to_owned())].into();
+    assert!(a.validate().is_ok());
+    let json = serde_json::to_string(&a).unwrap();
+    assert!(json.contains(r#""dynos":{"127.0.0.1:3000":"web.1"}"#), "{json}");
+    assert!(!serde_json::to_string(&app("quiet")).unwrap().contains("dynos"), "omitted when empty");
+
+    a.dynos = [("127.0.0.1:4000".to_owned(), "web.1".to_owned())].into();
+    assert_eq!(a.validate().unwrap_err().field, "dynos.127.0.0.1:4000");
+    a.dynos = [("127.0.0.1:3000".to_owned(), "web 1\"".to_owned())].into();
+    assert_eq!(a.validate().unwrap_err().field, "dynos.127.0.0.1:3000");
 }

@@ -3,9 +3,11 @@
 //! Upstream bodies are streamed frame by frame, never buffered. The body carries what
 //! must live exactly as long as the response: the upstream connection (returned to its
 //! pool only when its response was read to the end), the endpoint's in-flight count, the
-//! app's concurrency permit, and the [`Completion`] that records metrics and writes the
-//! access log line when the response ends (or the client goes away). (The request body
-//! as sent upstream is `downstream/body.rs`.)
+//! app's concurrency permit, and the [`Completion`] that records metrics, writes the
+//! access log line and queues the router line for the app's log (`lines/`) when the
+//! response ends (or the client goes away). What the layers below know for that line (an
+//! error code, the dyno, when the request went to it, a wake) travels in the body's
+//! [`Note`]. (The request body as sent upstream is `downstream/body.rs`.)
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::downstream::conn_state::ConnState;
+use crate::lines::{Code, Fields, WorkerLines};
 use crate::metrics::Metrics;
 use crate::table::{App, Permit};
 use crate::upstream::endpoint::{Endpoint, InFlight};
@@ -30,6 +33,21 @@ pub struct ProxyBody {
     lease: Option<Lease>,
     permit: Option<Permit>,
     done: Option<Completion>,
+    note: Note,
+}
+
+/// What the layers below the route layer know about a response for its router line.
+#[derive(Debug, Default)]
+pub(crate) struct Note {
+    /// Why it is not a plain line (an error, a wake).
+    pub(crate) code: Option<Code>,
+    /// When the request was handed to the app's connection.
+    pub(crate) sent: Option<Instant>,
+    /// The endpoint of a response the router made for it (a timeout); an app's own
+    /// response has its endpoint in its lease.
+    pub(crate) endpoint: Option<Arc<Endpoint>>,
+    /// How long the sleeping app took to wake.
+    pub(crate) wake_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -57,7 +75,12 @@ impl ProxyBody {
     }
 
     fn from_kind(kind: Kind) -> ProxyBody {
-        ProxyBody { kind, lease: None, permit: None, done: None }
+        ProxyBody { kind, lease: None, permit: None, done: None, note: Note::default() }
+    }
+
+    /// What the router line of this response says beyond the request (see [`Note`]).
+    pub(crate) fn note_mut(&mut self) -> &mut Note {
+        &mut self.note
     }
 
     pub(crate) fn hold_permit(&mut self, permit: Permit) {
@@ -75,6 +98,9 @@ impl ProxyBody {
             done.outcome = outcome;
             if done.log.is_some() {
                 done.upstream = lease.as_ref().map(|l| l.inflight.endpoint().clone());
+            }
+            if done.lines.is_some() {
+                done.note = std::mem::take(&mut self.note);
             }
         }
         if let Some(lease) = lease
@@ -177,11 +203,18 @@ pub(crate) struct Completion {
     pub(crate) conn: Arc<ConnState>,
     pub(crate) start: Instant,
     pub(crate) status: StatusCode,
+    /// The request's details, when the access log or router lines are on.
     pub(crate) log: Option<Box<AccessLog>>,
+    /// Write the access log line (`access_log`).
+    access_log: bool,
+    /// The worker's router lines, when on.
+    lines: Option<Arc<WorkerLines>>,
     bytes: u64,
     outcome: Outcome,
-    /// The endpoint that answered (only kept for the access log).
+    /// The endpoint that answered (only kept for the access log and router lines).
     upstream: Option<Arc<Endpoint>>,
+    /// What the inner layers noted for the router line (only kept when lines are on).
+    note: Note,
 }
 
 /// Request details kept for the access log (only when it is on).
@@ -192,19 +225,41 @@ pub(crate) struct AccessLog {
     pub(crate) host: String,
     pub(crate) request_id: http::HeaderValue,
     pub(crate) version: http::Version,
+    /// The client's `X-Forwarded-For`, kept from a trusted proxy only (the app sees it
+    /// with the peer appended).
+    pub(crate) forwarded_for: Option<http::HeaderValue>,
 }
 
 impl AccessLog {
     /// What the access log needs of `req`, routed (or not) by `host`.
-    pub(crate) fn of<B>(req: &http::Request<B>, host: String, request_id: &http::HeaderValue) -> Box<AccessLog> {
+    /// `trusted`: the client is a trusted proxy.
+    pub(crate) fn of<B>(
+        req: &http::Request<B>,
+        host: String,
+        request_id: &http::HeaderValue,
+        trusted: bool,
+    ) -> Box<AccessLog> {
+        let forwarded_for = if trusted { req.headers().get("x-forwarded-for").cloned() } else { None };
         Box::new(AccessLog {
             method: req.method().clone(),
             uri: req.uri().clone(),
             host,
             request_id: request_id.clone(),
             version: req.version(),
+            forwarded_for,
         })
     }
+}
+
+/// What a [`Completion`] records besides metrics: the access log line, the router line.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    /// The request's details; needed by either.
+    pub(crate) log: Option<Box<AccessLog>>,
+    /// Write the access log line.
+    pub(crate) access_log: bool,
+    /// Queue a router line in this worker's batch.
+    pub(crate) lines: Option<Arc<WorkerLines>>,
 }
 
 impl Completion {
@@ -214,9 +269,67 @@ impl Completion {
         conn: Arc<ConnState>,
         start: Instant,
         status: StatusCode,
-        log: Option<Box<AccessLog>>,
+        records: Records,
     ) -> Completion {
-        Completion { metrics, app, conn, start, status, log, bytes: 0, outcome: Outcome::Aborted, upstream: None }
+        let Records { log, access_log, lines } = records;
+        Completion {
+            metrics,
+            app,
+            conn,
+            start,
+            status,
+            log,
+            access_log,
+            lines,
+            bytes: 0,
+            outcome: Outcome::Aborted,
+            upstream: None,
+            note: Note::default(),
+        }
+    }
+
+    /// The router line's code: an error the layers below noted, else how the response
+    /// ended (the app broke off: H18; the client left: H27), else their info code (S10).
+    fn code(&self) -> Option<Code> {
+        match self.note.code {
+            Some(code) if code.is_error() => Some(code),
+            code => match self.outcome {
+                Outcome::UpstreamError => Some(Code::H18),
+                Outcome::Aborted => Some(Code::H27),
+                Outcome::Complete => code,
+            },
+        }
+    }
+
+    /// Queues the router line of this request of `app`. No allocation (the worker's batch
+    /// buffers are reused).
+    fn line(&self, lines: &WorkerLines, app: &App, elapsed: std::time::Duration) {
+        let Some(log) = &self.log else { return };
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let connect =
+            self.note.sent.map_or(std::time::Duration::ZERO, |sent| sent.saturating_duration_since(self.start));
+        let endpoint = self.upstream.as_deref().or(self.note.endpoint.as_deref());
+        let path = match log.uri.path_and_query() {
+            Some(pq) if lines.query_strings() => pq.as_str(),
+            _ => log.uri.path(),
+        };
+        let fields = Fields {
+            code: self.code(),
+            wake_ms: self.note.wake_ms,
+            method: log.method.as_str(),
+            path,
+            host: &log.host,
+            request_id: log.request_id.to_str().unwrap_or("-"),
+            forwarded_for: log.forwarded_for.as_ref().and_then(|v| v.to_str().ok()),
+            client_ip: self.conn.client_ip.to_str().unwrap_or("-"),
+            dyno: endpoint.and_then(|e| e.dyno.as_deref()).unwrap_or(""),
+            connect_ms: ms(connect),
+            service_ms: ms(elapsed.saturating_sub(connect)),
+            status: self.status.as_u16(),
+            bytes: self.bytes,
+            protocol: self.conn.protocol.as_str(),
+        };
+        lines.record(&app.name, &fields);
     }
 }
 
@@ -229,7 +342,13 @@ impl Drop for Completion {
         };
         metrics.observe(self.status.as_u16(), elapsed.as_secs_f64());
         self.conn.request_finished();
-        if let Some(log) = &self.log {
+        if let Some(lines) = &self.lines {
+            match &self.app {
+                Some(app) => self.line(lines, app, elapsed),
+                None => lines.no_app(),
+            }
+        }
+        if let Some(log) = self.log.as_ref().filter(|_| self.access_log) {
             tracing::info!(
                 target: "access",
                 request_id = log.request_id.to_str().unwrap_or("-"),

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
@@ -38,12 +38,15 @@ use tower::Service;
 use crate::config::Clients;
 use crate::downstream::body::RequestBody;
 use crate::downstream::upgrade;
+use crate::lines::Code;
 use crate::metrics::AppMetrics;
 use crate::shared::Shared;
 use crate::stack::body::{Lease, ProxyBody};
 use crate::stack::deadline::{self, Late};
 use crate::stack::error_page::Problem;
 use crate::stack::request::{Meta, Routed};
+use crate::stack::wake::NotAwake;
+use crate::table::{App, AppState};
 use crate::upstream::balance::{self, Tried};
 use crate::upstream::endpoint::{Endpoint, InFlight};
 use crate::upstream::pool::{self, Conn, ConnectError};
@@ -82,21 +85,48 @@ impl Service<Routed> for Forward {
 }
 
 async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> Result<Response<ProxyBody>, Infallible> {
-    let Routed { mut req, app, mut state, meta } = routed;
+    let Routed { req, app, mut state, meta } = routed;
     let received = SystemTime::now();
+    let mut woken = None;
     if state.endpoints.is_empty() && state.spec.options.sleeping {
+        let waiting = Instant::now();
         match crate::stack::wake::wait_awake(&shared, &app).await {
-            Ok(awake) => state = awake,
-            Err(problem) => return Ok(meta.problem(problem)),
+            Ok(awake) => {
+                state = awake;
+                woken = Some(u64::try_from(waiting.elapsed().as_millis()).unwrap_or(u64::MAX));
+            }
+            Err(NotAwake { problem, wake_failed: true }) => return Ok(meta.problem_coded(problem, Code::S11)),
+            Err(NotAwake { problem, .. }) => return Ok(meta.problem(problem)),
         }
     }
-    if state.endpoints.is_empty() {
-        return Ok(meta.problem(Problem::NoEndpoints));
+    let mut response = forward_awake(&shared, &tunnels, req, &app, &state, &meta, received).await;
+    if let Some(ms) = woken {
+        let note = response.body_mut().note_mut();
+        note.wake_ms = Some(ms);
+        note.code = note.code.or(Some(Code::S10));
     }
+    Ok(response)
+}
+
+/// Forwards a request of an app that has endpoints (or answers for it).
+async fn forward_awake(
+    shared: &Arc<Shared>,
+    tunnels: &TaskTracker,
+    mut req: Request<Incoming>,
+    app: &Arc<App>,
+    state: &AppState,
+    meta: &Meta,
+    received: SystemTime,
+) -> Response<ProxyBody> {
+    if state.endpoints.is_empty() {
+        return meta.problem(Problem::NoEndpoints);
+    }
+    // When the request went to an app connection, for the router line's `connect=`.
+    let lines = shared.lines.is_some();
     let config = &shared.config;
     let upgrade = allowed_upgrade(req.headers(), &config.clients, &app.name);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-    prepare_request(&mut req, &meta, upgrade, received);
+    prepare_request(&mut req, meta, upgrade, received);
     let mut req = req.map(|body| RequestBody::new(body, meta.conn.clone()));
     let upload = req.body().upload();
 
@@ -105,10 +135,11 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let mut attempts_left = config.upstream.retries;
     let mut stale = 0;
     let mut failure = Problem::Unreachable;
+    let mut failure_code = Code::H21;
     let mut raced = false;
     loop {
         let Some(index) = balance::pick(&state.endpoints, state.balance, &app.cursor, tried) else {
-            return Ok(meta.problem(failure));
+            return meta.problem_coded(failure, failure_code);
         };
         let endpoint = &state.endpoints[index];
         let pooled = if raced { None } else { take_ready(endpoint, config.timeouts.upstream_idle).await };
@@ -127,9 +158,13 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                         tracing::warn!(app = %app.name, endpoint = %endpoint.addr, "endpoint ejected");
                         crate::upstream::health::spawn_probe(&shared.runtime, &shared.config, endpoint);
                     }
-                    failure = if matches!(e, ConnectError::Timeout) { Problem::Timeout } else { Problem::Unreachable };
+                    (failure, failure_code) = if matches!(e, ConnectError::Timeout) {
+                        (Problem::Timeout, Code::H19)
+                    } else {
+                        (Problem::Unreachable, Code::H21)
+                    };
                     if !attempt_failed(&mut tried, &mut attempts_left, index, metrics) {
-                        return Ok(meta.problem(failure));
+                        return meta.problem_coded(failure, failure_code);
                     }
                     continue;
                 }
@@ -141,20 +176,28 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
         // after a resend: that one goes on a fresh connection, which is not racy.
         let racy = idle.is_some_and(|idle| idle >= RACE_IDLE);
         let resend = (racy && is_replayable(&req)).then(|| replay_parts(&req));
+        let sent_at = lines.then(Instant::now);
         let send = conn.try_send_request(req);
         let sent =
             deadline::answer(send, upload.as_deref(), state.response_timeout, config.timeouts.request_body).await;
         match sent {
             Ok(Ok(response)) => {
-                return Ok(respond(response, conn, inflight, client_upgrade, &meta, &tunnels, &shared));
+                let mut response = respond(response, conn, inflight, client_upgrade, meta, tunnels, shared);
+                let note = response.body_mut().note_mut();
+                note.sent = sent_at;
+                if lines {
+                    // A tunnel's (or a refused switch's) answer has no lease to name it.
+                    note.endpoint = Some(endpoint.clone());
+                }
+                return response;
             }
             Err(Late::App) => {
                 tracing::info!(app = %app.name, endpoint = %endpoint.addr, timeout = ?state.response_timeout, "upstream response timed out");
-                return Ok(meta.problem(Problem::Timeout));
+                return noted(meta.problem(Problem::Timeout), endpoint, sent_at);
             }
             Err(Late::Client) => {
                 tracing::info!(app = %app.name, client = %meta.conn.client, timeout = ?config.timeouts.request_body, "client stopped sending the request body");
-                return Ok(meta.problem(Problem::BodyTimeout));
+                return noted(meta.problem(Problem::BodyTimeout), endpoint, sent_at);
             }
             Ok(Err(mut e)) => match e.take_message() {
                 // Not written: the connection closed first. The request is whole again.
@@ -164,9 +207,9 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                         stale += 1;
                         continue;
                     }
-                    failure = Problem::Unreachable;
+                    (failure, failure_code) = (Problem::Unreachable, Code::H21);
                     if !attempt_failed(&mut tried, &mut attempts_left, index, metrics) {
-                        return Ok(meta.problem(failure));
+                        return meta.problem_coded(failure, failure_code);
                     }
                 }
                 None => {
@@ -187,14 +230,24 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
                     if error.is_user() {
                         // The client's request body failed (bad chunking, client gone).
                         tracing::debug!(app = %app.name, error = %error, "client request body failed");
-                        return Ok(meta.problem(Problem::BadRequest));
+                        return noted(meta.problem(Problem::BadRequest), endpoint, sent_at);
                     }
                     tracing::info!(app = %app.name, endpoint = %endpoint.addr, error = %error, "upstream failed before responding");
-                    return Ok(meta.problem(Problem::BadGateway));
+                    return noted(meta.problem(Problem::BadGateway), endpoint, sent_at);
                 }
             },
         }
     }
+}
+
+/// The router's answer for a request that reached `endpoint` (at `sent`), for its line.
+fn noted(mut response: Response<ProxyBody>, endpoint: &Arc<Endpoint>, sent: Option<Instant>) -> Response<ProxyBody> {
+    if sent.is_some() {
+        let note = response.body_mut().note_mut();
+        note.endpoint = Some(endpoint.clone());
+        note.sent = sent;
+    }
+    response
 }
 
 /// Counts a failed attempt on endpoint `index`, which is not tried again. Returns false

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::downstream::conn_state::Protocol;
 use crate::downstream::request_id::REQUEST_ID;
 use crate::stack::request::Meta;
 
@@ -55,7 +56,7 @@ pub(crate) fn set(headers: &mut HeaderMap, meta: &Meta, received: SystemTime) {
             }
         };
         headers.insert(&X_FORWARDED_FOR, forwarded_for);
-        let _ = headers.entry(&X_FORWARDED_PROTO).or_insert_with(|| proto(conn.tls));
+        let _ = headers.entry(&X_FORWARDED_PROTO).or_insert_with(|| proto(conn.protocol));
         if let Some(host) = host {
             let _ = headers.entry(&X_FORWARDED_HOST).or_insert(host);
         }
@@ -64,7 +65,7 @@ pub(crate) fn set(headers: &mut HeaderMap, meta: &Meta, received: SystemTime) {
     } else {
         // `insert` drops every value the client sent under the name.
         headers.insert(&X_FORWARDED_FOR, conn.client_ip.clone());
-        headers.insert(&X_FORWARDED_PROTO, proto(conn.tls));
+        headers.insert(&X_FORWARDED_PROTO, proto(conn.protocol));
         match host {
             Some(host) => headers.insert(&X_FORWARDED_HOST, host),
             None => headers.remove(&X_FORWARDED_HOST),
@@ -76,8 +77,8 @@ pub(crate) fn set(headers: &mut HeaderMap, meta: &Meta, received: SystemTime) {
 }
 
 /// `X-Forwarded-Proto` as the client came: `https` over the HTTPS listener, else `http`.
-fn proto(tls: bool) -> HeaderValue {
-    HeaderValue::from_static(if tls { "https" } else { "http" })
+fn proto(protocol: Protocol) -> HeaderValue {
+    HeaderValue::from_static(protocol.as_str())
 }
 
 /// `t=<unix ms>` for `at`: the same value (a shared buffer) for every request of one

@@ -8,6 +8,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use crate::downstream::conn_state::ConnState;
+use crate::lines::Code;
 use crate::stack::body::ProxyBody;
 use crate::stack::error_page::{self, Problem};
 use crate::table::{App, AppState};
@@ -30,8 +31,34 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    /// The router's own answer for `problem`.
+    /// The router's own answer for `problem`, noted with its router line's code.
     pub(crate) fn problem(&self, problem: Problem) -> Response<ProxyBody> {
-        error_page::render(problem, self.accept.as_ref(), &self.request_id)
+        let mut response = error_page::render(problem, self.accept.as_ref(), &self.request_id);
+        response.body_mut().note_mut().code = line_code(problem);
+        response
+    }
+
+    /// [`Meta::problem`] with another code than the problem's own (a connect timeout is
+    /// the same 504 page as a response timeout, but H19, not H12).
+    pub(crate) fn problem_coded(&self, problem: Problem, code: Code) -> Response<ProxyBody> {
+        let mut response = self.problem(problem);
+        response.body_mut().note_mut().code = Some(code);
+        response
+    }
+}
+
+/// The router line's code of the router's answer for `problem`. The host problems have
+/// none: such requests have no app, so no app's log gets their line.
+fn line_code(problem: Problem) -> Option<Code> {
+    match problem {
+        Problem::BadHost | Problem::UnknownHost => None,
+        Problem::BadRequest => Some(Code::H26),
+        Problem::NoEndpoints => Some(Code::H14),
+        Problem::Starting => Some(Code::H20),
+        Problem::OverLimit => Some(Code::H11),
+        Problem::Unreachable => Some(Code::H21),
+        Problem::BadGateway => Some(Code::H13),
+        Problem::Timeout => Some(Code::H12),
+        Problem::BodyTimeout => Some(Code::H28),
     }
 }

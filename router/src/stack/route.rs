@@ -18,12 +18,13 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tower::Service;
 
-use crate::downstream::conn_state::ConnState;
+use crate::downstream::conn_state::{ConnState, Protocol};
 use crate::downstream::framing::{REJECTED_METHOD, Rejection};
 use crate::downstream::request_id::request_id;
 use crate::downstream::upgrade;
+use crate::lines::WorkerLines;
 use crate::shared::Shared;
-use crate::stack::body::{AccessLog, Completion, ProxyBody};
+use crate::stack::body::{AccessLog, Completion, ProxyBody, Records};
 use crate::stack::error_page::Problem;
 use crate::stack::request::{Meta, Routed};
 
@@ -40,6 +41,8 @@ pub(crate) struct RouteService<S> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
     pub(crate) conn: Arc<ConnState>,
+    /// The worker's router lines, when on.
+    pub(crate) lines: Option<Arc<WorkerLines>>,
 }
 
 impl<S> Service<Request<Incoming>> for RouteService<S>
@@ -67,7 +70,7 @@ where
         // says whether it switched protocols (one atomic load for any other request).
         let switch = (self.conn.is_switch_pending() && upgrade::asks_to_switch(&req))
             .then(|| (self.conn.clone(), req.method() == http::Method::CONNECT));
-        let logging = self.shared.config.access_log;
+        let logging = self.shared.config.access_log || self.lines.is_some();
         let mut hsts = None;
         let (found, host) = match crate::stack::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
@@ -75,7 +78,7 @@ where
                 // With HTTPS on: plain HTTP is redirected, HTTPS answers may get HSTS
                 // (tls/policy.rs; nothing at all when HTTPS is off).
                 if let Some(https) = &self.shared.https {
-                    if !self.conn.tls {
+                    if self.conn.protocol == Protocol::Http {
                         if let Some(location) = https.redirect(&host, req.uri()) {
                             let host = if logging { host.into_owned() } else { String::new() };
                             return self.redirect(req, meta, start, location, host);
@@ -88,7 +91,7 @@ where
                 (found, if logging { host.into_owned() } else { String::new() })
             }
         };
-        let log = logging.then(|| AccessLog::of(&req, host, &meta.request_id));
+        let records = self.records(logging.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted)));
         let (app, inner) = match found {
             Err(problem) => (None, Either::Left(ready_fut(Ok(meta.problem(problem))))),
             Ok(app) => {
@@ -98,21 +101,34 @@ where
                 (Some(app), Either::Right(self.inner.call(routed)))
             }
         };
-        let done = Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, CLIENT_CLOSED, log);
+        let done = Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, CLIENT_CLOSED, records);
         RouteFuture { inner, done: Some(done), switch, hsts }
     }
 }
 
 impl<S> RouteService<S> {
+    /// What the completion of a request records besides metrics.
+    fn records(&self, log: Option<Box<AccessLog>>) -> Records {
+        Records { log, access_log: self.shared.config.access_log, lines: self.lines.clone() }
+    }
+
     /// Answers the stand-in for a request the framing check refused
-    /// (`downstream/framing.rs`): 400, and the connection closes after it.
+    /// (`downstream/framing.rs`): 400, and the connection closes after it. The stand-in
+    /// carries the refused head's host, so the refusal counts and is logged for its app
+    /// (the router line `code=H26`).
     fn refuse<F>(&self, req: Request<Incoming>, meta: Meta, start: Instant) -> RouteFuture<F> {
         let reason = Rejection::from_path(req.uri().path()).map_or("unknown", Rejection::as_str);
         self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
         let mut response = meta.problem(Problem::BadRequest);
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, String::new(), &meta.request_id));
-        let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
+        let logging = self.shared.config.access_log || self.lines.is_some();
+        let (app, host) = match crate::stack::host::routing_host(&req) {
+            Ok(host) => (self.shared.routes.lookup(&host), if logging { host.into_owned() } else { String::new() }),
+            Err(_) => (None, String::new()),
+        };
+        let records = self.records(logging.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted)));
+        let done =
+            Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, response.status(), records);
         RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None, hsts: None }
     }
 
@@ -130,8 +146,11 @@ impl<S> RouteService<S> {
         *response.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
         response.headers_mut().insert(http::header::LOCATION, location);
         response.headers_mut().insert(&crate::downstream::request_id::REQUEST_ID, meta.request_id.clone());
-        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, host, &meta.request_id));
-        let done = Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), log);
+        // No app answered: an access log line, no router line.
+        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted));
+        let records = self.records(log);
+        let done =
+            Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), records);
         RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None, hsts: None }
     }
 }

@@ -5,8 +5,9 @@
 //! to wake the app (once per app every few seconds, however many requests wait), then
 //! waits for the route update that brings its endpoints, at most `control.wake_timeout`.
 //! The request then proceeds as usual; if the app does not come up in time, it gets the
-//! 503 "starting" page with `Retry-After`; if the app is removed meanwhile, the 404 page
-//! at once.
+//! 503 "starting" page with `Retry-After` (and its router line says H20 "App boot timeout",
+//! or S11 "Wake failed" when there is no control plane or it refused the last wake call);
+//! if the app is removed meanwhile, the 404 page at once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,11 +21,21 @@ use crate::table::{App, AppState};
 /// How often one app may be asked to wake.
 const WAKE_EVERY_MS: u64 = 5_000;
 
+/// Why a sleeping app's request cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotAwake {
+    /// The answer.
+    pub(crate) problem: Problem,
+    /// The app could not be woken at all (no control plane, or its wake call failed), as
+    /// opposed to not being up in time.
+    pub(crate) wake_failed: bool,
+}
+
 /// Waits until `app` has endpoints. Fails with [`Problem::Starting`] after the wake
 /// timeout (or at once without a control plane to wake it), and with
 /// [`Problem::UnknownHost`] as soon as the app leaves the table.
-pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Result<Arc<AppState>, Problem> {
-    let plane = shared.control_plane.clone().ok_or(Problem::Starting)?;
+pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Result<Arc<AppState>, NotAwake> {
+    let plane = shared.control_plane.clone().ok_or(NotAwake { problem: Problem::Starting, wake_failed: true })?;
     let deadline = tokio::time::Instant::now() + shared.config.control.wake_timeout;
     request_wake(shared, app, plane);
     let started = Instant::now();
@@ -34,7 +45,7 @@ pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Result<A
         changed.as_mut().enable();
         if app.is_removed() {
             tracing::info!(app = %app.name, waited = ?started.elapsed(), "sleeping app removed while a request waited");
-            return Err(Problem::UnknownHost);
+            return Err(NotAwake { problem: Problem::UnknownHost, wake_failed: false });
         }
         let state = app.state();
         if !state.endpoints.is_empty() || !state.spec.options.sleeping {
@@ -45,7 +56,8 @@ pub(crate) async fn wait_awake(shared: &Arc<Shared>, app: &Arc<App>) -> Result<A
             () = changed => {}
             () = tokio::time::sleep_until(deadline) => {
                 tracing::warn!(app = %app.name, "sleeping app did not start in time");
-                return Err(Problem::Starting);
+                let wake_failed = app.wake_failed.load(Ordering::Relaxed);
+                return Err(NotAwake { problem: Problem::Starting, wake_failed });
             }
         }
     }
@@ -61,15 +73,18 @@ fn request_wake(shared: &Arc<Shared>, app: &Arc<App>, plane: Arc<dyn ControlPlan
     if app.wake_requested.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_err() {
         return;
     }
-    let name = app.name.to_string();
+    let app = app.clone();
     let metrics = shared.metrics.clone();
     shared.runtime.spawn(async move {
-        match plane.wake(&name).await {
+        let name = &app.name;
+        match plane.wake(name).await {
             Ok(()) => {
+                app.wake_failed.store(false, Ordering::Relaxed);
                 metrics.wakes.with_label_values(&["ok"]).inc();
                 tracing::info!(app = %name, "asked the control plane to wake the app");
             }
             Err(e) => {
+                app.wake_failed.store(true, Ordering::Relaxed);
                 metrics.wakes.with_label_values(&["error"]).inc();
                 tracing::warn!(app = %name, error = %e, "waking the app failed");
             }

@@ -142,6 +142,8 @@ pub struct App {
     changed: tokio::sync::Notify,
     /// When the router last asked the control plane to wake this app (ms since start).
     pub(crate) wake_requested: AtomicU64,
+    /// The last call to wake the app failed (its waiting requests' lines say S11).
+    pub(crate) wake_failed: AtomicBool,
     /// Set when the app leaves the table (a later app of the same name is a new `App`).
     removed: AtomicBool,
 }
@@ -174,6 +176,7 @@ impl App {
             served: AtomicU64::new(0),
             changed: tokio::sync::Notify::new(),
             wake_requested: AtomicU64::new(0),
+            wake_failed: AtomicBool::new(false),
             removed: AtomicBool::new(false),
         })
     }

@@ -322,11 +322,17 @@ impl Writer {
     fn state_for(&self, spec: AppRoutes, addrs: Vec<EndpointAddr>, old: &[Arc<Endpoint>], source: Source) -> AppState {
         let by_addr: HashMap<&EndpointAddr, &Arc<Endpoint>> = old.iter().map(|e| (&e.addr, e)).collect();
         let d = &self.defaults;
+        // `addrs` is parsed from `spec.endpoints`, in the same order.
         let endpoints = addrs
             .into_iter()
-            .map(|addr| match by_addr.get(&addr) {
-                Some(existing) => Arc::clone(existing),
-                None => Endpoint::new(addr, d.workers, d.max_idle),
+            .zip(&spec.endpoints)
+            .map(|(addr, text)| {
+                let dyno = spec.dynos.get(text).map(String::as_str);
+                match by_addr.get(&addr) {
+                    // Same address, same dyno: keep its counters, health and pool.
+                    Some(existing) if existing.dyno.as_deref() == dyno => Arc::clone(existing),
+                    _ => Endpoint::new(addr, dyno, d.workers, d.max_idle),
+                }
             })
             .collect();
         AppState {

@@ -18,6 +18,9 @@ pub struct Endpoint {
     pub addr: EndpointAddr,
     /// `addr` as text, for the access log and the admin API (formatted once).
     pub(crate) label: Box<str>,
+    /// The dyno behind it (`web.1`), when the route source named it: the router's log
+    /// lines say `dyno=` with it.
+    pub dyno: Option<Box<str>>,
     outstanding: AtomicUsize,
     failures: AtomicU32,
     ejected: AtomicBool,
@@ -26,10 +29,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// A new endpoint with an empty pool of `workers` slots.
-    pub(crate) fn new(addr: EndpointAddr, workers: usize, max_idle: usize) -> Arc<Endpoint> {
+    pub(crate) fn new(addr: EndpointAddr, dyno: Option<&str>, workers: usize, max_idle: usize) -> Arc<Endpoint> {
         Arc::new(Endpoint {
             label: addr.to_string().into_boxed_str(),
             addr,
+            dyno: dyno.map(Box::from),
             outstanding: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             ejected: AtomicBool::new(false),

@@ -111,7 +111,7 @@ impl Inner {
 
     /// Points the app's routes at its active, up web dynos. O(dynos of the app).
     fn refresh(&self, app: &str) {
-        let endpoints: Vec<String> = {
+        let endpoints: Vec<(String, Option<String>)> = {
             let apps = self.apps();
             let Some(state) = apps.get(app) else { return };
             state
@@ -120,12 +120,12 @@ impl Inner {
                 .filter(|d| d.is_web())
                 .filter_map(|d| {
                     let s = d.status();
-                    (s.phase == Phase::Up).then_some(s.port).flatten()
+                    let port = (s.phase == Phase::Up).then_some(s.port).flatten()?;
+                    Some((format!("127.0.0.1:{port}"), Some(d.name.clone())))
                 })
-                .map(|port| format!("127.0.0.1:{port}"))
                 .collect()
         };
-        self.routes.set_endpoints(app, endpoints);
+        self.routes.set_dyno_endpoints(app, endpoints);
     }
 }
 

@@ -214,9 +214,29 @@ fn heads_hyper_refuses_anyway_are_left_to_hyper() {
 #[test]
 fn the_rejected_request_names_its_reason() {
     let mut out = BytesMut::new();
-    Framing::rejected_request(Rejection::BadChunk, &mut out);
+    Framing::new(8192, 100).rejected_request(Rejection::BadChunk, &mut out);
     let text = String::from_utf8(out.to_vec()).unwrap();
     assert!(text.starts_with("SLIPWAY-REJECTED /bad-chunk HTTP/1.1\r\n"));
     assert_eq!(Rejection::from_path("/bad-chunk"), Some(Rejection::BadChunk));
     assert_eq!(Rejection::from_path("/other"), None);
+    assert!(text.contains("\r\nhost: rejected\r\n"), "{text}");
+}
+
+#[test]
+fn the_rejected_request_keeps_the_refused_heads_plain_host() {
+    let mut framing = Framing::new(8192, 100);
+    let head = b"POST / HTTP/1.1\r\nHost: shop.example:8080\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert!(matches!(framing.feed(head), Feed::RejectHead(0, Rejection::LengthAndChunked)));
+    let mut out = BytesMut::new();
+    framing.rejected_request(Rejection::LengthAndChunked, &mut out);
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    assert!(text.contains("\r\nhost: shop.example:8080\r\n"), "{text}");
+
+    let mut framing = Framing::new(8192, 100);
+    let head = b"POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+    assert!(matches!(framing.feed(head), Feed::RejectHead(0, Rejection::BadContentLength)));
+    let mut out = BytesMut::new();
+    framing.rejected_request(Rejection::BadContentLength, &mut out);
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    assert!(text.contains("\r\nhost: rejected\r\n"), "two Hosts are not believed: {text}");
 }

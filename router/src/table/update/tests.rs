@@ -15,6 +15,7 @@ fn app(name: &str, hosts: &[&str], endpoints: &[&str]) -> AppRoutes {
         name: name.into(),
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+        dynos: Default::default(),
         options: AppOptions::default(),
     }
 }

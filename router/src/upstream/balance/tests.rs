@@ -1,7 +1,7 @@
 use super::*;
 
 fn endpoints(n: usize) -> Vec<Arc<Endpoint>> {
-    (0..n).map(|i| Endpoint::new(format!("127.0.0.1:{}", 1000 + i).parse().unwrap(), 1, 1)).collect()
+    (0..n).map(|i| Endpoint::new(format!("127.0.0.1:{}", 1000 + i).parse().unwrap(), None, 1, 1)).collect()
 }
 
 #[test]
