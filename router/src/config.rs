@@ -22,13 +22,13 @@ use crate::spec::{self, Balance};
 
 pub mod acme;
 pub mod cidr;
-pub mod tls;
 pub mod lines;
+pub mod tls;
 
 pub use acme::Acme;
 pub use cidr::Cidr;
-pub use tls::{CertificateFiles, PemFiles, Tls, ZoneTls};
 pub use lines::Lines;
+pub use tls::{CertificateFiles, PemFiles, Tls, ZoneTls};
 
 /// Prefix of the environment variables that override config keys.
 pub const ENV_PREFIX: &str = "SLIPWAY_ROUTER__";

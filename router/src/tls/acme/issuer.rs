@@ -256,7 +256,7 @@ impl Inner {
     }
 
     /// A usable certificate from the store: valid, and not due either when renewing.
-    async fn from_store(&self, host: &str, renew: bool) -> Option<Held> {
+    async fn load_stored(&self, host: &str, renew: bool) -> Option<Held> {
         let pem = match self.store.certificate(host).await {
             Ok(pem) => pem?,
             Err(e) => {
@@ -283,7 +283,7 @@ impl Inner {
     }
 
     async fn obtain(&self, host: &str, renew: bool) -> Result<(), ObtainError> {
-        if let Some(held) = self.from_store(host, renew).await {
+        if let Some(held) = self.load_stored(host, renew).await {
             self.use_stored(host, held);
             return Ok(());
         }
@@ -301,7 +301,7 @@ impl Inner {
                 Ok(false) => {}
                 Err(e) => return Err(failed(e.to_string())),
             }
-            if let Some(held) = self.from_store(host, renew).await {
+            if let Some(held) = self.load_stored(host, renew).await {
                 self.use_stored(host, held);
                 return Ok(());
             }
@@ -333,7 +333,7 @@ impl Inner {
 
     async fn order_claimed(&self, host: &str, renew: bool) -> Result<OrderDone, String> {
         // The claimant before us may have finished between our look and our claim.
-        if let Some(held) = self.from_store(host, renew).await {
+        if let Some(held) = self.load_stored(host, renew).await {
             self.use_stored(host, held);
             return Ok(OrderDone::Stored);
         }
