@@ -323,3 +323,40 @@ async fn the_router_orders_for_hosts_in_its_table_only() {
     assert_eq!(metric(&text, "slipway_router_acme_orders_total{outcome=\"issued\"}"), 1.0);
     assert_eq!(metric(&text, "slipway_router_acme_orders_total{outcome=\"not_routed\"}"), 1.0);
 }
+
+/// The whole path through the router's own HTTPS listener: pebble validates against the
+/// listener's port, the first handshake for a routed host waits for its order and is
+/// served with the pebble-signed certificate, and the request reaches the app.
+#[tokio::test]
+async fn the_first_https_request_for_a_routed_host_waits_for_its_certificate_and_reaches_the_app() {
+    slipway_tests::tls::install_provider();
+    let port = slipway_tests::servers::free_port();
+    let pebble = Pebble::start(PebbleOptions { tls_port: port, validity_secs: None, eab: None }).await;
+    let store = tempfile::tempdir().unwrap();
+    let mut config = common::config();
+    config.listen.https = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    config.tls.on_demand_timeout = LONG;
+    config.acme = acme_config(&pebble, store.path());
+    let router = common::start(config).await;
+    let backend = slipway_tests::backend::Backend::start("shop").await;
+    router.put_app("shop", &[backend.endpoint()]).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    let root = pebble.issuing_root().await;
+    roots.add(CertificateDer::from_pem_slice(root.as_bytes()).unwrap()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = common::host("shop");
+    let https = router.router.as_ref().unwrap().https_addr().unwrap();
+    let stream = slipway_tests::tls::connect(https, Arc::new(client), &host).await.expect("a verified handshake");
+    let reply = slipway_tests::tls::get_h1(stream, &host, "/over-https").await;
+
+    assert_eq!(reply.status, 200);
+    assert_eq!(backend.seen()[0].headers["x-forwarded-proto"], "https");
+    let text = router.router.as_ref().unwrap().metrics_text();
+    assert_eq!(metric(&text, "slipway_router_acme_orders_total{outcome=\"issued\"}"), 1.0);
+    router.stop().await;
+}
