@@ -32,6 +32,14 @@ fn https_config() -> Config {
     config
 }
 
+/// [`https_config`] with one certificate of `ca` for `*.<ZONE>` (written in `dir`).
+fn wildcard_config(ca: &TestCa, dir: &std::path::Path) -> Config {
+    let mut config = https_config();
+    let wildcard = format!("*.{ZONE}");
+    config.tls.certificates = vec![files(&ca.issue(&[&wildcard]), dir, "wild", &[&wildcard])];
+    config
+}
+
 fn files(issued: &Issued, dir: &std::path::Path, stem: &str, hosts: &[&str]) -> CertificateFiles {
     let (cert, key) = issued.write(dir, stem);
     CertificateFiles { hosts: hosts.iter().map(|h| (*h).to_owned()).collect(), cert, key }
@@ -155,9 +163,7 @@ async fn a_changed_certificate_file_is_served_and_a_bad_one_keeps_the_old_servin
 async fn http1_over_tls_reaches_the_app_with_x_forwarded_proto_https() {
     let ca = TestCa::new("test ca");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = https_config();
-    config.tls.certificates =
-        vec![files(&ca.issue(&[&format!("*.{ZONE}")]), dir.path(), "wild", &[&format!("*.{ZONE}")])];
+    let config = wildcard_config(&ca, dir.path());
     let (router, https) = start(config).await;
     let backend = Backend::start("a").await;
     router.put_app("app", &[backend.endpoint()]).await;
@@ -192,9 +198,7 @@ async fn http1_over_tls_reaches_the_app_with_x_forwarded_proto_https() {
 async fn http2_over_tls_serves_many_concurrent_streams_routed_by_authority() {
     let ca = TestCa::new("test ca");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = https_config();
-    config.tls.certificates =
-        vec![files(&ca.issue(&[&format!("*.{ZONE}")]), dir.path(), "wild", &[&format!("*.{ZONE}")])];
+    let config = wildcard_config(&ca, dir.path());
     let (router, https) = start(config).await;
     let backends = [Backend::start("one").await, Backend::start("two").await, Backend::start("three").await];
     for backend in &backends {
@@ -224,9 +228,7 @@ async fn http2_over_tls_serves_many_concurrent_streams_routed_by_authority() {
 async fn a_websocket_over_tls_survives_route_updates() {
     let ca = TestCa::new("test ca");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = https_config();
-    config.tls.certificates =
-        vec![files(&ca.issue(&[&format!("*.{ZONE}")]), dir.path(), "wild", &[&format!("*.{ZONE}")])];
+    let config = wildcard_config(&ca, dir.path());
     let (router, https) = start(config).await;
     let (ws_backend, other) = (Backend::start("ws").await, Backend::start("other").await);
     router.put_app("ws", &[ws_backend.endpoint()]).await;
@@ -251,10 +253,8 @@ async fn a_websocket_over_tls_survives_route_updates() {
 async fn a_second_handshake_with_the_clients_session_store_is_resumed_on_tls13_and_tls12() {
     let ca = TestCa::new("test ca");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = https_config();
+    let mut config = wildcard_config(&ca, dir.path());
     config.workers = 2;
-    config.tls.certificates =
-        vec![files(&ca.issue(&[&format!("*.{ZONE}")]), dir.path(), "wild", &[&format!("*.{ZONE}")])];
     let (router, https) = start(config).await;
     let backend = Backend::start("a").await;
     router.put_app("app", &[backend.endpoint()]).await;
@@ -307,9 +307,7 @@ fn tls11_client_hello(sni: &str) -> Vec<u8> {
 async fn a_tls11_client_hello_is_refused_with_a_fatal_alert_before_any_server_hello() {
     let ca = TestCa::new("test ca");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = https_config();
-    config.tls.certificates =
-        vec![files(&ca.issue(&[&format!("*.{ZONE}")]), dir.path(), "wild", &[&format!("*.{ZONE}")])];
+    let config = wildcard_config(&ca, dir.path());
     let (router, https) = start(config).await;
     let mut socket = tokio::net::TcpStream::connect(https).await.unwrap();
     socket.write_all(&tls11_client_hello(&host("app"))).await.unwrap();
