@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accept::gate::Gated;
 use crate::accept::worker::{Stack, Worker};
 use crate::clock::now_ms;
-use crate::downstream::conn_state::{ConnState, Expired};
+use crate::downstream::conn_state::{ConnState, Expired, Protocol};
 use crate::downstream::framing::{Feed, Framing};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -40,29 +40,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientIo for T {}
 /// Serves one connection accepted on the HTTPS listener until it closes.
 pub(crate) async fn serve_tls(worker: Arc<Worker>, stream: TcpStream, client: SocketAddr, shutdown: CancellationToken) {
     let Some(handshaker) = worker.tls.clone() else { return };
-    let metrics = &worker.shared.metrics;
-    metrics.open_connections.inc();
-    let _open = scopeguard(|| worker.shared.metrics.open_connections.dec());
-    let opened = now_ms();
-    let _ = stream.set_nodelay(true);
-    let local_port = stream.local_addr().map_or(0, |a| a.port());
+    let (_open, opened, local_port) = accepted(&worker, &stream);
     let limit = worker.shared.config.timeouts.header_read;
     let established = tokio::select! {
         done = handshaker.accept(stream, client, limit) => done,
         () = shutdown.cancelled() => return,
     };
     let Some((stream, http2)) = established else { return };
-    run(&worker, stream, Bytes::new(), Peer { client, local_port, opened, http2, tls: true }, &shutdown).await;
+    run(
+        &worker,
+        stream,
+        Bytes::new(),
+        Peer { client, local_port, opened, http2, protocol: Protocol::Https },
+        &shutdown,
+    )
+    .await;
 }
 
 /// Serves one accepted client connection until it closes.
 pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: SocketAddr, shutdown: CancellationToken) {
     let metrics = &worker.shared.metrics;
-    metrics.open_connections.inc();
-    let _open = scopeguard(|| worker.shared.metrics.open_connections.dec());
-    let opened = now_ms();
-    let _ = stream.set_nodelay(true);
-    let local_port = stream.local_addr().map_or(0, |a| a.port());
+    let (_open, opened, local_port) = accepted(&worker, &stream);
     let timeouts = &worker.shared.config.timeouts;
 
     // Detect HTTP/2 prior knowledge from the first bytes, within the header timeout.
@@ -84,7 +82,17 @@ pub(crate) async fn serve(worker: Arc<Worker>, mut stream: TcpStream, client: So
         }
     };
 
-    run(&worker, stream, prefix, Peer { client, local_port, opened, http2, tls: false }, &shutdown).await;
+    run(&worker, stream, prefix, Peer { client, local_port, opened, http2, protocol: Protocol::Http }, &shutdown).await;
+}
+
+/// What both listeners do with a connection they accept: count it open (until the
+/// returned guard drops), note when, turn Nagle off. Returns the guard, the time and the
+/// local port.
+fn accepted<'w>(worker: &'w Worker, stream: &TcpStream) -> (impl Drop + use<'w>, u64, u16) {
+    worker.shared.metrics.open_connections.inc();
+    let open = scopeguard(move || worker.shared.metrics.open_connections.dec());
+    let _ = stream.set_nodelay(true);
+    (open, now_ms(), stream.local_addr().map_or(0, |a| a.port()))
 }
 
 /// What the connection task knows of a client connection before its first request.
@@ -93,15 +101,15 @@ struct Peer {
     local_port: u16,
     opened: u64,
     http2: bool,
-    tls: bool,
+    protocol: Protocol,
 }
 
 /// Serves HTTP on an established connection (`prefix`: bytes read already, replayed first).
 async fn run<S: ClientIo>(worker: &Worker, stream: S, prefix: Bytes, peer: Peer, shutdown: &CancellationToken) {
-    let Peer { client, local_port, opened, http2, tls } = peer;
+    let Peer { client, local_port, opened, http2, protocol } = peer;
     // Trust is the peer's, so decided once per connection, not per request.
     let trusted = worker.shared.config.clients.is_trusted(client.ip());
-    let state = Arc::new(ConnState::new(client, local_port, http2, opened, trusted, tls));
+    let state = Arc::new(ConnState::new(client, local_port, http2, opened, trusted, protocol));
     let limits = &worker.shared.config.limits;
     let framing = (!http2).then(|| Framing::new(limits.max_header_bytes, limits.max_headers));
     let io = TokioIo::new(Tracked::new(stream, prefix, state.clone(), framing));

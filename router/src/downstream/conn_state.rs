@@ -94,21 +94,21 @@ pub(crate) enum Expired {
 impl ConnState {
     /// `opened` is when the connection was accepted: the first request head is due
     /// `header_read` after that.
-    /// `trusted`: the client is a trusted proxy; `tls`: it came over TLS.
+    /// `trusted`: the client is a trusted proxy; `protocol`: how it connected.
     pub(crate) fn new(
         client: SocketAddr,
         local_port: u16,
         http2: bool,
         opened: u64,
         trusted: bool,
-        tls: bool,
+        protocol: Protocol,
     ) -> ConnState {
         ConnState {
             client,
             client_ip: HeaderValue::from_str(&client.ip().to_string()).expect("an IP is a valid header value"),
             local_port: HeaderValue::from(local_port),
             trusted,
-            protocol: if tls { Protocol::Https } else { Protocol::Http },
+            protocol,
             inflight: AtomicU32::new(0),
             head_started: AtomicU64::new(if http2 { 0 } else { opened }),
             idle_since: AtomicU64::new(now_ms()),

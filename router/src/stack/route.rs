@@ -70,7 +70,7 @@ where
         // says whether it switched protocols (one atomic load for any other request).
         let switch = (self.conn.is_switch_pending() && upgrade::asks_to_switch(&req))
             .then(|| (self.conn.clone(), req.method() == http::Method::CONNECT));
-        let logging = self.shared.config.access_log || self.lines.is_some();
+        let logging = self.logging();
         let mut hsts = None;
         let (found, host) = match crate::stack::host::routing_host(&req) {
             Err(_) => (Err(Problem::BadHost), String::new()),
@@ -107,6 +107,12 @@ where
 }
 
 impl<S> RouteService<S> {
+    /// Whether a request's details are kept for its completion: for the access log or the
+    /// router line.
+    fn logging(&self) -> bool {
+        self.shared.config.access_log || self.lines.is_some()
+    }
+
     /// What the completion of a request records besides metrics.
     fn records(&self, log: Option<Box<AccessLog>>) -> Records {
         Records { log, access_log: self.shared.config.access_log, lines: self.lines.clone() }
@@ -121,7 +127,7 @@ impl<S> RouteService<S> {
         self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
         let mut response = meta.problem(Problem::BadRequest);
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        let logging = self.shared.config.access_log || self.lines.is_some();
+        let logging = self.logging();
         let (app, host) = match crate::stack::host::routing_host(&req) {
             Ok(host) => (self.shared.routes.lookup(&host), if logging { host.into_owned() } else { String::new() }),
             Err(_) => (None, String::new()),
