@@ -13,15 +13,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use slipway_logd::forward::client::{Client, Entries, EventTime};
+use slipway_logd::forward::client::{Entries, EventTime, Reconnect};
 use tokio::sync::mpsc;
 
 /// Most records in one Forward message.
 const MAX_BATCH: usize = 512;
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The tag of control's Forward messages.
 const TAG: &str = "slipway";
 
@@ -121,22 +119,10 @@ async fn send_loop(
 ) {
     let mut batch: Vec<Record> = Vec::with_capacity(MAX_BATCH);
     let mut entries = Entries::default();
-    let hostname = hostname();
-    let mut backoff = Duration::from_millis(100);
+    let mut logd = Reconnect::new(addr, shared_key, hostname(), "control");
     let mut reported_drops = 0;
     loop {
-        let mut conn = match Client::connect(addr, shared_key.as_deref(), &hostname).await {
-            Ok(conn) => {
-                tracing::info!(%addr, "connected to logd");
-                conn
-            }
-            Err(e) => {
-                tracing::warn!(%addr, error = %e, retry_in = ?backoff, "cannot connect to logd");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
+        let mut conn = logd.connect().await;
         loop {
             if batch.is_empty() {
                 match queue.recv().await {
@@ -154,7 +140,7 @@ async fn send_loop(
             match conn.send_forward(TAG, &entries).await {
                 Ok(()) => {
                     batch.clear();
-                    backoff = Duration::from_millis(100);
+                    logd.reset();
                 }
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, lines = batch.len(), "sending logs to logd failed; reconnecting");
@@ -170,8 +156,7 @@ async fn send_loop(
                 reported_drops = now_dropped;
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        logd.pause().await;
     }
 }
 

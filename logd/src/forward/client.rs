@@ -277,6 +277,59 @@ pub fn ping(
     out
 }
 
+/// Shortest wait between attempts to reach logd again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between attempts to reach logd again.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The connection of a program that keeps sending to logd (control's log shipper, the
+/// router's lines): [`Reconnect::connect`] tries until logd answers, waiting 100 ms, then
+/// twice as long after each failure, up to 5 s; the caller says when sending worked again
+/// ([`Reconnect::reset`]) and pauses after a connection failed ([`Reconnect::pause`]).
+#[derive(Debug)]
+pub struct Reconnect {
+    addr: SocketAddr,
+    shared_key: Option<String>,
+    hostname: String,
+    /// Named in the logs (e.g. "router lines").
+    what: &'static str,
+    backoff: Duration,
+}
+
+impl Reconnect {
+    /// Connections to `addr`, with the handshake as `hostname` when `shared_key` is set.
+    pub fn new(addr: SocketAddr, shared_key: Option<String>, hostname: String, what: &'static str) -> Reconnect {
+        Reconnect { addr, shared_key, hostname, what, backoff: FIRST_BACKOFF }
+    }
+
+    /// Connects, retrying with backoff until it works.
+    pub async fn connect(&mut self) -> Client {
+        loop {
+            match Client::connect(self.addr, self.shared_key.as_deref(), &self.hostname).await {
+                Ok(client) => {
+                    tracing::info!(logd = %self.addr, client = self.what, "connected to logd");
+                    return client;
+                }
+                Err(e) => {
+                    tracing::warn!(logd = %self.addr, client = self.what, error = %e, retry_in = ?self.backoff, "cannot connect to logd");
+                    self.pause().await;
+                }
+            }
+        }
+    }
+
+    /// Sending works: the next failure waits the shortest time again.
+    pub fn reset(&mut self) {
+        self.backoff = FIRST_BACKOFF;
+    }
+
+    /// Waits the current backoff and doubles it (up to 5 s): after a failed attempt.
+    pub async fn pause(&mut self) {
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 /// One connection to a forward listener that sends acked Forward frames.
 #[derive(Debug)]
 pub struct Client {

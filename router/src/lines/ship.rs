@@ -5,12 +5,11 @@
 //! While logd cannot be reached the batches are left where they are: they fill up to
 //! `lines.queue` and later lines are dropped and counted (`queue_full`), so what is sent
 //! once logd is back is the oldest lines, in order. A batch logd does not acknowledge is
-//! dropped and counted (`send_failed`), and the shipper reconnects with backoff.
+//! dropped and counted (`send_failed`), and the shipper reconnects with backoff
+//! (`slipway_logd::forward::client::Reconnect`, shared with control's log shipper).
 
+use slipway_logd::forward::client::{Entries, Reconnect};
 use std::sync::Arc;
-use std::time::Duration;
-
-use slipway_logd::forward::client::{Client, Entries};
 
 use super::Lines;
 
@@ -18,28 +17,15 @@ use super::Lines;
 const TAG: &str = "slipway";
 /// The name the router gives in logd's handshake.
 const HOSTNAME: &str = "slipway-router";
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub(super) async fn run(lines: Arc<Lines>) {
     let config = &lines.config;
     let metrics = &lines.metrics;
     let mut spare = Entries::default();
-    let mut backoff = Duration::from_millis(100);
+    let mut logd = Reconnect::new(config.logd, config.shared_key.clone(), HOSTNAME.to_owned(), "router lines");
     loop {
-        let mut conn = match Client::connect(config.logd, config.shared_key.as_deref(), HOSTNAME).await {
-            Ok(conn) => {
-                tracing::info!(logd = %config.logd, "router lines: connected to logd");
-                backoff = Duration::from_millis(100);
-                conn
-            }
-            Err(e) => {
-                tracing::warn!(logd = %config.logd, error = %e, retry_in = ?backoff, "router lines: cannot connect to logd");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
+        let mut conn = logd.connect().await;
+        logd.reset();
         'connected: loop {
             tokio::select! {
                 () = lines.notify.notified() => {}
@@ -63,6 +49,6 @@ pub(super) async fn run(lines: Arc<Lines>) {
                 }
             }
         }
-        tokio::time::sleep(backoff).await;
+        logd.pause().await;
     }
 }
