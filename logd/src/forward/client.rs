@@ -73,20 +73,54 @@ impl EventTime {
                 let _ = rmp::encode::write_uint(out, secs);
             }
             EventTime::Event(secs, nanos) => {
-                let _ = rmp::encode::write_ext_meta(out, 8, 0);
-                out.extend_from_slice(&secs.to_be_bytes());
-                out.extend_from_slice(&nanos.to_be_bytes());
+                // fixext 8, type 0: the seconds and nanoseconds, big-endian.
+                let mut bytes = [0xd7, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                bytes[2..6].copy_from_slice(&secs.to_be_bytes());
+                bytes[6..].copy_from_slice(&nanos.to_be_bytes());
+                out.extend_from_slice(&bytes);
             }
         }
     }
 }
 
-/// Writes a record: a map of string keys to string values.
-fn write_record(out: &mut Vec<u8>, record: &[(&str, &str)]) {
-    let _ = rmp::encode::write_map_len(out, u32::try_from(record.len()).unwrap_or(u32::MAX));
+/// Writes a record: a map of string keys to string values, and `extra` more pairs the
+/// caller writes after them.
+#[inline]
+fn write_record(out: &mut Vec<u8>, record: &[(&str, &str)], extra: usize) {
+    match record.len() + extra {
+        n @ 0..16 => out.push(0x80 | n as u8),
+        n => {
+            let _ = rmp::encode::write_map_len(out, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+    }
     for (key, value) in record {
-        let _ = rmp::encode::write_str(out, key);
-        let _ = rmp::encode::write_str(out, value);
+        write_str(out, key);
+        write_str(out, value);
+    }
+}
+
+/// Writes `s` as a msgpack str: a short one (the keys, app names) as one marker byte and
+/// its bytes, without rmp's writer in between.
+#[inline]
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.len() < 32 {
+        out.push(0xa0 | s.len() as u8);
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        let _ = rmp::encode::write_str(out, s);
+    }
+}
+
+/// The value of a record's last pair as the caller writes it, straight into the entries'
+/// buffer (see [`Entries::push_with`]). Only whole `&str`s go in, so it is UTF-8.
+#[derive(Debug)]
+pub struct StrWriter<'a>(&'a mut Vec<u8>);
+
+impl StrWriter<'_> {
+    /// Appends `s`.
+    #[inline]
+    pub fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -108,7 +142,36 @@ impl Entries {
     pub fn push(&mut self, time: EventTime, record: &[(&str, &str)]) {
         let _ = rmp::encode::write_array_len(&mut self.buf, 2);
         time.write(&mut self.buf);
-        write_record(&mut self.buf, record);
+        write_record(&mut self.buf, record, 0);
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// Adds `[time, {key: value, ..., last_key: <what write writes>}]`: the last value is
+    /// written in place, so a caller that formats it (the router's lines) needs no buffer
+    /// of its own and it is not copied. It is a str 32 (any length; msgpack allows the
+    /// wider form for short strings, and readers take it), its length filled in after.
+    /// O(bytes of the record).
+    pub fn push_with(
+        &mut self,
+        time: EventTime,
+        record: &[(&str, &str)],
+        last_key: &str,
+        write: impl FnOnce(&mut StrWriter<'_>),
+    ) {
+        self.buf.push(0x92); // fixarray of 2
+        time.write(&mut self.buf);
+        write_record(&mut self.buf, record, 1);
+        write_str(&mut self.buf, last_key);
+        let head = self.buf.len();
+        self.buf.extend_from_slice(&[0xdb, 0, 0, 0, 0]);
+        write(&mut StrWriter(&mut self.buf));
+        // A value past 4 GiB cannot be sent: it is cut to an empty one rather than
+        // corrupting the frame.
+        let len = u32::try_from(self.buf.len() - head - 5).unwrap_or_else(|_| {
+            self.buf.truncate(head + 5);
+            0
+        });
+        self.buf[head + 1..head + 5].copy_from_slice(&len.to_be_bytes());
         self.count = self.count.saturating_add(1);
     }
 
@@ -156,7 +219,7 @@ pub fn message(tag: &str, time: EventTime, record: &[(&str, &str)], chunk: Optio
     let size = record.iter().map(|(k, v)| k.len() + v.len() + 10).sum::<usize>();
     let mut out = frame_start(size + 16, tag, 3, chunk);
     time.write(&mut out);
-    write_record(&mut out, record);
+    write_record(&mut out, record, 0);
     frame_end(&mut out, chunk);
     out
 }
@@ -372,8 +435,16 @@ impl Client {
     pub async fn send_forward(&mut self, tag: &str, entries: &Entries) -> Result<(), ClientError> {
         self.chunks += 1;
         let chunk = format!("{:016x}-{}", u64::from_le_bytes(random8()), self.chunks);
-        let frame = forward(tag, entries, Some(&chunk));
-        self.stream.write_all(&frame).await?;
+        // The frame as `forward` makes it, written from its three parts: the entries are
+        // not copied into a frame buffer first. A peer that stops reading must not hold
+        // the sender for ever.
+        let mut head = frame_start(0, tag, 2, Some(&chunk));
+        let _ = rmp::encode::write_array_len(&mut head, entries.count);
+        let mut tail = Vec::with_capacity(chunk.len() + 8);
+        frame_end(&mut tail, Some(&chunk));
+        let mut parts: [&[u8]; 3] = [&head, &entries.buf, &tail];
+        let write = write_all_vectored(&mut self.stream, &mut parts);
+        tokio::time::timeout(REPLY_TIMEOUT, write).await.map_err(|_| ClientError::Timeout)??;
         let reply = self.read_message().await?;
         if ack_of(&reply) != Some(chunk.as_bytes()) {
             return Err(ClientError::Protocol(format!("expected the ack of chunk {chunk}")));
@@ -397,6 +468,29 @@ impl Client {
             }
         };
         tokio::time::timeout(REPLY_TIMEOUT, read).await.map_err(|_| ClientError::Timeout)?
+    }
+}
+
+/// Writes every byte of `parts`, in order, with as few writes as the socket takes.
+async fn write_all_vectored(stream: &mut TcpStream, parts: &mut [&[u8]]) -> std::io::Result<()> {
+    let mut parts = &mut parts[..];
+    loop {
+        while parts.first().is_some_and(|p| p.is_empty()) {
+            parts = &mut parts[1..];
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let slices: Vec<std::io::IoSlice<'_>> = parts.iter().map(|&p| std::io::IoSlice::new(p)).collect();
+        let mut written = stream.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        for part in parts.iter_mut() {
+            let n = written.min(part.len());
+            *part = &part[n..];
+            written -= n;
+        }
     }
 }
 

@@ -70,6 +70,46 @@ fn cleared_entries_encode_like_new_ones() {
 }
 
 #[test]
+fn a_last_value_written_in_place_reads_back_like_a_pushed_one_at_any_length() {
+    // Empty, a fixstr's longest (31), past it, past a str 8 (255) and a str 16's reach.
+    for len in [0, 31, 32, 300, 70_000] {
+        let text = "x".repeat(len);
+        let mut entries = Entries::default();
+        entries.push_with(EventTime::Event(9, 1), &[("app", "shop")], "log", |w| {
+            w.push_str(&text[..len / 2]);
+            w.push_str(&text[len / 2..]);
+        });
+        // Keys and values of every width around the short-string form.
+        let long_app = "a".repeat(32);
+        entries.push_with(EventTime::Secs(3), &[("app", &long_app), ("source", "router")], "log", |w| w.push_str("é"));
+        let (_, got, _) = decoded(&forward("t", &entries, None));
+        assert_eq!(
+            got,
+            [(Timestamp::new(9, 1), "shop".to_owned(), text.clone()), (Timestamp::new(3, 0), long_app, "é".to_owned())],
+            "a value of {len} bytes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_fails_the_send_instead_of_holding_the_sender() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and keeps the connection open, never reading a byte.
+    let held = tokio::spawn(async move { listener.accept().await.map(|(socket, _)| socket) });
+    let mut client = Client::connect(addr, None, "client.test").await.unwrap();
+    let _socket = held.await.unwrap().unwrap();
+    // Far more than the two sockets' buffers hold.
+    let mut entries = Entries::default();
+    let line = "y".repeat(64 * 1024);
+    for _ in 0..1024 {
+        entries.push(EventTime::Secs(1), &[("app", "shop"), ("log", &line)]);
+    }
+    let sent = tokio::time::timeout(REPLY_TIMEOUT * 4, client.send_forward("t", &entries)).await;
+    assert!(matches!(sent, Ok(Err(ClientError::Timeout))), "{sent:?}");
+}
+
+#[test]
 fn server_messages_parse_only_when_complete() {
     let mut ack = Vec::new();
     rmp::encode::write_map_len(&mut ack, 1).unwrap();
