@@ -1,5 +1,5 @@
-//! The text of a router line, written into a reused buffer (no allocation once it has
-//! grown to the longest line):
+//! The text of a router line, written straight into its batch's encoded record (no
+//! allocation once the batch has grown to its longest):
 //!
 //! `at=info method=GET path="/" host=shop.example request_id=… fwd="203.0.113.7" dyno=web.1
 //! connect=1ms service=12ms status=200 bytes=512 protocol=http`
@@ -9,18 +9,16 @@
 //! values have `"` and `\` escaped and control bytes replaced by `?`; `path` is cut at
 //! [`MAX_PATH`] bytes (with `...`).
 
-use std::fmt::Write as _;
+use slipway_logd::forward::client::StrWriter;
 
 use super::code::Code;
 
 /// Longest `path` written, in bytes.
 pub(crate) const MAX_PATH: usize = 2048;
 
-/// What one line says.
+/// What a line says of the request, written when it is routed ([`write_request`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fields<'a> {
-    pub(crate) code: Option<Code>,
-    pub(crate) wake_ms: Option<u64>,
+pub(crate) struct Request<'a> {
     pub(crate) method: &'a str,
     /// The path, with its query string if the config keeps it.
     pub(crate) path: &'a str,
@@ -30,6 +28,13 @@ pub(crate) struct Fields<'a> {
     /// address is appended, as the app sees it.
     pub(crate) forwarded_for: Option<&'a str>,
     pub(crate) client_ip: &'a str,
+}
+
+/// What a line says of the answer, known when the response ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    pub(crate) code: Option<Code>,
+    pub(crate) wake_ms: Option<u64>,
     pub(crate) dyno: &'a str,
     pub(crate) connect_ms: u64,
     pub(crate) service_ms: u64,
@@ -38,66 +43,102 @@ pub(crate) struct Fields<'a> {
     pub(crate) protocol: &'static str,
 }
 
-/// Writes `f` as a line into `out` (cleared first).
-pub(crate) fn write(out: &mut String, f: &Fields<'_>) {
-    out.clear();
-    // Writing to a String cannot fail.
+/// Where a line is written: straight into the batch's encoded record
+/// ([`StrWriter`]), or a `String` (the request's part, tests).
+pub(crate) trait Out {
+    fn push_str(&mut self, s: &str);
+
+    fn push_u64(&mut self, n: u64) {
+        self.push_str(itoa::Buffer::new().format(n));
+    }
+}
+
+impl Out for StrWriter<'_> {
+    fn push_str(&mut self, s: &str) {
+        StrWriter::push_str(self, s);
+    }
+}
+
+impl Out for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+}
+
+/// Appends the request's part of a line, `method=… path="…" host=… request_id=…
+/// fwd="…"`, to `out`.
+pub(crate) fn write_request(out: &mut impl Out, r: &Request<'_>) {
+    out.push_str("method=");
+    out.push_str(r.method);
+    out.push_str(" path=\"");
+    if r.path.len() > MAX_PATH {
+        let mut end = MAX_PATH;
+        while !r.path.is_char_boundary(end) {
+            end -= 1;
+        }
+        quoted(out, &r.path[..end]);
+        out.push_str("...");
+    } else {
+        quoted(out, r.path);
+    }
+    out.push_str("\" host=");
+    out.push_str(r.host);
+    out.push_str(" request_id=");
+    out.push_str(r.request_id);
+    out.push_str(" fwd=\"");
+    if let Some(chain) = r.forwarded_for {
+        quoted(out, chain);
+        out.push_str(", ");
+    }
+    out.push_str(r.client_ip);
+    out.push_str("\"");
+}
+
+/// Appends a whole line to `out`: `f`'s code, the request's part as [`write_request`]
+/// wrote it, then the rest of `f`. Numbers go through `itoa`, not `core::fmt` (a line is
+/// written per request).
+pub(crate) fn write(out: &mut impl Out, f: &Fields<'_>, request: &str) {
     match f.code {
         Some(code) => {
-            let at = if code.is_error() { "error" } else { "info" };
-            let _ = write!(out, "at={at} code={} desc=\"{}\" ", code.as_str(), code.desc());
+            out.push_str(if code.is_error() { "at=error code=" } else { "at=info code=" });
+            out.push_str(code.as_str());
+            out.push_str(" desc=\"");
+            out.push_str(code.desc());
+            out.push_str("\" ");
         }
         None => out.push_str("at=info "),
     }
     if let Some(ms) = f.wake_ms {
-        let _ = write!(out, "wake={ms}ms ");
+        out.push_str("wake=");
+        out.push_u64(ms);
+        out.push_str("ms ");
     }
-    out.push_str("method=");
-    out.push_str(f.method);
-    out.push_str(" path=\"");
-    if f.path.len() > MAX_PATH {
-        let mut end = MAX_PATH;
-        while !f.path.is_char_boundary(end) {
-            end -= 1;
-        }
-        quoted(out, &f.path[..end]);
-        out.push_str("...");
-    } else {
-        quoted(out, f.path);
-    }
-    out.push_str("\" host=");
-    out.push_str(f.host);
-    out.push_str(" request_id=");
-    out.push_str(f.request_id);
-    out.push_str(" fwd=\"");
-    if let Some(chain) = f.forwarded_for {
-        quoted(out, chain);
-        out.push_str(", ");
-    }
-    out.push_str(f.client_ip);
-    out.push_str("\" dyno=");
+    out.push_str(request);
+    out.push_str(" dyno=");
     out.push_str(f.dyno);
-    let _ = write!(
-        out,
-        " connect={}ms service={}ms status={} bytes={} protocol={}",
-        f.connect_ms, f.service_ms, f.status, f.bytes, f.protocol
-    );
+    out.push_str(" connect=");
+    out.push_u64(f.connect_ms);
+    out.push_str("ms service=");
+    out.push_u64(f.service_ms);
+    out.push_str("ms status=");
+    out.push_u64(u64::from(f.status));
+    out.push_str(" bytes=");
+    out.push_u64(f.bytes);
+    out.push_str(" protocol=");
+    out.push_str(f.protocol);
 }
 
 /// `s` for inside double quotes.
-fn quoted(out: &mut String, s: &str) {
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b.is_ascii_control()) {
-        out.push_str(s);
-        return;
+fn quoted(out: &mut impl Out, s: &str) {
+    let mut rest = s;
+    while let Some(at) = rest.bytes().position(|b| b == b'"' || b == b'\\' || b.is_ascii_control()) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            _ => "?",
+        });
+        rest = &rest[at + 1..];
     }
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_ascii_control() => out.push('?'),
-            c => out.push(c),
-        }
-    }
+    out.push_str(rest);
 }

@@ -3,9 +3,10 @@
 //! viewer show them (`--source router`, `--dyno web.1`). Error lines carry a stable code
 //! (`code.rs`); the text is `format.rs`'s.
 //!
-//! Never on the critical path: a finished request formats its line into its worker's
-//! batch (a buffer reused for ever, behind a mutex only the worker thread and, for a swap,
-//! the shipper take: no allocation and no waiting per request), and the shipper task
+//! Never on the critical path: a finished request formats its line straight into its
+//! worker's batch (the encoded records, in a buffer reused for ever, behind a mutex only
+//! the worker thread and, for a swap, the shipper take: no allocation and no waiting per
+//! request), and the shipper task
 //! (`ship.rs`, on the control runtime) swaps each batch out and sends it to logd as one
 //! acked Fluent forward message with logd's own client. A batch holds at most
 //! `lines.queue` lines: when logd is slow or down, further lines are dropped and counted
@@ -26,7 +27,7 @@ use slipway_logd::forward::client::{Entries, EventTime};
 use tokio::sync::Notify;
 
 pub(crate) use code::Code;
-pub(crate) use format::Fields;
+pub(crate) use format::{Fields, Request};
 
 use crate::config;
 use crate::metrics::{LinesDropped, Metrics};
@@ -88,16 +89,38 @@ pub(crate) struct WorkerLines {
 #[derive(Debug)]
 struct Batch {
     entries: Entries,
-    /// The line being written (reused).
-    text: String,
+    /// Buffers for the request part of lines begun ([`Started`]), given back when their
+    /// line is queued.
+    spare: Vec<Box<String>>,
 }
+
+/// Buffers kept in a worker's pool: about as many as requests it has in flight at once.
+const SPARE_BUFFERS: usize = 1024;
+/// A buffer that grew past this (a long path) is not kept.
+const SPARE_BYTES: usize = 1024;
 
 impl Batch {
     fn new(lines: usize) -> Batch {
         // Room for typical lines up front (about 300 bytes each with the record keys);
         // the buffer then grows to what the longest batch needed and stays.
-        Batch { entries: Entries::with_capacity(lines.min(1024) * 320), text: String::with_capacity(512) }
+        Batch { entries: Entries::with_capacity(lines.min(1024) * 320), spare: Vec::new() }
     }
+
+    fn give_back(&mut self, mut text: Box<String>) {
+        if self.spare.len() < SPARE_BUFFERS && text.capacity() <= SPARE_BYTES {
+            text.clear();
+            self.spare.push(text);
+        }
+    }
+}
+
+/// A request's line, begun when it was routed: its request part (method, path, host,
+/// request id, client) written while the request is at hand, so nothing of it has to be
+/// kept until the response ends. Its buffer comes from the worker's pool (boxed, so a
+/// request carries one pointer: it is moved with the request's future).
+#[derive(Debug)]
+pub(crate) struct Started {
+    text: Box<String>,
 }
 
 impl WorkerLines {
@@ -106,23 +129,38 @@ impl WorkerLines {
         self.query_strings
     }
 
-    /// Queues the line of a request of `app`, unless sampled out (error lines never are)
-    /// or the batch is full (then it is dropped and counted). O(line length).
-    pub(crate) fn record(&self, app: &str, fields: &Fields<'_>) {
-        if fields.code.is_none_or(|c| !c.is_error()) && !self.sampling.keep(app) {
+    /// Begins the line of a routed request with its request part. No allocation once the
+    /// pool has a buffer.
+    pub(crate) fn start(&self, request: &Request<'_>) -> Started {
+        let spare = self.batch.lock().unwrap_or_else(PoisonError::into_inner).spare.pop();
+        let mut text = spare.unwrap_or_else(|| Box::new(String::with_capacity(256)));
+        format::write_request(&mut *text, request);
+        Started { text }
+    }
+
+    /// Queues the line of a request of `app`, begun as `started`, unless sampled out
+    /// (error lines never are) or the batch is full (then it is dropped and counted).
+    /// O(line length).
+    pub(crate) fn record(&self, app: &str, started: Started, fields: &Fields<'_>) {
+        let keep = fields.code.is_some_and(Code::is_error) || self.sampling.keep(app);
+        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        if !keep {
+            batch.give_back(started.text);
             return;
         }
-        let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
         if batch.entries.len() >= self.capacity {
+            batch.give_back(started.text);
             drop(batch);
             self.dropped.queue_full.inc();
             return;
         }
-        let Batch { entries, text } = &mut *batch;
-        format::write(text, fields);
-        let record = [("app", app), ("dyno", fields.dyno), ("source", SOURCE), ("log", text.as_str())];
-        entries.push(EventTime::from_system_time(SystemTime::now()), &record);
+        let entries = &mut batch.entries;
+        let record = [("app", app), ("dyno", fields.dyno), ("source", SOURCE)];
+        entries.push_with(EventTime::from_system_time(SystemTime::now()), &record, "log", |out| {
+            format::write(out, fields, &started.text);
+        });
         let queued = entries.len();
+        batch.give_back(started.text);
         drop(batch);
         // Half full: send now rather than at the next tick.
         if queued == self.capacity.div_ceil(2) {

@@ -1,16 +1,21 @@
 use super::format::{self, Fields, MAX_PATH};
 use super::*;
 
-fn fields() -> Fields<'static> {
-    Fields {
-        code: None,
-        wake_ms: None,
+fn request() -> Request<'static> {
+    Request {
         method: "GET",
         path: "/",
         host: "shop.example",
         request_id: "0123456789abcdef0123456789abcdef",
         forwarded_for: None,
         client_ip: "203.0.113.7",
+    }
+}
+
+fn fields() -> Fields<'static> {
+    Fields {
+        code: None,
+        wake_ms: None,
         dyno: "web.1",
         connect_ms: 1,
         service_ms: 12,
@@ -20,10 +25,16 @@ fn fields() -> Fields<'static> {
     }
 }
 
-fn text(f: &Fields<'_>) -> String {
+fn line(r: &Request<'_>, f: &Fields<'_>) -> String {
+    let mut request = String::new();
+    format::write_request(&mut request, r);
     let mut out = String::new();
-    format::write(&mut out, f);
+    format::write(&mut out, f, &request);
     out
+}
+
+fn text(f: &Fields<'_>) -> String {
+    line(&request(), f)
 }
 
 #[test]
@@ -45,12 +56,12 @@ fn an_error_line_starts_with_its_code_and_description() {
 
 #[test]
 fn quoted_values_are_escaped_and_long_paths_cut() {
-    let f = Fields { path: "/a\"b\\c\u{7}", forwarded_for: Some("198.51.100.1"), ..fields() };
-    let line = text(&f);
+    let r = Request { path: "/a\"b\\c\u{7}", forwarded_for: Some("198.51.100.1"), ..request() };
+    let line = line(&r, &fields());
     assert!(line.contains(r#"path="/a\"b\\c?""#), "{line}");
     assert!(line.contains(r#"fwd="198.51.100.1, 203.0.113.7""#), "{line}");
     let long = format!("/{}", "é".repeat(MAX_PATH));
-    let line = text(&Fields { path: &long, ..fields() });
+    let line = super::tests::line(&Request { path: &long, ..request() }, &fields());
     assert!(line.contains("...\" host="), "cut, with a marker");
     assert!(line.len() < MAX_PATH + 300);
 }
@@ -61,12 +72,33 @@ fn a_full_batch_drops_and_counts_and_errors_are_kept_when_sampled_out() {
     let config = config::Lines { queue: 2, sample_apps: [("quiet".to_owned(), 0.0)].into(), ..Default::default() };
     let lines = Lines::new(&config, metrics.clone(), 1);
     let worker = lines.worker(0);
-    worker.record("quiet", &fields());
-    worker.record("quiet", &Fields { code: Some(Code::H13), ..fields() });
-    worker.record("shop", &fields());
-    worker.record("shop", &fields());
+    worker.record("quiet", worker.start(&request()), &fields());
+    worker.record("quiet", worker.start(&request()), &Fields { code: Some(Code::H13), ..fields() });
+    worker.record("shop", worker.start(&request()), &fields());
+    worker.record("shop", worker.start(&request()), &fields());
     let mut taken = Entries::default();
     worker.take(&mut taken);
     assert_eq!(taken.len(), 2, "the sampled-out info line is not queued; the error line is");
     assert_eq!(metrics.lines_dropped.queue_full.get(), 1, "the batch held 2 lines");
+}
+
+#[test]
+fn a_queued_line_is_the_whole_text_and_its_request_buffer_is_reused() {
+    let metrics = Arc::new(Metrics::new());
+    let lines = Lines::new(&config::Lines::default(), metrics, 1);
+    let worker = lines.worker(0);
+    let started = worker.start(&request());
+    let buffer = started.text.as_ptr();
+    worker.record("shop", started, &Fields { code: Some(Code::H12), status: 504, ..fields() });
+    let again = worker.start(&request());
+    assert_eq!(again.text.as_ptr(), buffer, "the next request's line is begun in the same buffer");
+    worker.record("shop", again, &fields());
+    let mut taken = Entries::default();
+    worker.take(&mut taken);
+    assert_eq!(taken.len(), 2);
+    let bytes = taken.as_bytes();
+    let expected = line(&request(), &Fields { code: Some(Code::H12), status: 504, ..fields() });
+    assert!(bytes.windows(expected.len()).any(|w| w == expected.as_bytes()), "the first record holds its line");
+    let expected = text(&fields());
+    assert!(bytes.windows(expected.len()).any(|w| w == expected.as_bytes()), "the second record holds its line");
 }

@@ -20,7 +20,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::downstream::conn_state::ConnState;
-use crate::lines::{Code, Fields, WorkerLines};
+use crate::lines::{Code, Fields, Started, WorkerLines};
 use crate::metrics::Metrics;
 use crate::table::{App, Permit};
 use crate::upstream::endpoint::{Endpoint, InFlight};
@@ -46,8 +46,21 @@ pub(crate) struct Note {
     /// The endpoint of a response the router made for it (a timeout); an app's own
     /// response has its endpoint in its lease.
     pub(crate) endpoint: Option<Arc<Endpoint>>,
-    /// How long the sleeping app took to wake.
-    pub(crate) wake_ms: Option<u64>,
+    /// How long the sleeping app took to wake, in milliseconds plus one (kept in 4
+    /// bytes: every response body carries a `Note`); see [`Note::woken`].
+    wake: Option<std::num::NonZeroU32>,
+}
+
+impl Note {
+    /// The sleeping app took `ms` to wake (up to about 49 days).
+    pub(crate) fn woken(&mut self, ms: u64) {
+        self.wake = std::num::NonZeroU32::new(u32::try_from(ms.saturating_add(1)).unwrap_or(u32::MAX));
+    }
+
+    /// How long the sleeping app took to wake, if it slept.
+    fn wake_ms(&self) -> Option<u64> {
+        self.wake.map(|w| u64::from(w.get() - 1))
+    }
 }
 
 #[derive(Debug)]
@@ -96,10 +109,10 @@ impl ProxyBody {
         let lease = self.lease.take();
         if let Some(mut done) = self.done.take() {
             done.outcome = outcome;
-            if done.log.is_some() {
+            if done.log.is_some() || done.line.is_some() {
                 done.upstream = lease.as_ref().map(|l| l.inflight.endpoint().clone());
             }
-            if done.lines.is_some() {
+            if done.line.is_some() {
                 done.note = std::mem::take(&mut self.note);
             }
         }
@@ -203,21 +216,21 @@ pub(crate) struct Completion {
     pub(crate) conn: Arc<ConnState>,
     pub(crate) start: Instant,
     pub(crate) status: StatusCode,
-    /// The request's details, when the access log or router lines are on.
+    /// The request's details, when the access log is on.
     pub(crate) log: Option<Box<AccessLog>>,
-    /// Write the access log line (`access_log`).
-    access_log: bool,
-    /// The worker's router lines, when on.
-    lines: Option<Arc<WorkerLines>>,
+    /// The request's router line, begun when it was routed to an app, and the worker's
+    /// lines it goes to.
+    line: Option<(Arc<WorkerLines>, Started)>,
     bytes: u64,
     outcome: Outcome,
-    /// The endpoint that answered (only kept for the access log and router lines).
+    /// The endpoint that answered (only kept for the access log and the router line).
     upstream: Option<Arc<Endpoint>>,
-    /// What the inner layers noted for the router line (only kept when lines are on).
+    /// What the inner layers noted for the router line (only kept when it has one).
     note: Note,
 }
 
-/// Request details kept for the access log (only when it is on).
+/// Request details kept for the access log (only when it is on; the router line writes
+/// its request part when the request is routed instead, see [`start_line`]).
 #[derive(Debug)]
 pub(crate) struct AccessLog {
     pub(crate) method: Method,
@@ -225,41 +238,52 @@ pub(crate) struct AccessLog {
     pub(crate) host: String,
     pub(crate) request_id: http::HeaderValue,
     pub(crate) version: http::Version,
-    /// The client's `X-Forwarded-For`, kept from a trusted proxy only (the app sees it
-    /// with the peer appended).
-    pub(crate) forwarded_for: Option<http::HeaderValue>,
 }
 
 impl AccessLog {
     /// What the access log needs of `req`, routed (or not) by `host`.
-    /// `trusted`: the client is a trusted proxy.
-    pub(crate) fn of<B>(
-        req: &http::Request<B>,
-        host: String,
-        request_id: &http::HeaderValue,
-        trusted: bool,
-    ) -> Box<AccessLog> {
-        let forwarded_for = if trusted { req.headers().get("x-forwarded-for").cloned() } else { None };
+    pub(crate) fn of<B>(req: &http::Request<B>, host: String, request_id: &http::HeaderValue) -> Box<AccessLog> {
         Box::new(AccessLog {
             method: req.method().clone(),
             uri: req.uri().clone(),
             host,
             request_id: request_id.clone(),
             version: req.version(),
-            forwarded_for,
         })
     }
+}
+
+/// Begins the router line of `req`, routed by `host` (see [`Started`]).
+pub(crate) fn start_line<B>(
+    lines: &WorkerLines,
+    req: &http::Request<B>,
+    host: &str,
+    request_id: &http::HeaderValue,
+    conn: &ConnState,
+) -> Started {
+    let path = match req.uri().path_and_query() {
+        Some(pq) if lines.query_strings() => pq.as_str(),
+        _ => req.uri().path(),
+    };
+    let forwarded_for =
+        if conn.trusted { req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) } else { None };
+    lines.start(&crate::lines::Request {
+        method: req.method().as_str(),
+        path,
+        host,
+        request_id: request_id.to_str().unwrap_or("-"),
+        forwarded_for,
+        client_ip: conn.client_ip.to_str().unwrap_or("-"),
+    })
 }
 
 /// What a [`Completion`] records besides metrics: the access log line, the router line.
 #[derive(Debug, Default)]
 pub(crate) struct Records {
-    /// The request's details; needed by either.
+    /// The request's details for the access log, when it is on.
     pub(crate) log: Option<Box<AccessLog>>,
-    /// Write the access log line.
-    pub(crate) access_log: bool,
-    /// Queue a router line in this worker's batch.
-    pub(crate) lines: Option<Arc<WorkerLines>>,
+    /// The request's router line, begun when it was routed, and this worker's lines.
+    pub(crate) line: Option<(Arc<WorkerLines>, Started)>,
 }
 
 impl Completion {
@@ -271,7 +295,7 @@ impl Completion {
         status: StatusCode,
         records: Records,
     ) -> Completion {
-        let Records { log, access_log, lines } = records;
+        let Records { log, line } = records;
         Completion {
             metrics,
             app,
@@ -279,8 +303,7 @@ impl Completion {
             start,
             status,
             log,
-            access_log,
-            lines,
+            line,
             bytes: 0,
             outcome: Outcome::Aborted,
             upstream: None,
@@ -301,27 +324,16 @@ impl Completion {
         }
     }
 
-    /// Queues the router line of this request of `app`. No allocation (the worker's batch
-    /// buffers are reused).
-    fn line(&self, lines: &WorkerLines, app: &App, elapsed: std::time::Duration) {
-        let Some(log) = &self.log else { return };
+    /// Queues the router line of this request of `app`, begun as `started`. No
+    /// allocation (the worker's batch buffers are reused).
+    fn line(&self, lines: &WorkerLines, app: &App, started: Started, elapsed: std::time::Duration) {
         let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let connect =
             self.note.sent.map_or(std::time::Duration::ZERO, |sent| sent.saturating_duration_since(self.start));
         let endpoint = self.upstream.as_deref().or(self.note.endpoint.as_deref());
-        let path = match log.uri.path_and_query() {
-            Some(pq) if lines.query_strings() => pq.as_str(),
-            _ => log.uri.path(),
-        };
         let fields = Fields {
             code: self.code(),
-            wake_ms: self.note.wake_ms,
-            method: log.method.as_str(),
-            path,
-            host: &log.host,
-            request_id: log.request_id.to_str().unwrap_or("-"),
-            forwarded_for: log.forwarded_for.as_ref().and_then(|v| v.to_str().ok()),
-            client_ip: self.conn.client_ip.to_str().unwrap_or("-"),
+            wake_ms: self.note.wake_ms(),
             dyno: endpoint.and_then(|e| e.dyno.as_deref()).unwrap_or(""),
             connect_ms: ms(connect),
             service_ms: ms(elapsed.saturating_sub(connect)),
@@ -329,7 +341,7 @@ impl Completion {
             bytes: self.bytes,
             protocol: self.conn.protocol.as_str(),
         };
-        lines.record(&app.name, &fields);
+        lines.record(&app.name, started, &fields);
     }
 }
 
@@ -342,13 +354,10 @@ impl Drop for Completion {
         };
         metrics.observe(self.status.as_u16(), elapsed.as_secs_f64());
         self.conn.request_finished();
-        if let Some(lines) = &self.lines {
-            match &self.app {
-                Some(app) => self.line(lines, app, elapsed),
-                None => lines.no_app(),
-            }
+        if let (Some((lines, started)), Some(app)) = (self.line.take(), &self.app) {
+            self.line(&lines, app, started, elapsed);
         }
-        if let Some(log) = self.log.as_ref().filter(|_| self.access_log) {
+        if let Some(log) = &self.log {
             tracing::info!(
                 target: "access",
                 request_id = log.request_id.to_str().unwrap_or("-"),

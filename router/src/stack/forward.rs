@@ -102,7 +102,7 @@ async fn forward(shared: Arc<Shared>, tunnels: TaskTracker, routed: Routed) -> R
     let mut response = forward_awake(&shared, &tunnels, req, &app, &state, &meta, received).await;
     if let Some(ms) = woken {
         let note = response.body_mut().note_mut();
-        note.wake_ms = Some(ms);
+        note.woken(ms);
         note.code = note.code.or(Some(Code::S10));
     }
     Ok(response)

@@ -24,7 +24,7 @@ use crate::downstream::request_id::request_id;
 use crate::downstream::upgrade;
 use crate::lines::WorkerLines;
 use crate::shared::Shared;
-use crate::stack::body::{AccessLog, Completion, ProxyBody, Records};
+use crate::stack::body::{AccessLog, Completion, ProxyBody, Records, start_line};
 use crate::stack::error_page::Problem;
 use crate::stack::request::{Meta, Routed};
 
@@ -70,17 +70,21 @@ where
         // says whether it switched protocols (one atomic load for any other request).
         let switch = (self.conn.is_switch_pending() && upgrade::asks_to_switch(&req))
             .then(|| (self.conn.clone(), req.method() == http::Method::CONNECT));
-        let logging = self.logging();
+        let access_log = self.shared.config.access_log;
         let mut hsts = None;
+        let line;
         let (found, host) = match crate::stack::host::routing_host(&req) {
-            Err(_) => (Err(Problem::BadHost), String::new()),
+            Err(_) => {
+                line = self.start_line(false, &req, "", &meta);
+                (Err(Problem::BadHost), String::new())
+            }
             Ok(host) => {
                 // With HTTPS on: plain HTTP is redirected, HTTPS answers may get HSTS
                 // (tls/policy.rs; nothing at all when HTTPS is off).
                 if let Some(https) = &self.shared.https {
                     if self.conn.protocol == Protocol::Http {
                         if let Some(location) = https.redirect(&host, req.uri()) {
-                            let host = if logging { host.into_owned() } else { String::new() };
+                            let host = if access_log { host.into_owned() } else { String::new() };
                             return self.redirect(req, meta, start, location, host);
                         }
                     } else {
@@ -88,10 +92,11 @@ where
                     }
                 }
                 let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
-                (found, if logging { host.into_owned() } else { String::new() })
+                line = self.start_line(found.is_ok(), &req, &host, &meta);
+                (found, if access_log { host.into_owned() } else { String::new() })
             }
         };
-        let records = self.records(logging.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted)));
+        let records = Records { log: access_log.then(|| AccessLog::of(&req, host, &meta.request_id)), line };
         let (app, inner) = match found {
             Err(problem) => (None, Either::Left(ready_fut(Ok(meta.problem(problem))))),
             Ok(app) => {
@@ -107,15 +112,21 @@ where
 }
 
 impl<S> RouteService<S> {
-    /// Whether a request's details are kept for its completion: for the access log or the
-    /// router line.
-    fn logging(&self) -> bool {
-        self.shared.config.access_log || self.lines.is_some()
-    }
-
-    /// What the completion of a request records besides metrics.
-    fn records(&self, log: Option<Box<AccessLog>>) -> Records {
-        Records { log, access_log: self.shared.config.access_log, lines: self.lines.clone() }
+    /// Begins the router line of a request routed by `host`, when lines are on: for an
+    /// app (`routed`), else it is counted as a line without an app log to go to.
+    fn start_line<B>(
+        &self,
+        routed: bool,
+        req: &Request<B>,
+        host: &str,
+        meta: &Meta,
+    ) -> Option<(Arc<WorkerLines>, crate::lines::Started)> {
+        let lines = self.lines.as_ref()?;
+        if !routed {
+            lines.no_app();
+            return None;
+        }
+        Some((lines.clone(), start_line(lines, req, host, &meta.request_id, &self.conn)))
     }
 
     /// Answers the stand-in for a request the framing check refused
@@ -127,12 +138,16 @@ impl<S> RouteService<S> {
         self.shared.metrics.rejected_requests.with_label_values(&[reason]).inc();
         let mut response = meta.problem(Problem::BadRequest);
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        let logging = self.logging();
-        let (app, host) = match crate::stack::host::routing_host(&req) {
-            Ok(host) => (self.shared.routes.lookup(&host), if logging { host.into_owned() } else { String::new() }),
-            Err(_) => (None, String::new()),
+        let access_log = self.shared.config.access_log;
+        let (app, host, line) = match crate::stack::host::routing_host(&req) {
+            Ok(host) => {
+                let app = self.shared.routes.lookup(&host);
+                let line = self.start_line(app.is_some(), &req, &host, &meta);
+                (app, if access_log { host.into_owned() } else { String::new() }, line)
+            }
+            Err(_) => (None, String::new(), self.start_line(false, &req, "", &meta)),
         };
-        let records = self.records(logging.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted)));
+        let records = Records { log: access_log.then(|| AccessLog::of(&req, host, &meta.request_id)), line };
         let done =
             Completion::new(self.shared.metrics.clone(), app, self.conn.clone(), start, response.status(), records);
         RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None, hsts: None }
@@ -152,9 +167,10 @@ impl<S> RouteService<S> {
         *response.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
         response.headers_mut().insert(http::header::LOCATION, location);
         response.headers_mut().insert(&crate::downstream::request_id::REQUEST_ID, meta.request_id.clone());
-        // No app answered: an access log line, no router line.
-        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted));
-        let records = self.records(log);
+        // No app answered: an access log line, no router line (and no router line
+        // counted as without an app).
+        let log = self.shared.config.access_log.then(|| AccessLog::of(&req, host, &meta.request_id));
+        let records = Records { log, line: None };
         let done =
             Completion::new(self.shared.metrics.clone(), None, self.conn.clone(), start, response.status(), records);
         RouteFuture { inner: Either::Left(ready_fut(Ok(response))), done: Some(done), switch: None, hsts: None }
