@@ -301,3 +301,46 @@ async fn the_first_https_request_for_a_routed_host_waits_for_its_certificate_and
     assert_eq!(metric(&text, "slipway_router_acme_orders_total{outcome=\"issued\"}"), 1.0);
     router.stop().await;
 }
+
+/// Pebble requiring an external account binding with key id `kid-1`, and the router's
+/// `[acme]` for it with `hmac_key` as `acme.eab_hmac_key`.
+async fn eab_ca(hmac_key: &str) -> (Pebble, ChallengeServer, Acme, tempfile::TempDir) {
+    const CA_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let challenges = ChallengeServer::start().await;
+    let eab = Some(("kid-1".to_owned(), CA_KEY.to_owned()));
+    let pebble = Pebble::start(PebbleOptions { tls_port: challenges.port, validity_secs: None, eab }).await;
+    let store = tempfile::tempdir().unwrap();
+    let mut config = acme_config(&pebble, store.path());
+    config.eab_key_id = Some("kid-1".to_owned());
+    config.eab_hmac_key = Some(hmac_key.replace("CA_KEY", CA_KEY));
+    config.validate().unwrap();
+    (pebble, challenges, config, store)
+}
+
+#[tokio::test]
+async fn with_the_cas_eab_key_an_account_is_made_and_a_certificate_issued() {
+    let (pebble, challenges, config, store) = eab_ca("CA_KEY").await;
+    let (issuer, metrics) = issuer(&config, &["shop.example.test"]);
+    serve(&challenges, &issuer);
+
+    issuer.obtain("shop.example.test").await.unwrap();
+
+    assert_signed_by_pebble(&pebble, &issuer.certificate("shop.example.test").unwrap(), "shop.example.test").await;
+    assert_eq!(outcome(&metrics, "issued"), 1.0);
+    assert!(store.path().join("account.key").exists(), "the bound account's key is stored");
+}
+
+#[tokio::test]
+async fn a_wrong_eab_hmac_key_fails_the_order_with_an_error_naming_eab() {
+    let (_pebble, challenges, config, _store) = eab_ca("d3JvbmcgaG1hYyBrZXkgZm9yIHBlYmJsZQ").await;
+    let (issuer, metrics) = issuer(&config, &["shop.example.test"]);
+    serve(&challenges, &issuer);
+
+    let failed = issuer.obtain("shop.example.test").await;
+
+    let Err(ObtainError::Failed { reason, .. }) = &failed else { panic!("the order fails: {failed:?}") };
+    assert!(reason.contains("external account binding (EAB"), "the error names EAB: {reason}");
+    assert!(reason.contains("acme.eab_key_id \"kid-1\""), "and the key id to check: {reason}");
+    assert!(issuer.certificate("shop.example.test").is_none());
+    assert_eq!((outcome(&metrics, "failed"), outcome(&metrics, "issued")), (1.0, 0.0));
+}
