@@ -75,8 +75,8 @@ pub struct Listen {
 pub struct Auth {
     /// The admin token: every endpoint. Required. Prefer `SLIPWAY_CONTROL__AUTH__TOKEN`.
     pub token: Option<String>,
-    /// A token for routers only: the route stream, activity reports and waking apps.
-    /// Unset: routers use the admin token.
+    /// A token for routers only: the route stream, activity reports, waking apps and the
+    /// ACME store routers share (`/v1/acme/`). Unset: routers use the admin token.
     pub router_token: Option<String>,
 }
 

@@ -421,6 +421,17 @@ impl Config {
             }
         }
         self.acme.validate()?;
+        if self.acme.enabled && self.acme.store.kind == acme::StoreKind::Control {
+            if self.control.url.is_none() {
+                return bad(
+                    "acme.store.kind",
+                    "\"control\" needs control.url (the control plane keeping the store)".into(),
+                );
+            }
+            if self.control.token.is_none() {
+                return bad("acme.store.kind", "\"control\" needs control.token (the router token)".into());
+            }
+        }
         self.tls.validate(&self.zones)
     }
 

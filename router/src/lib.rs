@@ -22,6 +22,8 @@
 //! - `downstream/`: what every layer knows of the client: connection state, the framing
 //!   check, the request body, the request id;
 //! - `lines/`: router lines in each app's log, batched per worker and shipped to logd;
+//! - `control_client`: the control plane's API client, which the route source and the
+//!   ACME store in the control plane share;
 //! - at the bottom: `config`, `spec` (the wire format), `metrics`, `clock`, `watch` (the
 //!   file watch the routes file and the certificate files share) (config loading, logging
 //!   and the API error body are `slipway-config`'s).
@@ -31,6 +33,7 @@ mod accept;
 pub mod admin;
 mod clock;
 pub mod config;
+pub mod control_client;
 mod downstream;
 mod lines;
 pub mod metrics;

@@ -27,6 +27,7 @@ use crate::config::acme::StoreKind;
 use crate::tls::acme::{self, Issuer};
 use slipway_config::listen::ListenError;
 
+use crate::control_client::ControlClient;
 use crate::lines::Lines;
 use crate::metrics::Metrics;
 use crate::shared::{ControlPlaneLink, Shared};
@@ -111,11 +112,12 @@ impl Router {
 
         let metrics = Arc::new(Metrics::new());
         let routes = Arc::new(Routes::new(&config.zones));
-        let control_plane = ControlPlane::new(&config.control, metrics.clone());
+        let control_client = ControlClient::new(&config.control, metrics.clone());
+        let control_plane = control_client.clone().map(ControlPlane::new);
         // The ACME issuer (when `acme.enabled`) answers for the hosts no file certificate
         // covers, unless the caller gave its own issuer.
         let acme = match config.acme.enabled {
-            true => Some(start_acme(&config, &routes, &metrics, control.handle().clone())?),
+            true => Some(start_acme(&config, &routes, &metrics, control_client, control.handle().clone())?),
             false => None,
         };
         let on_demand = on_demand.or_else(|| acme.clone().map(|issuer| Arc::new(issuer) as Arc<dyn OnDemand>));
@@ -331,14 +333,20 @@ fn start_acme(
     config: &Config,
     routes: &Arc<Routes>,
     metrics: &Metrics,
+    control: Option<Arc<ControlClient>>,
     runtime: tokio::runtime::Handle,
 ) -> Result<Issuer, StartError> {
     let config = &config.acme;
     let options = acme::Options::from_config(config).map_err(|e| StartError::Acme(e.to_string()))?;
-    let store: Arc<dyn acme::Store> = match config.store.kind {
-        StoreKind::Dir => Arc::new(
+    let store: Arc<dyn acme::Store> = match (config.store.kind, control) {
+        (StoreKind::Dir, _) => Arc::new(
             acme::DirStore::open(&config.store.dir).map_err(|e| StartError::Acme(format!("acme.store.dir: {e}")))?,
         ),
+        (StoreKind::Control, Some(client)) => Arc::new(acme::ControlStore::new(client)),
+        // Config validation refuses it; said here too rather than assumed.
+        (StoreKind::Control, None) => {
+            return Err(StartError::Acme("acme.store.kind: \"control\" needs control.url".into()));
+        }
     };
     let routes = routes.clone();
     let routed: acme::Routed = Box::new(move |host| routes.lookup(host).is_some());

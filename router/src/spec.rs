@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod acme;
+
 /// Most endpoints one app may have.
 pub const MAX_ENDPOINTS: usize = 4096;
 /// Most custom hosts one app may have.

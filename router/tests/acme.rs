@@ -1,84 +1,25 @@
 //! On-demand ACME against a real ACME CA: pebble (Debian's package) with real TLS-ALPN-01
-//! validation. Pebble connects for each challenge to `tls_port`, where a small tokio-rustls
-//! listener of the test answers with `issuer.challenge(host)` (the HTTPS listener will do
-//! the same), so a wrong or missing validation certificate fails the order.
+//! validation. Pebble connects for each challenge to `tls_port`, where the test's
+//! [`ChallengeServer`] answers with `issuer.challenge(host)` (as the HTTPS listener does),
+//! so a wrong or missing validation certificate fails the order.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use slipway_router::config::Acme;
 use slipway_router::metrics::Metrics;
 use slipway_router::tls::acme::{DirStore, Issuer, Options, Store};
 use slipway_router::tls::on_demand::{ObtainError, OnDemand};
 use slipway_tests::metric;
-use slipway_tests::servers::{Pebble, PebbleOptions};
+use slipway_tests::servers::{ChallengeServer, Pebble, PebbleOptions};
 
 const LONG: Duration = Duration::from_secs(60);
-
-/// The TLS-ALPN-01 side pebble validates against: answers a ClientHello offering
-/// `acme-tls/1` with the first validation certificate one of `issuers` has for the SNI.
-/// While `answering` is off it closes connections at once (a router that cannot answer).
-struct ChallengeServer {
-    port: u16,
-    issuers: Arc<Mutex<Vec<Arc<dyn OnDemand>>>>,
-    answering: Arc<AtomicBool>,
-}
-
-#[derive(Debug)]
-struct ChallengeResolver(Arc<Mutex<Vec<Arc<dyn OnDemand>>>>);
-
-impl ResolvesServerCert for ChallengeResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme = hello.alpn()?.any(|p| p == b"acme-tls/1");
-        let host = hello.server_name()?;
-        acme.then(|| self.0.lock().unwrap().iter().find_map(|i| i.challenge(host)))?
-    }
-}
-
-impl ChallengeServer {
-    async fn start() -> ChallengeServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let issuers: Arc<Mutex<Vec<Arc<dyn OnDemand>>>> = Arc::default();
-        let answering = Arc::new(AtomicBool::new(true));
-        let mut config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_cert_resolver(Arc::new(ChallengeResolver(issuers.clone())));
-        config.alpn_protocols = vec![b"acme-tls/1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let on = answering.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                if !on.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    // Pebble only completes the handshake and reads the certificate.
-                    let _ = acceptor.accept(tcp).await;
-                });
-            }
-        });
-        ChallengeServer { port, issuers, answering }
-    }
-
-    fn serve(&self, issuer: &Issuer) {
-        self.issuers.lock().unwrap().push(Arc::new(issuer.clone()));
-    }
-}
 
 /// Pebble and the challenge listener it validates against.
 async fn ca(validity_secs: Option<u64>) -> (Pebble, ChallengeServer) {
@@ -117,14 +58,13 @@ fn leaf(key: &CertifiedKey) -> Vec<u8> {
 
 /// Checks that `key`'s chain is valid for `host` under pebble's current issuing root.
 async fn assert_signed_by_pebble(pebble: &Pebble, key: &CertifiedKey, host: &str) {
-    let root = CertificateDer::from_pem_slice(pebble.issuing_root().await.as_bytes()).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
-    let name = ServerName::try_from(host.to_owned()).unwrap();
-    verifier.verify_server_cert(&key.cert[0], &key.cert[1..], &name, &[], UnixTime::now()).unwrap();
+    pebble.assert_signed(&key.cert, host).await;
+}
+
+/// Lets `challenges` answer with `issuer`'s validation certificates.
+fn serve(challenges: &ChallengeServer, issuer: &(impl OnDemand + Clone)) {
+    let issuer = issuer.clone();
+    challenges.answer(move |host| issuer.challenge(host));
 }
 
 #[tokio::test]
@@ -132,7 +72,7 @@ async fn a_routed_host_gets_a_certificate_signed_by_the_ca() {
     let (pebble, challenges) = ca(None).await;
     let store = tempfile::tempdir().unwrap();
     let (issuer, metrics) = issuer(&acme_config(&pebble, store.path()), &["shop.example.test"]);
-    challenges.serve(&issuer);
+    serve(&challenges, &issuer);
     assert!(issuer.certificate("shop.example.test").is_none());
 
     issuer.obtain("shop.example.test").await.unwrap();
@@ -151,7 +91,7 @@ async fn a_host_not_in_the_table_gets_no_order() {
     let (pebble, challenges) = ca(None).await;
     let store = tempfile::tempdir().unwrap();
     let (issuer, metrics) = issuer(&acme_config(&pebble, store.path()), &["shop.example.test"]);
-    challenges.serve(&issuer);
+    serve(&challenges, &issuer);
 
     let refused = issuer.obtain("evil.example.test").await;
 
@@ -170,8 +110,8 @@ async fn two_issuers_sharing_a_directory_order_a_host_once() {
     let config = acme_config(&pebble, store.path());
     let (a, metrics_a) = issuer(&config, &["shop.example.test"]);
     let (b, metrics_b) = issuer(&config, &["shop.example.test"]);
-    challenges.serve(&a);
-    challenges.serve(&b);
+    serve(&challenges, &a);
+    serve(&challenges, &b);
 
     // Three handshakes at once on a, two on b.
     let (r1, r2, r3, r4, r5) = tokio::join!(
@@ -199,7 +139,7 @@ async fn a_restart_reuses_the_stored_certificate_without_a_new_order() {
     let config = acme_config(&pebble, store.path());
     let first = {
         let (issuer, _) = issuer(&config, &["shop.example.test"]);
-        challenges.serve(&issuer);
+        serve(&challenges, &issuer);
         issuer.obtain("shop.example.test").await.unwrap();
         leaf(&issuer.certificate("shop.example.test").unwrap())
     };
@@ -222,7 +162,7 @@ async fn a_certificate_past_the_renewal_threshold_is_renewed_while_the_old_one_s
     config.renew_at = 0.1;
     config.renew_check = Duration::from_millis(200);
     let (issuer, metrics) = issuer(&config, &["shop.example.test"]);
-    challenges.serve(&issuer);
+    serve(&challenges, &issuer);
     issuer.obtain("shop.example.test").await.unwrap();
     let first = leaf(&issuer.certificate("shop.example.test").unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -248,7 +188,7 @@ async fn a_fresh_certificate_is_not_renewed_before_the_threshold() {
     let (pebble, challenges) = ca(None).await;
     let store = tempfile::tempdir().unwrap();
     let (issuer, metrics) = issuer(&acme_config(&pebble, store.path()), &["shop.example.test"]);
-    challenges.serve(&issuer);
+    serve(&challenges, &issuer);
     issuer.obtain("shop.example.test").await.unwrap();
     let first = leaf(&issuer.certificate("shop.example.test").unwrap());
 
@@ -265,14 +205,14 @@ async fn a_failed_order_backs_off_then_succeeds_once_validation_works() {
     let mut config = acme_config(&pebble, store.path());
     config.backoff = Duration::from_secs(2);
     let (issuer, metrics) = issuer(&config, &["shop.example.test"]);
-    challenges.serve(&issuer);
-    challenges.answering.store(false, Ordering::SeqCst);
+    serve(&challenges, &issuer);
+    challenges.set_answering(false);
 
     let failed = issuer.obtain("shop.example.test").await;
     assert!(matches!(failed, Err(ObtainError::Failed { .. })), "{failed:?}");
     assert_eq!(outcome(&metrics, "failed"), 1.0);
     // Backing off: refused without an order, even though validation would work now.
-    challenges.answering.store(true, Ordering::SeqCst);
+    challenges.set_answering(true);
     assert_eq!(issuer.obtain("shop.example.test").await, Err(ObtainError::RateLimited("shop.example.test".into())));
     assert_eq!(outcome(&metrics, "failed"), 1.0);
 
@@ -290,12 +230,12 @@ async fn the_global_order_rate_refuses_orders_past_it() {
     let mut config = acme_config(&pebble, store.path());
     config.rate_limit.global = 2;
     let (issuer, metrics) = issuer(&config, &["a.example.test", "b.example.test", "c.example.test"]);
-    challenges.serve(&issuer);
-    challenges.answering.store(false, Ordering::SeqCst);
+    serve(&challenges, &issuer);
+    challenges.set_answering(false);
 
     assert!(matches!(issuer.obtain("a.example.test").await, Err(ObtainError::Failed { .. })));
     assert!(matches!(issuer.obtain("b.example.test").await, Err(ObtainError::Failed { .. })));
-    challenges.answering.store(true, Ordering::SeqCst);
+    challenges.set_answering(true);
     let third = issuer.obtain("c.example.test").await;
 
     assert_eq!(third, Err(ObtainError::RateLimited("c.example.test".into())));
@@ -310,7 +250,8 @@ async fn the_router_orders_for_hosts_in_its_table_only() {
     config.acme = acme_config(&pebble, store.path());
     let router = common::start(config).await;
     let acme = router.router.as_ref().unwrap().acme().expect("acme.enabled starts an issuer");
-    challenges.issuers.lock().unwrap().push(acme.clone());
+    let issuer = acme.clone();
+    challenges.answer(move |host| issuer.challenge(host));
     router.put_app("shop", &["127.0.0.1:9".to_owned()]).await;
 
     let host = common::host("shop");
@@ -359,4 +300,47 @@ async fn the_first_https_request_for_a_routed_host_waits_for_its_certificate_and
     let text = router.router.as_ref().unwrap().metrics_text();
     assert_eq!(metric(&text, "slipway_router_acme_orders_total{outcome=\"issued\"}"), 1.0);
     router.stop().await;
+}
+
+/// Pebble requiring an external account binding with key id `kid-1`, and the router's
+/// `[acme]` for it with `hmac_key` as `acme.eab_hmac_key`.
+async fn eab_ca(hmac_key: &str) -> (Pebble, ChallengeServer, Acme, tempfile::TempDir) {
+    const CA_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let challenges = ChallengeServer::start().await;
+    let eab = Some(("kid-1".to_owned(), CA_KEY.to_owned()));
+    let pebble = Pebble::start(PebbleOptions { tls_port: challenges.port, validity_secs: None, eab }).await;
+    let store = tempfile::tempdir().unwrap();
+    let mut config = acme_config(&pebble, store.path());
+    config.eab_key_id = Some("kid-1".to_owned());
+    config.eab_hmac_key = Some(hmac_key.replace("CA_KEY", CA_KEY));
+    config.validate().unwrap();
+    (pebble, challenges, config, store)
+}
+
+#[tokio::test]
+async fn with_the_cas_eab_key_an_account_is_made_and_a_certificate_issued() {
+    let (pebble, challenges, config, store) = eab_ca("CA_KEY").await;
+    let (issuer, metrics) = issuer(&config, &["shop.example.test"]);
+    serve(&challenges, &issuer);
+
+    issuer.obtain("shop.example.test").await.unwrap();
+
+    assert_signed_by_pebble(&pebble, &issuer.certificate("shop.example.test").unwrap(), "shop.example.test").await;
+    assert_eq!(outcome(&metrics, "issued"), 1.0);
+    assert!(store.path().join("account.key").exists(), "the bound account's key is stored");
+}
+
+#[tokio::test]
+async fn a_wrong_eab_hmac_key_fails_the_order_with_an_error_naming_eab() {
+    let (_pebble, challenges, config, _store) = eab_ca("d3JvbmcgaG1hYyBrZXkgZm9yIHBlYmJsZQ").await;
+    let (issuer, metrics) = issuer(&config, &["shop.example.test"]);
+    serve(&challenges, &issuer);
+
+    let failed = issuer.obtain("shop.example.test").await;
+
+    let Err(ObtainError::Failed { reason, .. }) = &failed else { panic!("the order fails: {failed:?}") };
+    assert!(reason.contains("external account binding (EAB"), "the error names EAB: {reason}");
+    assert!(reason.contains("acme.eab_key_id \"kid-1\""), "and the key id to check: {reason}");
+    assert!(issuer.certificate("shop.example.test").is_none());
+    assert_eq!((outcome(&metrics, "failed"), outcome(&metrics, "issued")), (1.0, 0.0));
 }

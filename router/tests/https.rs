@@ -126,6 +126,32 @@ async fn an_unknown_name_without_a_default_certificate_gets_the_unrecognized_nam
 }
 
 #[tokio::test]
+async fn certificate_files_with_pkcs1_rsa_and_sec1_ec_keys_load_and_serve() {
+    let ca = TestCa::new("test ca");
+    let dir = tempfile::tempdir().unwrap();
+    let (rsa, ec) = (ca.issue_rsa(&[&host("rsa")]), ca.issue(&[&host("ec")]));
+    let mut config = https_config();
+    for (issued, stem, label) in [(&rsa, "rsa", "RSA PRIVATE KEY"), (&ec, "ec", "EC PRIVATE KEY")] {
+        let (cert, key) = issued.write(dir.path(), stem);
+        let traditional = issued.traditional_key_pem();
+        assert!(traditional.starts_with(&format!("-----BEGIN {label}-----\n")), "{traditional}");
+        std::fs::write(&key, traditional).unwrap();
+        config.tls.certificates.push(CertificateFiles { hosts: vec![host(stem)], cert, key });
+    }
+    let (router, https) = start(config).await;
+
+    assert_eq!(served(https, &ca, &host("rsa")).await.unwrap(), rsa.leaf, "PKCS#1 RSA key");
+    assert_eq!(served(https, &ca, &host("ec")).await.unwrap(), ec.leaf, "SEC1 EC key");
+    // Over TLS 1.2 too (RSA and ECDSA signatures of the key exchange).
+    let tls12 = ca.client_with(H1, &[&rustls::version::TLS12]);
+    for stem in ["rsa", "ec"] {
+        let stream = connect(https, tls12.clone(), &host(stem)).await.unwrap();
+        assert_eq!(stream.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    }
+    router.stop().await;
+}
+
+#[tokio::test]
 async fn a_changed_certificate_file_is_served_and_a_bad_one_keeps_the_old_serving_and_counts() {
     let ca = TestCa::new("test ca");
     let dir = tempfile::tempdir().unwrap();
@@ -273,6 +299,29 @@ async fn a_second_handshake_with_the_clients_session_store_is_resumed_on_tls13_a
         }
     }
     counted(&router, r#"slipway_router_tls_handshakes_total{result="ok",version="TLSv1_2"}"#, 5.0).await;
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn tickets_resume_sessions_the_full_session_cache_no_longer_holds() {
+    let ca = TestCa::new("test ca");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = wildcard_config(&ca, dir.path());
+    // One cached session: a second client's session evicts the first one's.
+    config.tls.session_cache = 1;
+    let (router, https) = start(config).await;
+    let backend = Backend::start("a").await;
+    router.put_app("app", &[backend.endpoint()]).await;
+    for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12][..]] {
+        let (a, b) = (ca.client_with(H1, versions), ca.client_with(H1, versions));
+        for client in [&a, &b] {
+            // The request makes sure TLS 1.3 tickets (sent after the handshake) arrived.
+            let first = connect(https, client.clone(), &host("app")).await.unwrap();
+            assert_eq!(get_h1(first, &host("app"), "/").await.status, 200);
+        }
+        let again = connect(https, a.clone(), &host("app")).await.unwrap();
+        assert_eq!(again.get_ref().1.handshake_kind(), Some(rustls::HandshakeKind::Resumed), "{versions:?}");
+    }
     router.stop().await;
 }
 

@@ -57,11 +57,19 @@ impl TestCa {
 
     /// A certificate for `names` valid until the day `(year, month, day)`.
     pub fn issue_until(&self, names: &[&str], (year, month, day): (i32, u8, u8)) -> Issued {
+        self.issue_with(names, (year, month, day), rcgen::KeyPair::generate().unwrap())
+    }
+
+    /// A certificate for `names` (valid until 4096) with the RSA key of [`rsa_key`].
+    pub fn issue_rsa(&self, names: &[&str]) -> Issued {
+        self.issue_with(names, (4096, 1, 1), rsa_key())
+    }
+
+    fn issue_with(&self, names: &[&str], (year, month, day): (i32, u8, u8), key: rcgen::KeyPair) -> Issued {
         let not_after = rcgen::date_time_ymd(year, month, day);
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = rcgen::CertificateParams::new(names).unwrap();
         params.not_after = not_after;
-        let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Issued {
             chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
@@ -95,7 +103,43 @@ impl TestCa {
     }
 }
 
+/// A 2048-bit RSA key (PKCS#8), from `tests/fixtures/rsa-2048.pkcs8.pem`: ring, the
+/// workspace's one crypto provider, signs with RSA keys but cannot make them, so this one
+/// was made once, outside the tests.
+pub fn rsa_key() -> rcgen::KeyPair {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rsa-2048.pkcs8.pem");
+    rcgen::KeyPair::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 impl Issued {
+    /// The key in the algorithm's own format instead of PKCS#8: PKCS#1 (`RSA PRIVATE
+    /// KEY`) for an RSA key, SEC1 (`EC PRIVATE KEY`) for an EC key. Both are the
+    /// `privateKey` octet string PKCS#8 wraps (RFC 5208 §5), so it is taken out of it.
+    pub fn traditional_key_pem(&self) -> String {
+        use base64::Engine as _;
+        use rustls::pki_types::PrivatePkcs8KeyDer;
+        use rustls::pki_types::pem::PemObject;
+        let pkcs8 = PrivatePkcs8KeyDer::from_pem_slice(self.key_pem.as_bytes()).unwrap();
+        // PrivateKeyInfo ::= SEQUENCE { version INTEGER, algorithm SEQUENCE, privateKey OCTET STRING, .. }
+        let (tag, info, _) = der_tlv(pkcs8.secret_pkcs8_der());
+        assert_eq!(tag, 0x30, "PKCS#8 is a SEQUENCE");
+        let (_, _, rest) = der_tlv(info);
+        let (_, algorithm, rest) = der_tlv(rest);
+        let (tag, inner, _) = der_tlv(rest);
+        assert_eq!(tag, 0x04, "privateKey is an OCTET STRING");
+        // rsaEncryption is 1.2.840.113549.1.1.1; anything else here is EC (id-ecPublicKey).
+        let rsa = algorithm.windows(9).any(|w| w == [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]);
+        let label = if rsa { "RSA PRIVATE KEY" } else { "EC PRIVATE KEY" };
+        let text = base64::engine::general_purpose::STANDARD.encode(inner);
+        let mut pem = format!("-----BEGIN {label}-----\n");
+        for line in text.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap());
+            pem.push('\n');
+        }
+        pem.push_str(&format!("-----END {label}-----\n"));
+        pem
+    }
+
     /// Writes `<stem>.crt` and `<stem>.key` in `dir`; returns their paths.
     pub fn write(&self, dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
         let (cert, key) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
@@ -151,4 +195,15 @@ pub async fn get_h2(
     let response = sender.send_request(req).await.unwrap();
     let (parts, body) = response.into_parts();
     Reply { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
+}
+
+/// One DER element of `input`: its tag, its contents, and what follows it.
+fn der_tlv(input: &[u8]) -> (u8, &[u8], &[u8]) {
+    let (len, header) = match input[1] {
+        n if n < 0x80 => (usize::from(n), 2),
+        0x81 => (usize::from(input[2]), 3),
+        0x82 => ((usize::from(input[2]) << 8) | usize::from(input[3]), 4),
+        n => panic!("DER length form {n:#x} is not used by these keys"),
+    };
+    (input[0], &input[header..header + len], &input[header + len..])
 }

@@ -1,14 +1,16 @@
 //! The HTTP API (axum): one module per resource, all of them thin: parse and check the
 //! request, call the [`Platform`], shape the answer.
 //!
-//! Every `/v1` endpoint needs a bearer token: the admin token, or for the three endpoints
-//! routers use (the route stream, activity reports, waking) the router token. Errors are
+//! Every `/v1` endpoint needs a bearer token: the admin token, or for the endpoints routers
+//! use (the route stream, activity reports, waking, the ACME store under `/v1/acme/`) the
+//! router token. Errors are
 //! Slipway's JSON error body (`slipway_config::api_error`),
 //! `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field` when one
 //! field of the request is at fault). Every request has an id (`request_id.rs`), echoed
 //! in `X-Request-Id`; an internal error (the database, the disk) is logged in full with
 //! it and answered with only that id, never the details.
 
+mod acme;
 mod addons;
 mod apps;
 mod backups;
@@ -31,6 +33,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 pub use slipway_config::ApiError;
 use slipway_config::api_error::{ApiJson, ApiPath};
+use slipway_router::spec::acme as acme_spec;
 use tokio_util::sync::CancellationToken;
 
 use crate::addons::AddonError;
@@ -88,6 +91,10 @@ pub fn router(api: Api) -> Router {
         .route(slipway_router::spec::WAKE_PATH, post(routes::wake))
         .route(slipway_router::spec::ACTIVITY_PATH, post(routes::activity))
         .route(slipway_router::spec::ROUTES_PATH, get(routes::routes))
+        .route(acme_spec::ACCOUNT_PATH, get(acme::account).post(acme::put_account).layer(acme_limit()))
+        .route(acme_spec::CERTIFICATE_PATH, get(acme::certificate).put(acme::put_certificate).layer(acme_limit()))
+        .route(acme_spec::CLAIM_PATH, post(acme::claim).layer(acme_limit()))
+        .route(acme_spec::RELEASE_PATH, post(acme::release).layer(acme_limit()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -99,6 +106,11 @@ pub fn router(api: Api) -> Router {
         .layer(DefaultBodyLimit::max(MAX_JSON))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(api)
+}
+
+/// The body limit of the ACME store's endpoints.
+fn acme_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(acme_spec::MAX_BODY)
 }
 
 /// Proof that the request carried the admin token.

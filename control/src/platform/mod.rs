@@ -10,12 +10,13 @@
 //! This file holds the [`Platform`] itself (its parts, the per-app lock, start-up
 //! [`restore`](Platform::restore) and [`shutdown`](Platform::shutdown)) and what every
 //! resource shares; each resource's operations are an `impl Platform` block in its own
-//! file, as in `api/` and `store/`: [`apps`], [`addons`] (and their [`backups`]),
+//! file, as in `api/` and `store/`: [`apps`], [`acme`] (the ACME store routers share), [`addons`] (and their [`backups`]),
 //! [`releases`] (deploys and rollbacks included), [`setup`] (an app made from a source and
 //! its `app.json`, all or nothing), [`config_vars`], [`formation`] (scaling and restarts),
 //! [`one_off`] (one-off dynos, `slipway run`), [`domains`],
 //! [`tokens`] (log tokens) and [`sleep`] (activity, sleeping and waking).
 
+pub mod acme;
 pub mod addons;
 pub mod apps;
 pub mod backups;

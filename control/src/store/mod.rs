@@ -6,6 +6,7 @@
 //! take SQLite's write lock up front (`BEGIN IMMEDIATE`) so two concurrent transactions
 //! never deadlock upgrading a read lock; WAL lets readers go on meanwhile.
 
+mod acme;
 mod addons;
 mod apps;
 mod backups;

@@ -135,3 +135,34 @@ async fn backups_are_numbered_per_addon_one_runs_at_a_time_and_a_restart_fails_t
         (Some(12), Some(7), None, None)
     );
 }
+
+#[tokio::test]
+async fn acme_claims_are_held_by_one_owner_until_released_or_expired() {
+    let (_dir, store) = store().await;
+    let host = "shop.example.com";
+    assert!(store.claim_acme_host(host, "a", 1000, 2000).await.unwrap());
+    assert!(!store.claim_acme_host(host, "b", 1999, 5000).await.unwrap(), "a holds it until 2000");
+    assert!(store.claim_acme_host(host, "a", 1500, 3000).await.unwrap(), "its owner renews it");
+    assert!(!store.claim_acme_host(host, "b", 2999, 5000).await.unwrap());
+    // Expired: a replica that died mid-order holds the host no longer.
+    assert!(store.claim_acme_host(host, "b", 3000, 5000).await.unwrap());
+    store.release_acme_host(host, "a").await.unwrap();
+    assert!(!store.claim_acme_host(host, "a", 3001, 6000).await.unwrap(), "only the holder releases");
+    store.release_acme_host(host, "b").await.unwrap();
+    assert!(store.claim_acme_host(host, "a", 3002, 6000).await.unwrap());
+    // Hosts are claimed one by one.
+    assert!(store.claim_acme_host("other.example.com", "b", 3002, 6000).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_first_acme_account_key_stored_is_the_one_every_replica_gets() {
+    let (_dir, store) = store().await;
+    assert_eq!(store.acme_account_key().await.unwrap(), None);
+    assert_eq!(store.put_acme_account_key(b"first", 1).await.unwrap(), b"first");
+    assert_eq!(store.put_acme_account_key(b"second", 2).await.unwrap(), b"first");
+    assert_eq!(store.acme_account_key().await.unwrap().as_deref(), Some(&b"first"[..]));
+    store.put_acme_certificate("shop.example.com", "one", 3).await.unwrap();
+    store.put_acme_certificate("shop.example.com", "two", 4).await.unwrap();
+    assert_eq!(store.acme_certificate("shop.example.com").await.unwrap().as_deref(), Some("two"));
+    assert_eq!(store.acme_certificate("other.example.com").await.unwrap(), None);
+}

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use slipway_config::{ConfigError, de};
 
+use crate::spec::acme::MAX_CLAIM_TTL;
+
 /// On-demand ACME.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -65,21 +67,24 @@ pub struct RateLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
-    /// A local directory (`store.dir`); several routers on one host may share it. (The
-    /// control plane's API, for routers on several hosts, is to come as a second kind.)
+    /// A local directory (`store.dir`); several routers on one host may share it.
     Dir,
+    /// The control plane's database, through its API (`/v1/acme/...`) at `control.url`
+    /// with `control.token` (the router token), for routers on several hosts.
+    Control,
 }
 
 /// The certificate store.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Store {
-    /// "dir" (the default, and the only kind so far).
+    /// "dir" (the default: `store.dir`) or "control" (the control plane at `control.url`,
+    /// with `control.token`).
     pub kind: StoreKind,
     /// The directory of the "dir" store (created if missing, mode 0700).
     pub dir: PathBuf,
     /// How long one replica's claim to order a host lasts unless it finishes first: a
-    /// replica that died mid-order holds the host no longer than this.
+    /// replica that died mid-order holds the host no longer than this (at most 24h).
     #[serde(deserialize_with = "de::duration")]
     pub lock_ttl: Duration,
 }
@@ -186,11 +191,17 @@ impl Acme {
                 "must not be below acme.order_timeout (a claim would expire mid-order)".into(),
             );
         }
+        if self.store.lock_ttl > MAX_CLAIM_TTL {
+            return bad(
+                "acme.store.lock_ttl",
+                format!("must not be above {}", humantime::format_duration(MAX_CLAIM_TTL)),
+            );
+        }
         match self.store.kind {
             StoreKind::Dir if self.store.dir.as_os_str().is_empty() => {
                 bad("acme.store.dir", "must name a directory".into())
             }
-            StoreKind::Dir => Ok(()),
+            StoreKind::Dir | StoreKind::Control => Ok(()),
         }
     }
 }

@@ -188,6 +188,9 @@ fn bad_acme_values_are_refused_naming_the_key() {
         ("backoff = \"10m\"\nbackoff_max = \"1m\"", "acme.backoff_max"),
         ("[acme.rate_limit]\nper_host = 0", "acme.rate_limit"),
         ("[acme.store]\nlock_ttl = \"1m\"", "acme.store.lock_ttl"),
+        ("[acme.store]\nlock_ttl = \"25h\"", "acme.store.lock_ttl"),
+        ("[acme.store]\nkind = \"control\"", "acme.store.kind"),
+        ("[acme.store]\nkind = \"control\"\n[control]\nurl = \"http://127.0.0.1:9000\"", "acme.store.kind"),
     ];
     for (body, key) in cases {
         let err = load_str(&format!("[acme]\nenabled = true\n{body}\n")).unwrap_err().to_string();
@@ -197,4 +200,7 @@ fn bad_acme_values_are_refused_naming_the_key() {
     load_str("[acme]\nrenew_at = 1.0\n").unwrap();
     let on = load_str("[acme]\nenabled = true\nemail = \"ops@example.com\"\n").unwrap();
     assert!((on.acme.renew_at - 2.0 / 3.0).abs() < 1e-9);
+    let control = "[acme]\nenabled = true\n[acme.store]\nkind = \"control\"\n\
+                   [control]\nurl = \"http://127.0.0.1:9000\"\ntoken = \"router-token-0123456789\"\n";
+    assert_eq!(load_str(control).unwrap().acme.store.kind, super::acme::StoreKind::Control);
 }

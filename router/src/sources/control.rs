@@ -15,9 +15,9 @@
 //!   (at most once per app every few seconds) and hold the request until the app has
 //!   endpoints (`stack/wake.rs`).
 //!
-//! No call can hang: each opens its own connection within `control.connect_timeout` and
-//! must be answered within `control.response_timeout` (the route stream's head; a small
-//! call's whole response); a route stream then silent for 30 s is reopened. A call that
+//! Every call goes through [`ControlClient`] (`control_client.rs`), so none can hang: the
+//! route stream's head and a small call's whole response are bounded by
+//! `control.response_timeout`; a route stream then silent for 30 s is reopened. A call that
 //! gives up closes its connection, logs why and counts
 //! `slipway_router_control_errors_total{call, reason}`.
 
@@ -28,15 +28,12 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::BoxFuture;
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use crate::config::ControlConfig;
-use crate::metrics::Metrics;
+pub use crate::control_client::ControlError;
+use crate::control_client::{Call, Connection, ControlClient};
 use crate::shared::{ControlPlaneLink, WakeError};
 use crate::spec::{ACTIVITY_PATH, Activity, ROUTES_PATH, RouteEvent, WAKE_PATH};
 use crate::table::update::{Change, RouteWriter, UpdateError};
@@ -47,9 +44,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A stream with no bytes for this long (the control plane sends comments every few
 /// seconds) is considered dead and reopened.
 const STREAM_SILENCE: Duration = Duration::from_secs(30);
-/// Largest body read from an answer to a call or from an error status (they are a few
-/// bytes of JSON); a longer one fails the call.
-const MAX_REPLY: usize = 64 * 1024;
 /// Shortest gap between two reports sent because route events were applied (a burst of
 /// events makes one report, not one per event).
 const MIN_ACK_GAP: Duration = Duration::from_millis(50);
@@ -57,13 +51,7 @@ const MIN_ACK_GAP: Duration = Duration::from_millis(50);
 /// Talks to the control plane.
 #[derive(Debug)]
 pub struct ControlPlane {
-    base: Uri,
-    token: Option<String>,
-    /// Bounds opening the connection of every call.
-    connect_timeout: Duration,
-    /// Bounds the answer to every call (the route stream's head, a small call's response).
-    response_timeout: Duration,
-    metrics: Arc<Metrics>,
+    client: Arc<ControlClient>,
     /// Set once the first snapshot (or resumed changes) has been applied.
     synced: AtomicBool,
     /// Version of the last event applied (0: none).
@@ -74,115 +62,16 @@ pub struct ControlPlane {
     applied: tokio::sync::Notify,
 }
 
-/// Which call to the control plane failed: the `call` label of
-/// `slipway_router_control_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Call {
-    RouteStream,
-    Activity,
-    Wake,
-}
-
-impl Call {
-    fn as_str(self) -> &'static str {
-        match self {
-            Call::RouteStream => "route_stream",
-            Call::Activity => "activity",
-            Call::Wake => "wake",
-        }
-    }
-}
-
-/// A failed exchange with the control plane.
-#[derive(Debug, thiserror::Error)]
-pub enum ControlError {
-    /// The TCP connection could not be opened.
-    #[error("connect {addr}: {source}")]
-    Connect {
-        /// The control plane's address.
-        addr: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The TCP connection was not open within `control.connect_timeout`.
-    #[error("connect {addr}: no connection after {after:?} (control.connect_timeout)")]
-    ConnectTimeout {
-        /// The control plane's address.
-        addr: String,
-        /// The timeout.
-        after: Duration,
-    },
-    /// The control plane accepted the call but did not answer within
-    /// `control.response_timeout`.
-    #[error("{path}: no response after {after:?} (control.response_timeout)")]
-    ResponseTimeout {
-        /// What was asked.
-        path: String,
-        /// The timeout.
-        after: Duration,
-    },
-    /// Network or HTTP error.
-    #[error("{0}")]
-    Http(String),
-    /// The control plane answered with an unexpected status.
-    #[error("{path}: status {status}: {body}")]
-    Status {
-        /// What was asked.
-        path: String,
-        /// The status.
-        status: StatusCode,
-        /// The start of the body.
-        body: String,
-    },
-    /// The route stream sent nothing, not even a heartbeat, for this long.
-    #[error("route stream: no data for {0:?}")]
-    Silence(Duration),
-    /// An event could not be parsed.
-    #[error("bad event from the control plane: {0}")]
-    BadEvent(String),
-}
-
-impl ControlError {
-    /// The `reason` label of `slipway_router_control_errors_total`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ControlError::Connect { .. } => "connect",
-            ControlError::ConnectTimeout { .. } => "connect_timeout",
-            ControlError::ResponseTimeout { .. } => "response_timeout",
-            ControlError::Http(_) => "http",
-            ControlError::Status { .. } => "status",
-            ControlError::Silence(_) => "stream_silence",
-            ControlError::BadEvent(_) => "bad_event",
-        }
-    }
-}
-
-/// The task driving one connection to the control plane; dropping it closes the
-/// connection, so a call that gave up (timeout, error, end of stream) never leaves one
-/// open behind it.
-struct Connection(tokio::task::JoinHandle<()>);
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl ControlPlane {
-    /// A client for `config` (already validated).
-    pub fn new(config: &ControlConfig, metrics: Arc<Metrics>) -> Option<Arc<ControlPlane>> {
-        let base: Uri = config.url.as_deref()?.parse().ok()?;
-        Some(Arc::new(ControlPlane {
-            base,
-            token: config.token.clone(),
-            connect_timeout: config.connect_timeout,
-            response_timeout: config.response_timeout,
-            metrics,
+    /// The route source over `client`.
+    pub fn new(client: Arc<ControlClient>) -> Arc<ControlPlane> {
+        Arc::new(ControlPlane {
+            client,
             synced: AtomicBool::new(false),
             version: AtomicU64::new(0),
             id: format!("router-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             applied: tokio::sync::Notify::new(),
-        }))
+        })
     }
 
     /// Whether the routes have been loaded from the control plane at least once.
@@ -195,73 +84,6 @@ impl ControlPlane {
         self.version.load(Ordering::Acquire)
     }
 
-    /// Opens a new connection, within `connect_timeout`.
-    async fn connect(&self) -> Result<(SendRequest<Full<Bytes>>, Connection), ControlError> {
-        let authority = self.base.authority().ok_or_else(|| ControlError::Http("control.url has no host".into()))?;
-        let addr = || authority.to_string();
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority.as_str())).await {
-            Err(_) => return Err(ControlError::ConnectTimeout { addr: addr(), after: self.connect_timeout }),
-            Ok(Err(source)) => return Err(ControlError::Connect { addr: addr(), source }),
-            Ok(Ok(stream)) => stream,
-        };
-        stream.set_nodelay(true).map_err(|e| ControlError::Http(e.to_string()))?;
-        let (sender, driver) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
-            .await
-            .map_err(|e| ControlError::Http(format!("handshake with {authority}: {e}")))?;
-        let connection = Connection(tokio::spawn(async move {
-            let _ = driver.await;
-        }));
-        Ok((sender, connection))
-    }
-
-    /// One request, with `Last-Event-ID` when `last_event_id` is given (resuming the route
-    /// stream).
-    fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-        accept: &str,
-        last_event_id: Option<u64>,
-    ) -> Result<Request<Full<Bytes>>, ControlError> {
-        let authority = self.base.authority().map_or("", |a| a.as_str());
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, authority)
-            .header(http::header::ACCEPT, accept)
-            .header(http::header::CONTENT_TYPE, "application/json");
-        if let Some(token) = &self.token {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(version) = last_event_id {
-            req = req.header("last-event-id", version.to_string());
-        }
-        req.body(Full::new(body)).map_err(|e| ControlError::Http(e.to_string()))
-    }
-
-    /// Sends `req` and waits for a successful response head (an error status reads the
-    /// start of the body for the message). The caller bounds it.
-    async fn exchange(
-        sender: &mut SendRequest<Full<Bytes>>,
-        path: &str,
-        req: Request<Full<Bytes>>,
-    ) -> Result<http::Response<Incoming>, ControlError> {
-        let response = sender.send_request(req).await.map_err(|e| ControlError::Http(format!("{path}: {e}")))?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_REPLY).collect().await;
-            let body = body.map(|b| b.to_bytes()).unwrap_or_default();
-            let body = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-            return Err(ControlError::Status { path: path.to_owned(), status, body });
-        }
-        Ok(response)
-    }
-
-    fn response_timeout(&self, path: &str) -> ControlError {
-        ControlError::ResponseTimeout { path: path.to_owned(), after: self.response_timeout }
-    }
-
     /// Opens the route stream: resolves at its response head, within `connect_timeout` +
     /// `response_timeout`. The returned [`Connection`] must be kept while the body is read.
     async fn open_stream(
@@ -269,43 +91,19 @@ impl ControlPlane {
         path: &str,
         last_event_id: Option<u64>,
     ) -> Result<(Incoming, Connection), ControlError> {
-        let (mut sender, connection) = self.connect().await?;
-        let req = self.request(Method::GET, path, Bytes::new(), "text/event-stream", last_event_id)?;
-        let head = Self::exchange(&mut sender, path, req);
+        let client = &self.client;
+        let (mut sender, connection) = client.connect().await?;
+        let req = client.request(Method::GET, path, Bytes::new(), "text/event-stream", last_event_id)?;
+        let head = ControlClient::exchange(&mut sender, path, req);
         let response =
-            tokio::time::timeout(self.response_timeout, head).await.map_err(|_| self.response_timeout(path))??;
+            tokio::time::timeout(client.response_timeout(), head).await.map_err(|_| client.timed_out(path))??;
         Ok((response.into_body(), connection))
-    }
-
-    /// A `POST` answered by one small response (activity report, wake call): connecting
-    /// within `connect_timeout`, then the whole response within `response_timeout`.
-    /// Failures are counted by `call` and reason.
-    async fn call(&self, call: Call, path: &str, body: Bytes) -> Result<Bytes, ControlError> {
-        let result = async {
-            let (mut sender, _connection) = self.connect().await?;
-            let req = self.request(Method::POST, path, body, "application/json", None)?;
-            let answered = async {
-                let response = Self::exchange(&mut sender, path, req).await?;
-                let body = Limited::new(response.into_body(), MAX_REPLY).collect().await;
-                body.map(|b| b.to_bytes()).map_err(|e| ControlError::Http(format!("{path}: reading the answer: {e}")))
-            };
-            tokio::time::timeout(self.response_timeout, answered).await.map_err(|_| self.response_timeout(path))?
-        }
-        .await;
-        if let Err(e) = &result {
-            self.count(call, e);
-        }
-        result
-    }
-
-    fn count(&self, call: Call, e: &ControlError) {
-        self.metrics.control_errors.with_label_values(&[call.as_str(), e.reason()]).inc();
     }
 
     /// Asks the control plane to wake `app`.
     pub async fn wake(&self, app: &str) -> Result<(), ControlError> {
         let path = WAKE_PATH.replace("{app}", app);
-        self.call(Call::Wake, &path, Bytes::new()).await.map(drop)
+        self.client.call(Call::Wake, Method::POST, &path, Bytes::new()).await.map(drop)
     }
 
     /// Follows the route stream forever, reconnecting with backoff. While it is down the
@@ -316,11 +114,11 @@ impl ControlPlane {
             match self.follow_once(&writer, &mut backoff).await {
                 Ok(()) => tracing::info!("route stream ended; reconnecting"),
                 Err(e) => {
-                    self.count(Call::RouteStream, &e);
+                    self.client.count(Call::RouteStream, &e);
                     tracing::warn!(error = %e, reason = e.reason(), retry_in = ?backoff, "route stream failed; reconnecting");
                 }
             }
-            self.metrics.control_reconnects.inc();
+            self.client.metrics().control_reconnects.inc();
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -365,7 +163,7 @@ impl ControlPlane {
             Err(e) => {
                 // The control plane validates with the same rules, so this is a bug or a
                 // version skew; keep following, and say so loudly.
-                self.metrics.control_refused.inc();
+                self.client.metrics().control_refused.inc();
                 tracing::error!(event = kind, version, error = %e, "route event from the control plane refused");
             }
         }
@@ -408,7 +206,7 @@ impl ControlPlane {
                 report.routes_version = self.is_synced().then(|| self.version());
             }
             let body = serde_json::to_vec(&report).unwrap_or_default();
-            match self.call(Call::Activity, ACTIVITY_PATH, Bytes::from(body)).await {
+            match self.client.call(Call::Activity, Method::POST, ACTIVITY_PATH, Bytes::from(body)).await {
                 Ok(_) => pending.clear(),
                 Err(ControlError::Status { status: StatusCode::BAD_REQUEST, body, .. })
                     if !counts_only && body.contains("unknown field") =>

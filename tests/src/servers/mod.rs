@@ -1,13 +1,16 @@
 //! Real servers on free loopback ports, from Debian's packages: PostgreSQL
 //! (`postgresql`, run as the `postgres` user when the tests run as root, since `initdb`
-//! and `postgres` refuse root), Redis (`redis-server`) and the ACME test CA `pebble`. Each
+//! and `postgres` refuse root), Redis (`redis-server`) and the ACME test CA `pebble` (with
+//! [`ChallengeServer`], the TLS-ALPN-01 listener it validates against). Each
 //! is a throw-away instance in a temporary directory, stopped when dropped (also when a
 //! test panics).
 
+pub mod challenges;
 pub mod pebble;
 pub mod postgres;
 pub mod redis;
 
+pub use challenges::ChallengeServer;
 pub use pebble::{Pebble, PebbleOptions};
 pub use postgres::Postgres;
 pub use redis::Redis;

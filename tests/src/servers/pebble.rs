@@ -121,6 +121,29 @@ impl Pebble {
         body
     }
 
+    /// Panics unless `chain` (leaf first) is valid for `host` under the root that signs
+    /// the certificates pebble issues now.
+    pub async fn assert_signed(&self, chain: &[rustls::pki_types::CertificateDer<'_>], host: &str) {
+        use rustls::pki_types::pem::PemObject;
+        let root = rustls::pki_types::CertificateDer::from_pem_slice(self.issuing_root().await.as_bytes()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(root).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
+        let now = rustls::pki_types::UnixTime::now();
+        rustls::client::danger::ServerCertVerifier::verify_server_cert(
+            &*verifier,
+            &chain[0],
+            &chain[1..],
+            &name,
+            &[],
+            now,
+        )
+        .unwrap();
+    }
+
     /// Stops the CA now.
     pub fn stop(&mut self) {
         for mut process in self.processes.drain(..) {

@@ -124,7 +124,13 @@ async fn with_binding(
     let read = response.body_mut().take(64 * 1024).read_to_string(&mut text).await;
     read.map_err(|e| format!("newAccount {url}: {e}"))?;
     if !response.status().is_success() {
-        return Err(format!("newAccount {url}: {} {text}", response.status()));
+        // Most often a wrong key id or HMAC key: say which setting to check.
+        return Err(format!(
+            "the CA refused the account's external account binding (EAB; check acme.eab_key_id {:?} and \
+             acme.eab_hmac_key): newAccount {url}: {} {text}",
+            eab.key_id,
+            response.status()
+        ));
     }
     let kid = response
         .headers()

@@ -7,7 +7,8 @@
 //! - `account`: the TLS client for the CA and the account (with EAB when configured);
 //! - `limits`: order rate limits and backoff after failures;
 //! - `cert`: a stored certificate as rustls serves it, and its renewal time;
-//! - `store`: the [`Store`](store::Store) trait and the directory store.
+//! - `store`: the [`Store`](store::Store) trait, the directory store and the control
+//!   plane's store.
 
 pub mod account;
 pub mod cert;
@@ -17,4 +18,4 @@ pub mod order;
 pub mod store;
 
 pub use issuer::{Issuer, Options, Routed};
-pub use store::{Store, StoreError, dir::DirStore};
+pub use store::{Store, StoreError, control::ControlStore, dir::DirStore};

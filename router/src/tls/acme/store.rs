@@ -1,6 +1,6 @@
 //! Where the ACME account key, the certificates and the in-flight order claims live, behind
 //! one trait so that several routers can share them: a directory ([`dir`], routers on one
-//! host); the control plane's API (routers on several hosts) is the other one planned.
+//! host) or the control plane's API ([`control`], routers on several hosts).
 //!
 //! A certificate is stored as one PEM text: its private key, then its chain (leaf first).
 //! A claim ([`Store::try_claim`]) says which replica orders a host; it expires after its
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+pub mod control;
 pub mod dir;
 
 /// A store failed (the file system's or the control plane's reason).
