@@ -87,7 +87,7 @@ where
                         hsts = https.hsts(&host);
                     }
                 }
-                let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
+                let found = self.shared.routes.lookup(&host, req.uri().path()).ok_or(Problem::UnknownHost);
                 (found, if logging { host.into_owned() } else { String::new() })
             }
         };
@@ -129,7 +129,9 @@ impl<S> RouteService<S> {
         response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         let logging = self.logging();
         let (app, host) = match crate::stack::host::routing_host(&req) {
-            Ok(host) => (self.shared.routes.lookup(&host), if logging { host.into_owned() } else { String::new() }),
+            Ok(host) => {
+                (self.shared.routes.lookup(&host, "/"), if logging { host.into_owned() } else { String::new() })
+            }
             Err(_) => (None, String::new()),
         };
         let records = self.records(logging.then(|| AccessLog::of(&req, host, &meta.request_id, self.conn.trusted)));
