@@ -70,6 +70,7 @@ impl Entry {
             hosts: self.hosts.clone(),
             endpoints: self.endpoints.clone(),
             dynos: self.dynos.clone(),
+            paths: Vec::new(),
             // Asleep (or waking) and nothing to send to: the router holds requests and
             // asks to wake the app. Once endpoints exist, requests flow.
             options: AppOptions { sleeping: self.asleep && self.endpoints.is_empty(), ..AppOptions::default() },

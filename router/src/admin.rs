@@ -48,12 +48,23 @@ pub(crate) fn router(shared: Arc<Shared>, writer: RouteWriter) -> Router {
         .with_state(Admin { shared, writer })
 }
 
+/// 200 `ready` or 503 `not ready`, then a line per stale source: `kubernetes: stale, no
+/// answer from the API server for 75s`. A stale source leaves the router ready (its last
+/// routes serve; every replica turning unready at once would take the edge down).
 async fn readyz(State(admin): State<Admin>) -> Response {
-    if admin.shared.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
+    let (status, mut body) = if admin.shared.is_ready() {
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
+    };
+    if let Some(kubernetes) = &admin.shared.kubernetes {
+        if !kubernetes.is_synced() {
+            body.push_str("kubernetes: not synced yet\n");
+        } else if let Some(silent) = kubernetes.stale_for() {
+            body.push_str(&format!("kubernetes: stale, no answer from the API server for {}s\n", silent.as_secs()));
+        }
     }
+    (status, body).into_response()
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {

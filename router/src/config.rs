@@ -22,11 +22,13 @@ use crate::spec::{self, Balance};
 
 pub mod acme;
 pub mod cidr;
+pub mod kubernetes;
 pub mod lines;
 pub mod tls;
 
 pub use acme::Acme;
 pub use cidr::Cidr;
+pub use kubernetes::Kubernetes;
 pub use lines::Lines;
 pub use tls::{CertificateFiles, PemFiles, Tls, ZoneTls};
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub acme: Acme,
     /// Router lines in each app's log (Heroku's `heroku[router]` lines), sent to logd.
     pub lines: Lines,
+    /// The Kubernetes route source (Ingresses, Services, EndpointSlices).
+    pub kubernetes: Kubernetes,
 }
 
 /// What the router takes from its clients.
@@ -278,6 +282,7 @@ impl Default for Config {
             tls: Tls::default(),
             acme: Acme::default(),
             lines: Lines::default(),
+            kubernetes: Kubernetes::default(),
         }
     }
 }
@@ -432,6 +437,7 @@ impl Config {
                 return bad("acme.store.kind", "\"control\" needs control.token (the router token)".into());
             }
         }
+        self.kubernetes.validate()?;
         self.tls.validate(&self.zones)
     }
 

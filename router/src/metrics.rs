@@ -58,6 +58,12 @@ pub struct Metrics {
     pub acme_orders: IntCounterVec,
     /// Router lines logd acknowledged.
     pub lines_sent: IntCounter,
+    /// Kubernetes watch events received (objects listed, changed, deleted), by kind.
+    pub kubernetes_events: IntCounterVec,
+    /// Kubernetes watches that failed (and are retried), by kind.
+    pub kubernetes_watch_errors: IntCounterVec,
+    /// Batches of route changes the Kubernetes source sent to the table (one publish each).
+    pub kubernetes_table_updates: IntCounter,
     /// Router lines not sent, by reason.
     pub lines_dropped: LinesDropped,
     no_app: AppMetrics,
@@ -186,6 +192,20 @@ impl Metrics {
             no_app: dropped.with_label_values(&["no_app"]),
             send_failed: dropped.with_label_values(&["send_failed"]),
         };
+        let kubernetes_events = r.counter_vec(
+            "slipway_router_kubernetes_events_total",
+            "Kubernetes watch events received (listed, changed, deleted objects), by kind",
+            &["kind"],
+        );
+        let kubernetes_watch_errors = r.counter_vec(
+            "slipway_router_kubernetes_watch_errors_total",
+            "Kubernetes watches that failed and are retried with backoff, by kind",
+            &["kind"],
+        );
+        let kubernetes_table_updates = r.counter(
+            "slipway_router_kubernetes_table_updates_total",
+            "Batches of route changes the Kubernetes source sent to the route table (one publish each)",
+        );
         let registry = r.finish();
         let per_app = AppVecs { requests, duration, connect_errors, retries, ejections };
         let no_app = per_app.for_app(NO_APP);
@@ -211,6 +231,9 @@ impl Metrics {
             tls_certificate_reloads,
             acme_orders,
             lines_sent,
+            kubernetes_events,
+            kubernetes_watch_errors,
+            kubernetes_table_updates,
             lines_dropped,
             no_app,
         }

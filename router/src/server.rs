@@ -30,7 +30,7 @@ use slipway_config::listen::ListenError;
 use crate::control_client::ControlClient;
 use crate::lines::Lines;
 use crate::metrics::Metrics;
-use crate::shared::{ControlPlaneLink, Shared};
+use crate::shared::{ControlPlaneLink, Shared, SourceHealth};
 use crate::sources::control::ControlPlane;
 use crate::table::Routes;
 use crate::table::update::{self, Defaults, RouteWriter};
@@ -52,6 +52,9 @@ pub enum StartError {
     /// On-demand ACME could not be set up (its store or its `acme.roots`).
     #[error("{0}")]
     Acme(String),
+    /// No Kubernetes API client could be made from `[kubernetes]`.
+    #[error(transparent)]
+    Kubernetes(#[from] crate::sources::kubernetes::ClientError),
     /// A thread or runtime could not be created.
     #[error("cannot start {what}: {source}")]
     Runtime {
@@ -143,6 +146,13 @@ impl Router {
                 (Some(Arc::new(handshaker)), Some(files))
             }
         };
+        let kubernetes = match config.kubernetes.enabled {
+            true => {
+                let client = control.block_on(crate::sources::kubernetes::connect(&config.kubernetes))?;
+                Some((client, Arc::new(SourceHealth::new(config.kubernetes.stale_after))))
+            }
+            false => None,
+        };
         let lines = config.lines.enabled.then(|| Lines::new(&config.lines, metrics.clone(), workers));
         if let Some(lines) = &lines {
             let _entered = control.enter();
@@ -158,6 +168,7 @@ impl Router {
             certificates: certificates.clone(),
             expiry: ExpiryGauge::default(),
             lines,
+            kubernetes: kubernetes.as_ref().map(|(_, health)| health.clone()),
             config,
         });
         let defaults = Defaults {
@@ -199,6 +210,12 @@ impl Router {
             control.spawn(plane.clone().follow(writer.clone()));
             control
                 .spawn(plane.clone().report_activity(shared.routes.clone(), shared.config.control.activity_interval));
+        }
+
+        if let Some((client, health)) = kubernetes {
+            let _entered = control.enter();
+            let config = shared.config.kubernetes.clone();
+            crate::sources::kubernetes::spawn(config, client, writer.clone(), shared.metrics.clone(), health);
         }
 
         let shutdown = CancellationToken::new();
@@ -349,7 +366,7 @@ fn start_acme(
         }
     };
     let routes = routes.clone();
-    let routed: acme::Routed = Box::new(move |host| routes.lookup(host).is_some());
+    let routed: acme::Routed = Box::new(move |host| routes.serves_host(host));
     Ok(Issuer::new(options, store, routed, &metrics.acme_orders, runtime))
 }
 

@@ -9,7 +9,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
@@ -39,12 +40,56 @@ pub(crate) struct Shared {
     pub(crate) expiry: ExpiryGauge,
     /// Router lines for the apps' logs, when `[lines]` is on.
     pub(crate) lines: Option<Arc<Lines>>,
+    /// The Kubernetes source's health, when `[kubernetes]` is on.
+    pub(crate) kubernetes: Option<Arc<SourceHealth>>,
 }
 
 impl Shared {
-    /// Ready to serve: started, not draining, and synced with the control plane if any.
+    /// Ready to serve: started, not draining, and synced with the control plane and the
+    /// Kubernetes API if they are sources. A source gone stale later keeps the router
+    /// ready: its last routes still serve.
     pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && self.control_plane.as_ref().is_none_or(|c| c.is_synced())
+        self.ready.load(Ordering::Acquire)
+            && self.control_plane.as_ref().is_none_or(|c| c.is_synced())
+            && self.kubernetes.as_ref().is_none_or(|k| k.is_synced())
+    }
+}
+
+/// A watched route source's health, for `/readyz`: whether it has published its first
+/// routes, and when it last heard from its server. Written by the source, read by the
+/// admin API.
+#[derive(Debug)]
+pub(crate) struct SourceHealth {
+    synced: AtomicBool,
+    /// `clock::now_ms` of the last answer from the server (0: none yet).
+    contact: AtomicU64,
+    stale_after: Duration,
+}
+
+impl SourceHealth {
+    /// A source not synced yet, stale after `stale_after` without contact.
+    pub(crate) fn new(stale_after: Duration) -> SourceHealth {
+        SourceHealth { synced: AtomicBool::new(false), contact: AtomicU64::new(0), stale_after }
+    }
+
+    /// The server answered.
+    pub(crate) fn contact(&self) {
+        self.contact.store(crate::clock::now_ms(), Ordering::Relaxed);
+    }
+
+    /// The source's routes are in the table.
+    pub(crate) fn set_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// How long the server has been silent, when that is longer than `stale_after`.
+    pub(crate) fn stale_for(&self) -> Option<Duration> {
+        let silent = Duration::from_millis(crate::clock::now_ms().saturating_sub(self.contact.load(Ordering::Relaxed)));
+        (silent > self.stale_after).then_some(silent)
     }
 }
 

@@ -5,6 +5,7 @@
 //! JSON shape of one app:
 //! ```json
 //! { "name": "shop", "hosts": ["shop.example.com"], "endpoints": ["127.0.0.1:3000"],
+//!   "paths": [{ "host": "example.com", "path": "/shop", "match": "prefix" }],
 //!   "options": { "balance": "round_robin", "max_concurrent_requests": 200, "response_timeout": "30s" } }
 //! ```
 
@@ -21,6 +22,10 @@ pub mod acme;
 pub const MAX_ENDPOINTS: usize = 4096;
 /// Most custom hosts one app may have.
 pub const MAX_HOSTS: usize = 256;
+/// Most host + path rules one app may have.
+pub const MAX_PATHS: usize = 256;
+/// Longest path of a path rule, in bytes.
+pub const MAX_PATH_LEN: usize = 1024;
 
 /// One app's routing: its custom hosts, its endpoints and its options. The app is also
 /// reachable as `<name>.<zone>` for every zone the router serves.
@@ -40,6 +45,10 @@ pub struct AppRoutes {
     /// listed has no dyno name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dynos: BTreeMap<String, String>,
+    /// Host + path rules that route to this app (Kubernetes Ingress paths): requests for
+    /// `host` whose path matches go here; the longest matching rule of a host wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathRoute>,
     /// Per-app options.
     #[serde(default)]
     pub options: AppOptions,
@@ -60,6 +69,10 @@ pub struct AppRoutesBody {
     /// listed has no dyno name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dynos: BTreeMap<String, String>,
+    /// Host + path rules that route to this app (Kubernetes Ingress paths): requests for
+    /// `host` whose path matches go here; the longest matching rule of a host wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathRoute>,
     /// Per-app options.
     #[serde(default)]
     pub options: AppOptions,
@@ -68,7 +81,63 @@ pub struct AppRoutesBody {
 impl AppRoutesBody {
     /// Names the routes.
     pub fn named(self, name: String) -> AppRoutes {
-        AppRoutes { name, hosts: self.hosts, endpoints: self.endpoints, dynos: self.dynos, options: self.options }
+        AppRoutes {
+            name,
+            hosts: self.hosts,
+            endpoints: self.endpoints,
+            dynos: self.dynos,
+            paths: self.paths,
+            options: self.options,
+        }
+    }
+}
+
+/// One host + path rule of an app, as a Kubernetes Ingress path: `prefix` matches whole
+/// path segments (`/api` matches `/api`, `/api/` and `/api/v1`, not `/apis`; a trailing
+/// `/` of the rule is ignored; `/` matches every path), `exact` the whole path. The host
+/// may be a wildcard `*.example.com` (exactly one label in place of the `*`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathRoute {
+    /// Host name (lower case), or `*.` and a host name.
+    pub host: String,
+    /// Path, starting with `/`.
+    pub path: String,
+    /// How the path is compared.
+    #[serde(default, rename = "match")]
+    pub kind: PathMatch,
+}
+
+/// How a [`PathRoute`]'s path is compared with a request's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathMatch {
+    /// By whole path segments.
+    #[default]
+    Prefix,
+    /// The whole path.
+    Exact,
+}
+
+impl PathRoute {
+    /// Checks the host and the path.
+    pub fn check(&self) -> Result<(), SpecError> {
+        let host = self.host.strip_prefix("*.").unwrap_or(&self.host);
+        check_host(host).map_err(|p| SpecError::new("host", p))?;
+        if self.host.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(SpecError::new("host", format!("{:?} must be lower-case", self.host)));
+        }
+        if !self.path.starts_with('/') || self.path.len() > MAX_PATH_LEN {
+            let problem = format!("{:?} must start with '/' and be at most {MAX_PATH_LEN} bytes", self.path);
+            return Err(SpecError::new("path", problem));
+        }
+        if self.path.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#') {
+            return Err(SpecError::new(
+                "path",
+                format!("{:?} holds a space, control character, '?' or '#'", self.path),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -297,6 +366,15 @@ impl AppRoutes {
             }
             if self.hosts[..i].contains(host) {
                 return Err(SpecError::new(format!("hosts[{i}]"), format!("{host:?} is listed twice")));
+            }
+        }
+        if self.paths.len() > MAX_PATHS {
+            return Err(SpecError::new("paths", format!("at most {MAX_PATHS} path rules per app")));
+        }
+        for (i, rule) in self.paths.iter().enumerate() {
+            rule.check().map_err(|e| e.within(&format!("paths[{i}]")))?;
+            if self.paths[..i].contains(rule) {
+                return Err(SpecError::new(format!("paths[{i}]"), "is listed twice"));
             }
         }
         if self.endpoints.len() > MAX_ENDPOINTS {

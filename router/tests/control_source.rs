@@ -138,6 +138,7 @@ fn app(name: &str, endpoints: &[String]) -> AppRoutes {
         hosts: vec![],
         endpoints: endpoints.to_vec(),
         dynos: Default::default(),
+        paths: Vec::new(),
         options: AppOptions::default(),
     }
 }

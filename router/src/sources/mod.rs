@@ -1,5 +1,5 @@
 //! Where routes come from besides the admin API (which lives in `admin.rs`): the routes
-//! file and the control plane's route stream. Each source sends its changes to the
+//! file, the control plane's route stream and Kubernetes. Each source sends its changes to the
 //! single writer (`table/update.rs`).
 //!
 //! Imports the table, `shared` (the control plane's client is the request path's
@@ -8,3 +8,4 @@
 
 pub mod control;
 pub mod file;
+pub mod kubernetes;

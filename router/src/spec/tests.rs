@@ -6,6 +6,7 @@ fn app(name: &str) -> AppRoutes {
         hosts: vec![],
         endpoints: vec![],
         dynos: Default::default(),
+        paths: Vec::new(),
         options: AppOptions::default(),
     }
 }

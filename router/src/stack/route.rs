@@ -91,7 +91,7 @@ where
                         hsts = https.hsts(&host);
                     }
                 }
-                let found = self.shared.routes.lookup(&host).ok_or(Problem::UnknownHost);
+                let found = self.shared.routes.lookup(&host, req.uri().path()).ok_or(Problem::UnknownHost);
                 line = self.start_line(found.is_ok(), &req, &host, &meta);
                 (found, if access_log { host.into_owned() } else { String::new() })
             }
@@ -141,7 +141,7 @@ impl<S> RouteService<S> {
         let access_log = self.shared.config.access_log;
         let (app, host, line) = match crate::stack::host::routing_host(&req) {
             Ok(host) => {
-                let app = self.shared.routes.lookup(&host);
+                let app = self.shared.routes.lookup(&host, "/");
                 let line = self.start_line(app.is_some(), &req, &host, &meta);
                 (app, if access_log { host.into_owned() } else { String::new() }, line)
             }

@@ -11,6 +11,14 @@
 //!
 //! A request does: one `ArcSwap::load` of the table, one hash lookup (custom host, then
 //! `<app>.<zone>`), one `load` of the app's state. O(1) in the number of apps.
+//!
+//! Path routing (Kubernetes Ingress paths): a host's entry in `hosts` is a [`HostRoute`],
+//! either one app for the whole host (custom domains, and a host whose only rule is the
+//! prefix `/`) or the host's path rules, longest first, plus the app holding the whole
+//! host, if any, for paths no rule matches. A host-only lookup costs one enum match more
+//! than before; only hosts with path rules walk their rules (O(rules of that host)).
+//! Wildcard hosts `*.example.com` are keyed `.example.com` and looked up only after
+//! every exact lookup missed, and only when the table has any.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +29,7 @@ use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 
 use crate::metrics::{AppMetrics, Metrics};
-use crate::spec::{AppRoutes, Balance};
+use crate::spec::{AppRoutes, Balance, PathMatch};
 use crate::upstream::endpoint::Endpoint;
 
 const SHARD_BITS: u32 = 8;
@@ -33,13 +41,90 @@ pub struct RouteTable {
     /// Version of this snapshot; every published change raises it.
     pub version: u64,
     pub(crate) apps: ShardMap<Arc<App>>,
-    pub(crate) hosts: ShardMap<Arc<App>>,
+    pub(crate) hosts: ShardMap<HostRoute>,
+    /// Wildcard keys (`.example.com`) in `hosts`.
+    pub(crate) wildcards: usize,
+}
+
+/// What a host routes to.
+#[derive(Debug, Clone)]
+pub(crate) enum HostRoute {
+    /// One app for every path.
+    App(Arc<App>),
+    /// Path rules.
+    Paths(Arc<PathRoutes>),
+}
+
+impl HostRoute {
+    /// The app serving `path` on this host. O(1) for a whole-host route, O(rules) else.
+    #[inline]
+    fn pick(&self, path: &str) -> Option<Arc<App>> {
+        match self {
+            HostRoute::App(app) => Some(app.clone()),
+            HostRoute::Paths(paths) => paths.pick(path).cloned(),
+        }
+    }
+
+    /// The app that holds the whole host (a custom domain), if any.
+    pub(crate) fn whole(&self) -> Option<&Arc<App>> {
+        match self {
+            HostRoute::App(app) => Some(app),
+            HostRoute::Paths(paths) => paths.whole.as_ref(),
+        }
+    }
+}
+
+/// A host's path rules: longest path first, `exact` before `prefix` of the same length
+/// (the Ingress precedence), and the whole-host app for paths no rule matches.
+#[derive(Debug, Default)]
+pub(crate) struct PathRoutes {
+    pub(crate) rules: Box<[PathRule]>,
+    pub(crate) whole: Option<Arc<App>>,
+}
+
+/// One path rule in the table.
+#[derive(Debug, Clone)]
+pub(crate) struct PathRule {
+    /// The rule's path, for `prefix` without its trailing `/` (so `/` is empty).
+    pub(crate) path: Box<str>,
+    pub(crate) kind: PathMatch,
+    pub(crate) app: Arc<App>,
+}
+
+impl PathRule {
+    /// Whether the rule matches `path`. O(rule length).
+    fn matches(&self, path: &str) -> bool {
+        match self.kind {
+            PathMatch::Exact => path == &*self.path,
+            PathMatch::Prefix => {
+                path.starts_with(&*self.path)
+                    && (path.len() == self.path.len() || path.as_bytes()[self.path.len()] == b'/')
+            }
+        }
+    }
+
+    /// The key a rule is ordered by: longest first, exact before prefix.
+    pub(crate) fn order(&self) -> (std::cmp::Reverse<usize>, bool) {
+        (std::cmp::Reverse(self.path.len()), self.kind == PathMatch::Prefix)
+    }
+}
+
+impl PathRoutes {
+    /// The first (longest) matching rule's app, else the whole-host app.
+    fn pick(&self, path: &str) -> Option<&Arc<App>> {
+        self.rules.iter().find(|rule| rule.matches(path)).map(|rule| &rule.app).or(self.whole.as_ref())
+    }
+}
+
+/// The key of a path rule's host in `hosts`: a wildcard `*.example.com` is `.example.com`.
+pub(crate) fn host_key(host: &str) -> &str {
+    host.strip_prefix('*').unwrap_or(host)
 }
 
 impl RouteTable {
     /// An empty table at version 0.
     pub fn empty() -> RouteTable {
-        RouteTable { version: 0, apps: ShardMap::new(), hosts: ShardMap::new() }
+        RouteTable { version: 0, apps: ShardMap::new(), hosts: ShardMap::new(), wildcards: 0 }
     }
 
     /// Number of apps.
@@ -105,15 +190,33 @@ impl Routes {
         self.published.send_replace(version);
     }
 
-    /// The app serving `host` (lower-case, no port): a custom host first, then
-    /// `<app>.<zone>`. Lock-free; O(1) in the number of apps, O(zones).
-    pub fn lookup(&self, host: &str) -> Option<Arc<App>> {
+    /// The app serving `path` on `host` (lower-case, no port): a custom host or a host
+    /// with path rules first, then `<app>.<zone>`, then a wildcard host. Lock-free; O(1)
+    /// in the number of apps, O(zones), O(path rules of the host).
+    pub fn lookup(&self, host: &str, path: &str) -> Option<Arc<App>> {
         let table = self.table.load();
-        if let Some(app) = table.hosts.get(host) {
+        if let Some(route) = table.hosts.get(host) {
+            return route.pick(path);
+        }
+        if let Some(app) = self.app_label(host).and_then(|name| table.apps.get(name)) {
             return Some(app.clone());
         }
-        let name = self.app_label(host)?;
-        table.apps.get(name).cloned()
+        if table.wildcards == 0 {
+            return None;
+        }
+        // `a.example.com` → `.example.com`, the key of `*.example.com`.
+        let dot = host.find('.')?;
+        table.hosts.get(&host[dot..])?.pick(path)
+    }
+
+    /// Whether some route serves `host` (any path): ACME's judge of which hosts may get a
+    /// certificate.
+    pub fn serves_host(&self, host: &str) -> bool {
+        let table = self.table.load();
+        if table.hosts.get(host).is_some() || self.app_label(host).and_then(|name| table.apps.get(name)).is_some() {
+            return true;
+        }
+        table.wildcards != 0 && host.find('.').is_some_and(|dot| table.hosts.get(&host[dot..]).is_some())
     }
 
     /// For `<label>.<zone>`, the label (if it is a single DNS label).
@@ -264,6 +367,8 @@ pub enum Source {
     Admin,
     /// The control plane's route stream.
     Control,
+    /// The Kubernetes API (Ingresses, Services, EndpointSlices).
+    Kubernetes,
 }
 
 impl Source {
@@ -273,6 +378,7 @@ impl Source {
             Source::File => "file",
             Source::Admin => "admin",
             Source::Control => "control",
+            Source::Kubernetes => "kubernetes",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! Costs (n apps in the table, e endpoints of the app, S = 256 shards):
 //! - endpoints or options of an existing app: O(e), in place; no shard is copied;
 //! - a new or removed app, or changed hosts: O(n/S) per touched shard;
+//! - changed path rules: the same, plus O(rules of each host they touch);
 //! - publishing a batch: O(S) pointer copies;
 //! - replace all for one source: O(n) (it walks the table for that source's apps) plus
 //!   the above per app.
@@ -23,8 +24,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::spec::{AppRoutes, Balance, EndpointAddr, MAX_VERSION, SpecError};
-use crate::table::routes::{App, AppState, RouteTable, Routes, Source};
+use crate::spec::{AppRoutes, Balance, EndpointAddr, MAX_VERSION, PathMatch, PathRoute, SpecError};
+use crate::table::routes::{App, AppState, HostRoute, PathRoutes, PathRule, RouteTable, Routes, Source, host_key};
 use crate::upstream::endpoint::Endpoint;
 
 /// One change to the routes.
@@ -34,6 +35,10 @@ pub enum Change {
     Upsert(AppRoutes),
     /// Remove one app.
     Remove(String),
+    /// Several changes from one source applied in order and published together (a
+    /// source that batches a burst). Each is applied or refused on its own; the result is
+    /// the first refusal, if any.
+    Batch(Vec<Change>),
     /// Replace every app the source owns with `apps`.
     Replace {
         /// The version the table takes: newer than the table's and at most
@@ -115,7 +120,7 @@ impl RouteWriter {
 /// Starts the writer task on the current runtime.
 pub(crate) fn spawn_writer(routes: Arc<Routes>, metrics: Arc<Metrics>, defaults: Defaults) -> RouteWriter {
     let (tx, rx) = mpsc::channel(1024);
-    let writer = Writer { routes, metrics, defaults, endpoints: 0 };
+    let writer = Writer { routes, metrics, defaults, endpoints: 0, paths: HashMap::new() };
     tokio::spawn(writer.run(rx));
     RouteWriter { tx }
 }
@@ -129,6 +134,9 @@ struct Writer {
     defaults: Defaults,
     /// Endpoints in the table (kept incrementally so publishing stays O(S)).
     endpoints: usize,
+    /// Path rules by host key (`table/routes.rs`'s `host_key`), each host's in lookup
+    /// order: what the table's `HostRoute::Paths` entries are built from.
+    paths: HashMap<Box<str>, Vec<PathRule>>,
 }
 
 impl Writer {
@@ -140,10 +148,24 @@ impl Writer {
             let mut changed = false;
             for (source, change, _) in batch.iter_mut() {
                 let change = std::mem::replace(change, Change::Remove(String::new()));
-                let result = self.apply(&mut table, *source, change);
-                let label = if result.is_ok() { "ok" } else { "refused" };
-                self.metrics.route_updates.with_label_values(&[source.as_str(), label]).inc();
-                changed |= result.is_ok();
+                let result = match change {
+                    Change::Batch(changes) => {
+                        let mut first = Ok(());
+                        for change in changes {
+                            let result = self.apply_counted(&mut table, *source, change);
+                            changed |= result.is_ok();
+                            if first.is_ok() {
+                                first = result;
+                            }
+                        }
+                        first
+                    }
+                    change => {
+                        let result = self.apply_counted(&mut table, *source, change);
+                        changed |= result.is_ok();
+                        result
+                    }
+                };
                 results.push(result);
             }
             let version = table.version;
@@ -159,9 +181,23 @@ impl Writer {
         }
     }
 
+    /// [`Writer::apply`], counted in `slipway_router_route_updates_total`.
+    fn apply_counted(&mut self, table: &mut RouteTable, source: Source, change: Change) -> Result<(), UpdateError> {
+        let result = self.apply(table, source, change);
+        let label = if result.is_ok() { "ok" } else { "refused" };
+        self.metrics.route_updates.with_label_values(&[source.as_str(), label]).inc();
+        result
+    }
+
     /// Applies one change to `table`, raising its version; on error `table` is unchanged.
     fn apply(&mut self, table: &mut RouteTable, source: Source, change: Change) -> Result<(), UpdateError> {
         match change {
+            // Nested batches are flattened by the caller; one here is applied in order.
+            Change::Batch(changes) => {
+                for change in changes {
+                    self.apply(table, source, change)?;
+                }
+            }
             Change::Upsert(spec) => {
                 let endpoints = spec.validate()?;
                 self.check_hosts(table, &spec, &|_| false)?;
@@ -212,7 +248,17 @@ impl Writer {
                 // Hosts: unique within the set, and not held by an app that stays.
                 let replaced = |app: &App| names.contains(&*app.name) || app.state().source == source;
                 let mut seen: HashMap<&str, &str> = HashMap::new();
+                let mut seen_paths: HashMap<(&str, String, PathMatch), &str> = HashMap::new();
                 for (i, spec) in apps.iter().enumerate() {
+                    for (j, rule) in spec.paths.iter().enumerate() {
+                        if let Some(other) = seen_paths.insert(rule_key(rule), &spec.name) {
+                            let e = SpecError::new(
+                                format!("apps[{i}].paths[{j}]"),
+                                format!("{} {:?} is also listed for app {other:?}", rule.host, rule.path),
+                            );
+                            return Err(e.into());
+                        }
+                    }
                     self.check_hosts(table, spec, &replaced).map_err(|e| e.within(&format!("apps[{i}]")))?;
                     for (j, host) in spec.hosts.iter().enumerate() {
                         if let Some(other) = seen.insert(host, &spec.name) {
@@ -258,9 +304,9 @@ impl Writer {
                     format!("{host:?} is the zone address of app {label:?}; only that app can use it"),
                 ));
             }
-            if let Some(holder) = table.hosts.get(host)
+            if let Some(holder) = self.whole_of(table, host)
                 && *holder.name != *spec.name
-                && !replaced(holder)
+                && !replaced(&holder)
             {
                 return Err(SpecError::new(
                     format!("hosts[{i}]"),
@@ -268,7 +314,90 @@ impl Writer {
                 ));
             }
         }
+        for (i, rule) in spec.paths.iter().enumerate() {
+            if let Some(label) = self.routes.app_label(&rule.host)
+                && label != spec.name
+            {
+                return Err(SpecError::new(
+                    format!("paths[{i}].host"),
+                    format!("{:?} is the zone address of app {label:?}; only that app can use it", rule.host),
+                ));
+            }
+            let (key, path, kind) = rule_key(rule);
+            let taken = self.paths.get(key).and_then(|rules| {
+                rules
+                    .iter()
+                    .find(|r| *r.path == *path && r.kind == kind && *r.app.name != *spec.name && !replaced(&r.app))
+            });
+            if let Some(taken) = taken {
+                return Err(SpecError::new(
+                    format!("paths[{i}]"),
+                    format!("{} {:?} already routes to app {:?}", rule.host, rule.path, taken.app.name),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The app holding the whole host `key` (a custom domain), if any. A host whose only
+    /// rule is the prefix `/` is stored as a whole-host route too, but holds no custom
+    /// domain: its key has path rules.
+    fn whole_of(&self, table: &RouteTable, key: &str) -> Option<Arc<App>> {
+        match table.hosts.get(key)? {
+            HostRoute::App(app) if !self.paths.contains_key(key) => Some(app.clone()),
+            HostRoute::App(_) => None,
+            route @ HostRoute::Paths(_) => route.whole().cloned(),
+        }
+    }
+
+    /// Rebuilds the `hosts` entry of `key` from `whole` and the key's path rules.
+    /// O(n/S) for the shard, O(rules of the host).
+    fn set_host(&self, table: &mut RouteTable, key: &str, whole: Option<Arc<App>>) {
+        let rules = self.paths.get(key).map(Vec::as_slice).filter(|rules| !rules.is_empty());
+        let entry = match (whole, rules) {
+            (None, None) => None,
+            (Some(app), None) => Some(HostRoute::App(app)),
+            // A lone prefix `/`: every path goes to one app, at the cost of a host-only route.
+            (None, Some([only])) if only.kind == PathMatch::Prefix && only.path.is_empty() => {
+                Some(HostRoute::App(only.app.clone()))
+            }
+            (whole, Some(rules)) => Some(HostRoute::Paths(Arc::new(PathRoutes { rules: rules.into(), whole }))),
+        };
+        let before = table.hosts.get(key).is_some();
+        match entry {
+            Some(entry) => {
+                table.hosts.insert(key, entry);
+            }
+            None => {
+                table.hosts.remove(key);
+            }
+        }
+        if key.starts_with('.') {
+            let after = table.hosts.get(key).is_some();
+            table.wildcards = table.wildcards + usize::from(after) - usize::from(before);
+        }
+    }
+
+    /// Replaces `app`'s path rules `old` with `new` and rebuilds the hosts they touch.
+    fn set_paths(&mut self, table: &mut RouteTable, app: &Arc<App>, old: &[PathRoute], new: &[PathRoute]) {
+        let mut keys: Vec<&str> = old.iter().chain(new).map(|rule| host_key(&rule.host)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            // Before the rules change: `whole_of` tells a lone `/` rule from a custom domain by them.
+            let whole = self.whole_of(table, key);
+            let rules = self.paths.entry(key.into()).or_default();
+            rules.retain(|rule| !Arc::ptr_eq(&rule.app, app));
+            for rule in new.iter().filter(|rule| host_key(&rule.host) == key) {
+                let (_, path, kind) = rule_key(rule);
+                rules.push(PathRule { path: path.into(), kind, app: app.clone() });
+            }
+            rules.sort_by_key(PathRule::order);
+            if rules.is_empty() {
+                self.paths.remove(key);
+            }
+            self.set_host(table, key, whole);
+        }
     }
 
     /// Creates the app or updates it in place (keeping its endpoints that stay).
@@ -277,12 +406,15 @@ impl Writer {
             Some(app) => {
                 let old = app.state();
                 for host in old.spec.hosts.iter().filter(|h| !spec.hosts.contains(h)) {
-                    if table.hosts.get(host).is_some_and(|holder| Arc::ptr_eq(holder, &app)) {
-                        table.hosts.remove(host);
+                    if self.whole_of(table, host).is_some_and(|holder| Arc::ptr_eq(&holder, &app)) {
+                        self.set_host(table, host, None);
                     }
                 }
                 for host in spec.hosts.iter().filter(|h| !old.spec.hosts.contains(h)) {
-                    table.hosts.insert(host, app.clone());
+                    self.set_host(table, host, Some(app.clone()));
+                }
+                if old.spec.paths != spec.paths {
+                    self.set_paths(table, &app, &old.spec.paths, &spec.paths);
                 }
                 let state = self.state_for(spec, addrs, &old.endpoints, source);
                 self.endpoints = self.endpoints + state.endpoints.len() - old.endpoints.len();
@@ -291,12 +423,14 @@ impl Writer {
             None => {
                 let name = spec.name.clone();
                 let hosts = spec.hosts.clone();
+                let paths = spec.paths.clone();
                 let state = self.state_for(spec, addrs, &[], source);
                 self.endpoints += state.endpoints.len();
                 let app = App::new(&name, state);
                 for host in &hosts {
-                    table.hosts.insert(host, app.clone());
+                    self.set_host(table, host, Some(app.clone()));
                 }
+                self.set_paths(table, &app, &[], &paths);
                 table.apps.insert(&name, app);
             }
         }
@@ -308,10 +442,11 @@ impl Writer {
         app.mark_removed();
         let state = app.state();
         for host in &state.spec.hosts {
-            if table.hosts.get(host).is_some_and(|holder| Arc::ptr_eq(holder, &app)) {
-                table.hosts.remove(host);
+            if self.whole_of(table, host).is_some_and(|holder| Arc::ptr_eq(&holder, &app)) {
+                self.set_host(table, host, None);
             }
         }
+        self.set_paths(table, &app, &state.spec.paths, &[]);
         self.endpoints -= state.endpoints.len();
         if app.has_metrics() {
             self.metrics.remove_app(name);
@@ -344,6 +479,16 @@ impl Writer {
             spec,
         }
     }
+}
+
+/// A path rule as the table compares rules: host key, path (a prefix without its
+/// trailing `/`), match.
+fn rule_key(rule: &PathRoute) -> (&str, String, PathMatch) {
+    let path = match rule.kind {
+        PathMatch::Prefix => rule.path.trim_end_matches('/').to_owned(),
+        PathMatch::Exact => rule.path.clone(),
+    };
+    (host_key(&rule.host), path, rule.kind)
 }
 
 /// The version after one more change; an error rather than a wrap (or a panic).

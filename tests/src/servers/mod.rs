@@ -1,16 +1,19 @@
 //! Real servers on free loopback ports, from Debian's packages: PostgreSQL
 //! (`postgresql`, run as the `postgres` user when the tests run as root, since `initdb`
 //! and `postgres` refuse root), Redis (`redis-server`) and the ACME test CA `pebble` (with
-//! [`ChallengeServer`], the TLS-ALPN-01 listener it validates against). Each
-//! is a throw-away instance in a temporary directory, stopped when dropped (also when a
-//! test panics).
+//! [`ChallengeServer`], the TLS-ALPN-01 listener it validates against). Each is a
+//! throw-away instance in a temporary directory, stopped when dropped (also when a test
+//! panics). `kube` is a stand-in Kubernetes API server of our own (none can be installed
+//! here).
 
 pub mod challenges;
+pub mod kube;
 pub mod pebble;
 pub mod postgres;
 pub mod redis;
 
 pub use challenges::ChallengeServer;
+pub use kube::{KubeApi, KubeKind};
 pub use pebble::{Pebble, PebbleOptions};
 pub use postgres::Postgres;
 pub use redis::Redis;

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::spec::AppOptions;
+use crate::spec::{AppOptions, PathMatch, PathRoute};
 
 fn writer() -> (Arc<Routes>, RouteWriter) {
     let routes = Arc::new(Routes::new(&["zone.test".to_owned()]));
@@ -16,6 +16,7 @@ fn app(name: &str, hosts: &[&str], endpoints: &[&str]) -> AppRoutes {
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
         dynos: Default::default(),
+        paths: Vec::new(),
         options: AppOptions::default(),
     }
 }
@@ -25,9 +26,9 @@ async fn an_upsert_is_served_when_apply_returns() {
     let (routes, w) = writer();
     let v = w.apply(Source::Admin, Change::Upsert(app("shop", &["shop.example"], &["127.0.0.1:1"]))).await.unwrap();
     assert_eq!(v, 1);
-    assert_eq!(&*routes.lookup("shop.zone.test").unwrap().name, "shop");
-    assert_eq!(&*routes.lookup("shop.example").unwrap().name, "shop");
-    assert!(routes.lookup("other.zone.test").is_none());
+    assert_eq!(&*routes.lookup("shop.zone.test", "/").unwrap().name, "shop");
+    assert_eq!(&*routes.lookup("shop.example", "/").unwrap().name, "shop");
+    assert!(routes.lookup("other.zone.test", "/").is_none());
     assert_eq!(routes.snapshot().version, 1);
 }
 
@@ -35,10 +36,10 @@ async fn an_upsert_is_served_when_apply_returns() {
 async fn changing_endpoints_keeps_the_app_and_the_endpoints_that_stay() {
     let (routes, w) = writer();
     w.apply(Source::Admin, Change::Upsert(app("a", &[], &["127.0.0.1:1", "127.0.0.1:2"]))).await.unwrap();
-    let before = routes.lookup("a.zone.test").unwrap();
+    let before = routes.lookup("a.zone.test", "/").unwrap();
     let kept = before.state().endpoints[1].clone();
     w.apply(Source::Admin, Change::Upsert(app("a", &[], &["127.0.0.1:2", "127.0.0.1:3"]))).await.unwrap();
-    let after = routes.lookup("a.zone.test").unwrap();
+    let after = routes.lookup("a.zone.test", "/").unwrap();
     assert!(Arc::ptr_eq(&before, &after), "the app is updated in place");
     let state = after.state();
     assert!(Arc::ptr_eq(&state.endpoints[0], &kept), "127.0.0.1:2 keeps its Endpoint (pool, health)");
@@ -134,7 +135,7 @@ async fn hosts_cannot_be_taken_from_another_app_or_its_zone_name() {
     // Moving a host between two apps in one replace is fine.
     let swap = vec![app("a", &[], &[]), app("b", &["www.example"], &[])];
     w.apply(Source::Admin, Change::Replace { version: None, apps: swap }).await.unwrap();
-    assert_eq!(&*routes.lookup("www.example").unwrap().name, "b");
+    assert_eq!(&*routes.lookup("www.example", "/").unwrap().name, "b");
     // Within one replace, a host may be listed once.
     let twice = vec![app("a", &["x.example"], &[]), app("b", &["x.example"], &[])];
     let err = w.apply(Source::Admin, Change::Replace { version: None, apps: twice }).await.unwrap_err();
@@ -179,4 +180,91 @@ async fn concurrent_changes_are_batched_and_each_answered() {
     let table = routes.snapshot();
     assert_eq!(table.len(), 500);
     assert_eq!(table.version, 500, "one version step per change, whatever the batching");
+}
+
+fn with_paths(name: &str, rules: &[(&str, &str, PathMatch)]) -> AppRoutes {
+    let mut spec = app(name, &[], &["127.0.0.1:1"]);
+    spec.paths = rules
+        .iter()
+        .map(|(host, path, kind)| PathRoute { host: (*host).into(), path: (*path).into(), kind: *kind })
+        .collect();
+    spec
+}
+
+fn routed(routes: &Routes, host: &str, path: &str) -> Option<String> {
+    routes.lookup(host, path).map(|app| app.name.to_string())
+}
+
+#[tokio::test]
+async fn path_rules_route_by_longest_match_with_exact_before_prefix() {
+    let (routes, w) = writer();
+    let changes = vec![
+        Change::Upsert(with_paths("root", &[("shop.example", "/", PathMatch::Prefix)])),
+        Change::Upsert(with_paths("api", &[("shop.example", "/api/", PathMatch::Prefix)])),
+        Change::Upsert(with_paths("v1", &[("shop.example", "/api/v1", PathMatch::Prefix)])),
+        Change::Upsert(with_paths("exact", &[("shop.example", "/api", PathMatch::Exact)])),
+    ];
+    w.apply(Source::Admin, Change::Batch(changes)).await.unwrap();
+    assert_eq!(routed(&routes, "shop.example", "/").as_deref(), Some("root"));
+    assert_eq!(routed(&routes, "shop.example", "/apis").as_deref(), Some("root"), "prefixes match whole segments");
+    assert_eq!(routed(&routes, "shop.example", "/api").as_deref(), Some("exact"), "exact wins at equal length");
+    assert_eq!(routed(&routes, "shop.example", "/api/").as_deref(), Some("api"));
+    assert_eq!(routed(&routes, "shop.example", "/api/v1/users").as_deref(), Some("v1"));
+    assert_eq!(routed(&routes, "shop.example", "/api/v10").as_deref(), Some("api"));
+    assert_eq!(routes.snapshot().version, 4, "a batch raises the version per change");
+
+    w.apply(Source::Admin, Change::Remove("root".into())).await.unwrap();
+    assert_eq!(routed(&routes, "shop.example", "/other"), None, "no rule matches once `/` is gone");
+    for name in ["api", "v1", "exact"] {
+        w.apply(Source::Admin, Change::Remove(name.into())).await.unwrap();
+    }
+    assert!(routes.snapshot().hosts.get("shop.example").is_none(), "the host leaves with its last rule");
+}
+
+#[tokio::test]
+async fn a_custom_domain_serves_the_paths_no_rule_matches_and_survives_the_rules() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(app("site", &["shop.example"], &["127.0.0.1:1"]))).await.unwrap();
+    w.apply(Source::Admin, Change::Upsert(with_paths("api", &[("shop.example", "/api", PathMatch::Prefix)])))
+        .await
+        .unwrap();
+    assert_eq!(routed(&routes, "shop.example", "/api/x").as_deref(), Some("api"));
+    assert_eq!(routed(&routes, "shop.example", "/cart").as_deref(), Some("site"));
+    w.apply(Source::Admin, Change::Remove("api".into())).await.unwrap();
+    assert_eq!(routed(&routes, "shop.example", "/api/x").as_deref(), Some("site"));
+    // A lone `/` rule is stored as a whole-host route; it is no custom domain, so the host
+    // can still be taken by another app's `hosts`, and leaves with the rule.
+    w.apply(Source::Admin, Change::Upsert(with_paths("lone", &[("lone.example", "/", PathMatch::Prefix)])))
+        .await
+        .unwrap();
+    assert_eq!(routed(&routes, "lone.example", "/x").as_deref(), Some("lone"));
+    w.apply(Source::Admin, Change::Remove("lone".into())).await.unwrap();
+    assert_eq!(routed(&routes, "lone.example", "/x"), None);
+}
+
+#[tokio::test]
+async fn a_wildcard_rule_serves_one_label_and_exact_hosts_win() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(with_paths("any", &[("*.apps.example", "/", PathMatch::Prefix)])))
+        .await
+        .unwrap();
+    w.apply(Source::Admin, Change::Upsert(app("own", &["own.apps.example"], &["127.0.0.1:1"]))).await.unwrap();
+    assert_eq!(routed(&routes, "a.apps.example", "/").as_deref(), Some("any"));
+    assert_eq!(routed(&routes, "own.apps.example", "/").as_deref(), Some("own"));
+    assert_eq!(routed(&routes, "a.b.apps.example", "/"), None, "one label only");
+    assert_eq!(routed(&routes, "apps.example", "/"), None);
+    w.apply(Source::Admin, Change::Remove("any".into())).await.unwrap();
+    assert_eq!(routed(&routes, "a.apps.example", "/"), None);
+    assert_eq!(routes.snapshot().wildcards, 0);
+}
+
+#[tokio::test]
+async fn a_path_rule_another_app_holds_is_refused() {
+    let (routes, w) = writer();
+    w.apply(Source::Admin, Change::Upsert(with_paths("a", &[("x.example", "/api", PathMatch::Prefix)]))).await.unwrap();
+    let taken = w.apply(Source::Admin, Change::Upsert(with_paths("b", &[("x.example", "/api/", PathMatch::Prefix)])));
+    assert!(matches!(taken.await, Err(UpdateError::Invalid(e)) if e.problem.contains("already routes to app \"a\"")));
+    let zone = w.apply(Source::Admin, Change::Upsert(with_paths("b", &[("a.zone.test", "/", PathMatch::Prefix)])));
+    assert!(matches!(zone.await, Err(UpdateError::Invalid(e)) if e.field == "paths[0].host"));
+    assert_eq!(routed(&routes, "x.example", "/api").as_deref(), Some("a"));
 }
