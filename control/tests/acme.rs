@@ -265,7 +265,7 @@ async fn a_router_with_the_control_store_keeps_its_certificates_in_the_control_p
     let host = format!("shop.{ZONE}");
     let routes = router.routes();
     slipway_tests::eventually("the control plane's route to shop", Duration::from_secs(30), async || {
-        routes.lookup(&host).map(drop)
+        routes.lookup(&host, "/").map(drop)
     })
     .await;
 
