@@ -91,6 +91,7 @@ struct Batch {
     entries: Entries,
     /// Buffers for the request part of lines begun ([`Started`]), given back when their
     /// line is queued.
+    #[expect(clippy::vec_box, reason = "the boxes move into requests' Started, one pointer each")]
     spare: Vec<Box<String>>,
 }
 
@@ -106,6 +107,7 @@ impl Batch {
         Batch { entries: Entries::with_capacity(lines.min(1024) * 320), spare: Vec::new() }
     }
 
+    #[expect(clippy::box_collection, reason = "the pool's boxes, see Started")]
     fn give_back(&mut self, mut text: Box<String>) {
         if self.spare.len() < SPARE_BUFFERS && text.capacity() <= SPARE_BYTES {
             text.clear();
@@ -120,6 +122,7 @@ impl Batch {
 /// request carries one pointer: it is moved with the request's future).
 #[derive(Debug)]
 pub(crate) struct Started {
+    #[expect(clippy::box_collection, reason = "one pointer in the request's future; the box is reused")]
     text: Box<String>,
 }
 
