@@ -147,6 +147,8 @@ compare() { # backend-name backend-address
     taskset -c "$PROXY_CPU" "$BIN/slipway-router" --config "$OUT/router-lines.toml" > "$OUT/router-lines.log" 2>&1 & lines_pid=$!; pids+=($lines_pid)
     wait_http "http://$LINES_ADMIN/readyz"
     load_apps "$LINES_ADMIN" 10 "$addr"
+    curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"endpoints\":[\"$ECHO\"]}" "http://$LINES_ADMIN/v1/routes/echo"
     check_proxy router-lines "http://$LINES_ROUTER/" "$BODY" "$OUT/headers-router-lines.txt"
   fi
   nginx_proxy_conf "$PWD/$OUT/nginx" "$NGINX" "$addr" timed "$ECHO"
