@@ -17,6 +17,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Buf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -226,11 +227,20 @@ pub fn message(tag: &str, time: EventTime, record: &[(&str, &str)], chunk: Optio
 
 /// Forward mode: `[tag, [[time, record], ...], {"chunk": chunk}?]`.
 pub fn forward(tag: &str, entries: &Entries, chunk: Option<&str>) -> Vec<u8> {
-    let mut out = frame_start(entries.buf.len(), tag, 2, chunk);
-    let _ = rmp::encode::write_array_len(&mut out, entries.count);
+    let (mut out, tail) = forward_around(entries.buf.len(), tag, entries, chunk);
     out.extend_from_slice(&entries.buf);
-    frame_end(&mut out, chunk);
+    out.extend_from_slice(&tail);
     out
+}
+
+/// What goes before and after the entries in a Forward mode frame (`extra`: room for
+/// more in the first).
+fn forward_around(extra: usize, tag: &str, entries: &Entries, chunk: Option<&str>) -> (Vec<u8>, Vec<u8>) {
+    let mut head = frame_start(extra, tag, 2, chunk);
+    let _ = rmp::encode::write_array_len(&mut head, entries.count);
+    let mut tail = Vec::with_capacity(chunk.map_or(0, str::len) + 8);
+    frame_end(&mut tail, chunk);
+    (head, tail)
 }
 
 /// PackedForward mode: `[tag, bin of the entries, {"chunk": chunk}?]`.
@@ -435,15 +445,12 @@ impl Client {
     pub async fn send_forward(&mut self, tag: &str, entries: &Entries) -> Result<(), ClientError> {
         self.chunks += 1;
         let chunk = format!("{:016x}-{}", u64::from_le_bytes(random8()), self.chunks);
-        // The frame as `forward` makes it, written from its three parts: the entries are
-        // not copied into a frame buffer first. A peer that stops reading must not hold
-        // the sender for ever.
-        let mut head = frame_start(0, tag, 2, Some(&chunk));
-        let _ = rmp::encode::write_array_len(&mut head, entries.count);
-        let mut tail = Vec::with_capacity(chunk.len() + 8);
-        frame_end(&mut tail, Some(&chunk));
-        let mut parts: [&[u8]; 3] = [&head, &entries.buf, &tail];
-        let write = write_all_vectored(&mut self.stream, &mut parts);
+        // The frame as `forward` makes it, written from its three parts (tokio writes a
+        // chain with vectored writes): the entries are not copied into a frame first. A
+        // peer that stops reading must not hold the sender for ever.
+        let (head, tail) = forward_around(0, tag, entries, Some(&chunk));
+        let mut frame = Buf::chain(Buf::chain(&head[..], &entries.buf[..]), &tail[..]);
+        let write = self.stream.write_all_buf(&mut frame);
         tokio::time::timeout(REPLY_TIMEOUT, write).await.map_err(|_| ClientError::Timeout)??;
         let reply = self.read_message().await?;
         if ack_of(&reply) != Some(chunk.as_bytes()) {
@@ -468,29 +475,6 @@ impl Client {
             }
         };
         tokio::time::timeout(REPLY_TIMEOUT, read).await.map_err(|_| ClientError::Timeout)?
-    }
-}
-
-/// Writes every byte of `parts`, in order, with as few writes as the socket takes.
-async fn write_all_vectored(stream: &mut TcpStream, parts: &mut [&[u8]]) -> std::io::Result<()> {
-    let mut parts = &mut parts[..];
-    loop {
-        while parts.first().is_some_and(|p| p.is_empty()) {
-            parts = &mut parts[1..];
-        }
-        if parts.is_empty() {
-            return Ok(());
-        }
-        let slices: Vec<std::io::IoSlice<'_>> = parts.iter().map(|&p| std::io::IoSlice::new(p)).collect();
-        let mut written = stream.write_vectored(&slices).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        for part in parts.iter_mut() {
-            let n = written.min(part.len());
-            *part = &part[n..];
-            written -= n;
-        }
     }
 }
 
