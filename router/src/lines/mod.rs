@@ -147,26 +147,20 @@ impl WorkerLines {
     pub(crate) fn record(&self, app: &str, started: Started, fields: &Fields<'_>) {
         let keep = fields.code.is_some_and(Code::is_error) || self.sampling.keep(app);
         let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
-        if !keep {
-            batch.give_back(started.text);
-            return;
-        }
-        if batch.entries.len() >= self.capacity {
-            batch.give_back(started.text);
-            drop(batch);
-            self.dropped.queue_full.inc();
-            return;
-        }
-        let entries = &mut batch.entries;
-        let record = [("app", app), ("dyno", fields.dyno), ("source", SOURCE)];
-        entries.push_with(EventTime::from_system_time(SystemTime::now()), &record, "log", |out| {
-            format::write(out, fields, &started.text);
+        let full = keep && batch.entries.len() >= self.capacity;
+        let queued = (keep && !full).then(|| {
+            let record = [("app", app), ("dyno", fields.dyno), ("source", SOURCE)];
+            let time = EventTime::from_system_time(SystemTime::now());
+            batch.entries.push_with(time, &record, "log", |out| format::write(out, fields, &started.text));
+            batch.entries.len()
         });
-        let queued = entries.len();
         batch.give_back(started.text);
         drop(batch);
+        if full {
+            self.dropped.queue_full.inc();
+        }
         // Half full: send now rather than at the next tick.
-        if queued == self.capacity.div_ceil(2) {
+        if queued == Some(self.capacity.div_ceil(2)) {
             self.notify.notify_one();
         }
     }

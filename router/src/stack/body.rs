@@ -230,7 +230,7 @@ pub(crate) struct Completion {
 }
 
 /// Request details kept for the access log (only when it is on; the router line writes
-/// its request part when the request is routed instead, see [`start_line`]).
+/// its request part when the request is routed instead: `lines::Started`).
 #[derive(Debug)]
 pub(crate) struct AccessLog {
     pub(crate) method: Method,
@@ -251,30 +251,6 @@ impl AccessLog {
             version: req.version(),
         })
     }
-}
-
-/// Begins the router line of `req`, routed by `host` (see [`Started`]).
-pub(crate) fn start_line<B>(
-    lines: &WorkerLines,
-    req: &http::Request<B>,
-    host: &str,
-    request_id: &http::HeaderValue,
-    conn: &ConnState,
-) -> Started {
-    let path = match req.uri().path_and_query() {
-        Some(pq) if lines.query_strings() => pq.as_str(),
-        _ => req.uri().path(),
-    };
-    let forwarded_for =
-        if conn.trusted { req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) } else { None };
-    lines.start(&crate::lines::Request {
-        method: req.method().as_str(),
-        path,
-        host,
-        request_id: request_id.to_str().unwrap_or("-"),
-        forwarded_for,
-        client_ip: conn.client_ip.to_str().unwrap_or("-"),
-    })
 }
 
 /// What a [`Completion`] records besides metrics: the access log line, the router line.

@@ -24,7 +24,7 @@ use crate::downstream::request_id::request_id;
 use crate::downstream::upgrade;
 use crate::lines::WorkerLines;
 use crate::shared::Shared;
-use crate::stack::body::{AccessLog, Completion, ProxyBody, Records, start_line};
+use crate::stack::body::{AccessLog, Completion, ProxyBody, Records};
 use crate::stack::error_page::Problem;
 use crate::stack::request::{Meta, Routed};
 
@@ -126,7 +126,21 @@ impl<S> RouteService<S> {
             lines.no_app();
             return None;
         }
-        Some((lines.clone(), start_line(lines, req, host, &meta.request_id, &self.conn)))
+        let path = match req.uri().path_and_query() {
+            Some(pq) if lines.query_strings() => pq.as_str(),
+            _ => req.uri().path(),
+        };
+        let forwarded_for =
+            if self.conn.trusted { req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) } else { None };
+        let started = lines.start(&crate::lines::Request {
+            method: req.method().as_str(),
+            path,
+            host,
+            request_id: meta.request_id.to_str().unwrap_or("-"),
+            forwarded_for,
+            client_ip: self.conn.client_ip.to_str().unwrap_or("-"),
+        });
+        Some((lines.clone(), started))
     }
 
     /// Answers the stand-in for a request the framing check refused
